@@ -1,0 +1,267 @@
+//! Errors of the ports and of the steps. [`StepError::name`] is exactly the error name the
+//! state machine's `ErrorEquals` and `Fail` states use: this enum is the one place those
+//! names are defined.
+
+use crate::ids::{AwsAccountId, MigrationId};
+use crate::rules::Violation;
+use crate::status::{InvalidTransition, Status};
+
+/// Errors of the migration store.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// Another migration holds the account lock.
+    #[error("account {account} is held by migration {existing}")]
+    AccountLocked { account: AwsAccountId, existing: MigrationId },
+    /// The idempotency key was already used; the stored record says for what.
+    #[error("idempotency key already used")]
+    IdempotencyKeyUsed { existing: crate::ports::IdempotencyRecord },
+    /// The record changed since it was read.
+    #[error("migration {0} was changed concurrently")]
+    VersionConflict(MigrationId),
+    #[error("migration {0} already exists")]
+    AlreadyExists(MigrationId),
+    #[error("migration {0} not found")]
+    NotFound(MigrationId),
+    #[error("the pagination cursor is not valid")]
+    InvalidCursor,
+    /// Throttling, timeouts, 5xx: worth retrying.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the store failed: {0}")]
+    Other(String),
+}
+
+/// Why AWS Organizations refused to invite or change an account, when retrying cannot help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    AccountNumberLimitExceeded,
+    PaymentInstrumentRequired,
+    DifferentSellerOfRecord,
+    AlreadyInAnOrganization,
+    AccountOwnerNotVerified,
+    /// The invited account is the partner's own management account or similar.
+    InviteToSelf,
+    /// Any other constraint, with AWS's reason.
+    Other(String),
+}
+
+impl Refusal {
+    pub fn reason(&self) -> &str {
+        match self {
+            Refusal::AccountNumberLimitExceeded => "ACCOUNT_NUMBER_LIMIT_EXCEEDED",
+            Refusal::PaymentInstrumentRequired => "PAYMENT_INSTRUMENT_REQUIRED",
+            Refusal::DifferentSellerOfRecord => "ORGANIZATION_FROM_DIFFERENT_SELLER_OF_RECORD",
+            Refusal::AlreadyInAnOrganization => "ALREADY_IN_AN_ORGANIZATION",
+            Refusal::AccountOwnerNotVerified => "ACCOUNT_OWNER_NOT_VERIFIED",
+            Refusal::InviteToSelf => "INVITE_TO_SELF",
+            Refusal::Other(r) => r,
+        }
+    }
+
+    pub fn remediation(&self) -> &'static str {
+        match self {
+            Refusal::AccountNumberLimitExceeded => {
+                "The partner organization has reached its account limit. Operators: request a quota increase for accounts in AWS Organizations, then retry the migration."
+            }
+            Refusal::PaymentInstrumentRequired => {
+                "The account has no valid payment method. The customer adds one in the AWS Billing console, then retries."
+            }
+            Refusal::DifferentSellerOfRecord => {
+                "The account is sold by a different AWS seller of record (e.g. AWS India, AWS Europe) and cannot join. Contact cloudintegration@ctl.io."
+            }
+            Refusal::AlreadyInAnOrganization => "The account joined another organization. The customer must leave it, then retry.",
+            Refusal::AccountOwnerNotVerified => {
+                "The partner's management account email is not verified. Operators: verify it in the AWS console, then retry."
+            }
+            Refusal::InviteToSelf => "The account is the partner's own management account and cannot be invited.",
+            Refusal::Other(_) => "AWS Organizations refused the change. Operators: read the cause, fix the constraint, then retry.",
+        }
+    }
+}
+
+/// Errors of the Organizations port.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrgError {
+    /// Throttling, rate limits, ConcurrentModification, organization finalizing, 5xx.
+    #[error("AWS Organizations is busy ({code}): {message}")]
+    Retryable { code: String, message: String },
+    /// A constraint that retrying will not lift.
+    #[error("AWS Organizations refused: {}", refusal.reason())]
+    Refused { refusal: Refusal, message: String },
+    #[error("handshake not found")]
+    HandshakeNotFound,
+    #[error("account not found in the organization")]
+    AccountNotFound,
+    #[error("access denied: {0}")]
+    AccessDenied(String),
+    #[error("AWS Organizations failed: {0}")]
+    Other(String),
+}
+
+/// Errors of the customer-access port.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    /// sts:AssumeRole was refused.
+    #[error("the customer role cannot be assumed: {0}")]
+    NotAssumable(String),
+    /// The role was assumed but may not make this call.
+    #[error("the customer role may not call {0}")]
+    AccessDenied(String),
+    #[error("the customer's AWS account is busy: {0}")]
+    Retryable(String),
+    #[error("customer access failed: {0}")]
+    Other(String),
+}
+
+/// Errors of the executions port.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExecutionError {
+    /// An execution with this name exists with different input.
+    #[error("another execution named {0} exists")]
+    NameTaken(String),
+    #[error("Step Functions is busy: {0}")]
+    Retryable(String),
+    #[error("Step Functions failed: {0}")]
+    Other(String),
+}
+
+/// An error a step raises. Its [`name`](Self::name) is the Lambda `error_type` the state
+/// machine matches.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StepError {
+    /// One or more program rules failed.
+    #[error("the migration is not eligible: {}", summary(.0))]
+    NotEligible(Vec<Violation>),
+    #[error("the customer declined the invitation")]
+    InvitationDeclined,
+    #[error("the invitation expired before the customer accepted it")]
+    InvitationExpired,
+    #[error("the invitation was canceled")]
+    InvitationCanceled,
+    #[error("AWS Organizations refused to invite the account: {}", .0.reason())]
+    InvitationRefused(Refusal),
+    #[error("the support plan was not upgraded before the deadline")]
+    SupportUpgradeTimedOut,
+    /// The migration was canceled (through the API) while the step ran.
+    #[error("the migration was canceled")]
+    Canceled,
+    /// A transient condition; the state machine retries with backoff.
+    #[error("transient failure: {0}")]
+    Transient(String),
+    #[error("migration {0} not found")]
+    NotFound(MigrationId),
+    /// The step found the record in a status it cannot act on.
+    #[error("the migration is {actual}, which this step cannot act on")]
+    WrongStatus { actual: Status },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn summary(violations: &[Violation]) -> String {
+    violations.iter().map(|v| v.code.as_str()).collect::<Vec<_>>().join(", ")
+}
+
+/// The error names, as the state machine spells them.
+pub mod names {
+    pub const NOT_ELIGIBLE: &str = "Migration.NotEligible";
+    pub const INVITATION_DECLINED: &str = "Migration.InvitationDeclined";
+    pub const INVITATION_EXPIRED: &str = "Migration.InvitationExpired";
+    pub const INVITATION_CANCELED: &str = "Migration.InvitationCanceled";
+    pub const INVITATION_REFUSED: &str = "Migration.InvitationRefused";
+    pub const SUPPORT_UPGRADE_TIMED_OUT: &str = "Migration.SupportUpgradeTimedOut";
+    pub const CANCELED: &str = "Migration.Canceled";
+    pub const TRANSIENT: &str = "Migration.Transient";
+    pub const NOT_FOUND: &str = "Migration.NotFound";
+    pub const WRONG_STATUS: &str = "Migration.WrongStatus";
+    pub const INTERNAL: &str = "Migration.Internal";
+    /// Any failure the steps did not name (a Lambda crash, a States.* error).
+    pub const FAILED: &str = "Migration.Failed";
+    /// Step Functions' own timeout error, raised on the handshake wait.
+    pub const STATES_TIMEOUT: &str = "States.Timeout";
+
+    /// Every name a step can raise, for consistency tests against the definition.
+    pub const RAISED_BY_STEPS: &[&str] = &[
+        NOT_ELIGIBLE,
+        INVITATION_DECLINED,
+        INVITATION_EXPIRED,
+        INVITATION_CANCELED,
+        INVITATION_REFUSED,
+        SUPPORT_UPGRADE_TIMED_OUT,
+        CANCELED,
+        TRANSIENT,
+        NOT_FOUND,
+        WRONG_STATUS,
+        INTERNAL,
+    ];
+}
+
+impl StepError {
+    pub fn name(&self) -> &'static str {
+        match self {
+            StepError::NotEligible(_) => names::NOT_ELIGIBLE,
+            StepError::InvitationDeclined => names::INVITATION_DECLINED,
+            StepError::InvitationExpired => names::INVITATION_EXPIRED,
+            StepError::InvitationCanceled => names::INVITATION_CANCELED,
+            StepError::InvitationRefused(_) => names::INVITATION_REFUSED,
+            StepError::SupportUpgradeTimedOut => names::SUPPORT_UPGRADE_TIMED_OUT,
+            StepError::Canceled => names::CANCELED,
+            StepError::Transient(_) => names::TRANSIENT,
+            StepError::NotFound(_) => names::NOT_FOUND,
+            StepError::WrongStatus { .. } => names::WRONG_STATUS,
+            StepError::Internal(_) => names::INTERNAL,
+        }
+    }
+
+    /// The `Cause` carried to record-failure: JSON, so violations survive the trip.
+    pub fn cause(&self) -> String {
+        let violations = match self {
+            StepError::NotEligible(v) => v.clone(),
+            _ => Vec::new(),
+        };
+        serde_json::json!({ "message": self.to_string(), "violations": violations }).to_string()
+    }
+}
+
+impl From<StoreError> for StepError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::VersionConflict(_) | StoreError::Unavailable(_) => StepError::Transient(e.to_string()),
+            StoreError::NotFound(id) => StepError::NotFound(id),
+            other => StepError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<OrgError> for StepError {
+    fn from(e: OrgError) -> Self {
+        match e {
+            OrgError::Retryable { .. } => StepError::Transient(e.to_string()),
+            OrgError::Refused { refusal, .. } => StepError::InvitationRefused(refusal),
+            other => StepError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ExecutionError> for StepError {
+    fn from(e: ExecutionError) -> Self {
+        match e {
+            ExecutionError::Retryable(_) => StepError::Transient(e.to_string()),
+            other => StepError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<AccessError> for StepError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Retryable(_) => StepError::Transient(e.to_string()),
+            other => StepError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<InvalidTransition> for StepError {
+    fn from(e: InvalidTransition) -> Self {
+        StepError::WrongStatus { actual: e.from }
+    }
+}

@@ -1,0 +1,412 @@
+//! A simulated AWS: the partner organization with the real handshake lifecycle, customer
+//! accounts with their roles, organizations and support plans. The Organizations,
+//! CustomerAccess and SupportProbe ports are views of one shared world, so a customer who
+//! accepts an invitation is, from then on, a member everywhere.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::Duration;
+
+use crate::error::{AccessError, OrgError, Refusal};
+use crate::ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, RoleArn};
+use crate::ports::{Clock, CustomerAccess, CustomerSession, Membership, Organizations, SupportAnswer, SupportProbe};
+use crate::record::{Handshake, HandshakeState, SupportPlan};
+use crate::rules::CustomerOrganization;
+
+/// Invitations expire this long after they are sent.
+pub const INVITATION_LIFETIME: Duration = Duration::days(15);
+
+/// The root of the simulated partner organization, where new members land.
+pub const ROOT_ID: &str = "r-sim0";
+
+/// AWS support plans, as the customer chooses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimSupportPlan {
+    Basic,
+    Developer,
+    Business,
+    BusinessSupportPlus,
+    EnterpriseOnRamp,
+    Enterprise,
+    UnifiedOperations,
+}
+
+/// How the customer's role trusts the partner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleTrust {
+    /// Only with this ExternalId (what the role template creates).
+    ExternalId(ExternalId),
+    /// Anyone in the partner account, no ExternalId: refused by the rules.
+    NoExternalId,
+}
+
+#[derive(Debug, Clone)]
+pub struct CustomerAccount {
+    pub roles: HashMap<RoleArn, RoleTrust>,
+    /// The account's own organization status, when it is not a member of the partner's.
+    pub own_organization: CustomerOrganization,
+    pub support_plan: SimSupportPlan,
+    /// The role may not call support:DescribeSeverityLevels.
+    pub support_access_denied: bool,
+    /// The role may not call organizations:DescribeOrganization.
+    pub organizations_access_denied: bool,
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    joined_at: chrono::DateTime<chrono::Utc>,
+    parent: String,
+    policies: BTreeSet<String>,
+    tags: BTreeMap<String, String>,
+}
+
+#[derive(Default)]
+struct World {
+    handshakes: Vec<Handshake>,
+    members: HashMap<AwsAccountId, Member>,
+    customers: HashMap<AwsAccountId, CustomerAccount>,
+    calls: BTreeMap<&'static str, u64>,
+    next_handshake: u64,
+}
+
+/// Errors of the customer's own actions in the simulation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    #[error("handshake not found")]
+    HandshakeNotFound,
+    #[error("the handshake is {0:?}, not OPEN")]
+    NotOpen(HandshakeState),
+    #[error("the account is already in an organization")]
+    AlreadyInAnOrganization,
+    #[error("an open invitation to this account exists (DuplicateHandshakeException)")]
+    DuplicateHandshake,
+    #[error("unknown customer account")]
+    UnknownAccount,
+}
+
+/// The simulated AWS. Cheap to clone; clones share the world.
+#[derive(Clone)]
+pub struct SimAws {
+    world: Arc<Mutex<World>>,
+    clock: Arc<dyn Clock>,
+    partner: AwsAccountId,
+}
+
+impl SimAws {
+    pub fn new(partner: AwsAccountId, clock: Arc<dyn Clock>) -> Self {
+        Self { world: Arc::default(), clock, partner }
+    }
+
+    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+        self.world.lock().expect("no panics while holding the lock")
+    }
+
+    fn count(world: &mut World, call: &'static str) {
+        *world.calls.entry(call).or_default() += 1;
+    }
+
+    /// How many times an AWS operation was called.
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.world().calls.get(operation).copied().unwrap_or(0)
+    }
+
+    pub fn add_customer(&self, account: AwsAccountId, customer: CustomerAccount) {
+        self.world().customers.insert(account, customer);
+    }
+
+    /// A standalone account with Basic support and one role per trust given.
+    pub fn add_standalone_customer(&self, role: &RoleArn, trust: RoleTrust, plan: SimSupportPlan) {
+        let customer = CustomerAccount {
+            roles: HashMap::from([(role.clone(), trust)]),
+            own_organization: CustomerOrganization::Standalone,
+            support_plan: plan,
+            support_access_denied: false,
+            organizations_access_denied: false,
+        };
+        self.add_customer(role.account_id(), customer);
+    }
+
+    pub fn update_customer(&self, account: &AwsAccountId, f: impl FnOnce(&mut CustomerAccount)) -> Result<(), SimError> {
+        let mut w = self.world();
+        f(w.customers.get_mut(account).ok_or(SimError::UnknownAccount)?);
+        Ok(())
+    }
+
+    /// The customer's root user changes the support plan.
+    pub fn set_support_plan(&self, account: &AwsAccountId, plan: SimSupportPlan) -> Result<(), SimError> {
+        self.update_customer(account, |c| c.support_plan = plan)
+    }
+
+    /// Lazily applies expiry, as AWS shows it: OPEN past its expiry reads as EXPIRED.
+    fn refresh(&self, world: &mut World) {
+        let now = self.clock.now();
+        for h in &mut world.handshakes {
+            if matches!(h.state, HandshakeState::Open | HandshakeState::Requested) && now >= h.expires_at {
+                h.state = HandshakeState::Expired;
+            }
+        }
+    }
+
+    fn open_for(world: &World, account: &AwsAccountId) -> Option<Handshake> {
+        world
+            .handshakes
+            .iter()
+            .find(|h| &h.account_id == account && matches!(h.state, HandshakeState::Open | HandshakeState::Requested))
+            .cloned()
+    }
+
+    /// InviteAccountToOrganization as AWS does it: a second invitation while one is open is
+    /// a DuplicateHandshakeException.
+    pub fn send_invitation(&self, account: &AwsAccountId) -> Result<Handshake, SimError> {
+        let mut w = self.world();
+        self.refresh(&mut w);
+        Self::count(&mut w, "InviteAccountToOrganization");
+        if Self::open_for(&w, account).is_some() {
+            return Err(SimError::DuplicateHandshake);
+        }
+        if w.members.contains_key(account) {
+            return Err(SimError::AlreadyInAnOrganization);
+        }
+        w.next_handshake += 1;
+        let now = self.clock.now();
+        let handshake = Handshake {
+            id: format!("h-sim{:08}", w.next_handshake).parse().expect("valid handshake id"),
+            account_id: account.clone(),
+            state: HandshakeState::Open,
+            requested_at: now,
+            expires_at: now + INVITATION_LIFETIME,
+        };
+        w.handshakes.push(handshake.clone());
+        Ok(handshake)
+    }
+
+    /// Invitations ever sent to an account.
+    pub fn invitations_to(&self, account: &AwsAccountId) -> Vec<Handshake> {
+        let mut w = self.world();
+        self.refresh(&mut w);
+        w.handshakes.iter().filter(|h| &h.account_id == account).cloned().collect()
+    }
+
+    /// The customer's root user accepts in the console.
+    pub fn accept(&self, id: &HandshakeId) -> Result<(), SimError> {
+        let mut w = self.world();
+        self.refresh(&mut w);
+        let h = w.handshakes.iter().find(|h| &h.id == id).cloned().ok_or(SimError::HandshakeNotFound)?;
+        if h.state != HandshakeState::Open {
+            return Err(SimError::NotOpen(h.state));
+        }
+        let customer = w.customers.get(&h.account_id).ok_or(SimError::UnknownAccount)?;
+        if customer.own_organization != CustomerOrganization::Standalone || w.members.contains_key(&h.account_id) {
+            return Err(SimError::AlreadyInAnOrganization);
+        }
+        let now = self.clock.now();
+        w.members.insert(
+            h.account_id.clone(),
+            Member { joined_at: now, parent: ROOT_ID.to_owned(), policies: BTreeSet::new(), tags: BTreeMap::new() },
+        );
+        Self::set_state(&mut w, id, HandshakeState::Accepted);
+        Ok(())
+    }
+
+    /// The customer's root user declines.
+    pub fn decline(&self, id: &HandshakeId) -> Result<(), SimError> {
+        let mut w = self.world();
+        self.refresh(&mut w);
+        let state = w.handshakes.iter().find(|h| &h.id == id).map(|h| h.state).ok_or(SimError::HandshakeNotFound)?;
+        if state != HandshakeState::Open {
+            return Err(SimError::NotOpen(state));
+        }
+        Self::set_state(&mut w, id, HandshakeState::Declined);
+        Ok(())
+    }
+
+    fn set_state(w: &mut World, id: &HandshakeId, state: HandshakeState) {
+        if let Some(h) = w.handshakes.iter_mut().find(|h| &h.id == id) {
+            h.state = state;
+        }
+    }
+
+    /// The account's place in the partner organization: parent, policies, tags.
+    pub fn member_view(&self, account: &AwsAccountId) -> Option<(String, Vec<String>, BTreeMap<String, String>)> {
+        self.world().members.get(account).map(|m| (m.parent.clone(), m.policies.iter().cloned().collect(), m.tags.clone()))
+    }
+
+    pub fn organizations(&self) -> SimOrganizations {
+        SimOrganizations(self.clone())
+    }
+
+    pub fn customer_access(&self) -> SimCustomerAccess {
+        SimCustomerAccess(self.clone())
+    }
+
+    pub fn support(&self) -> SimSupport {
+        SimSupport(self.clone())
+    }
+}
+
+/// The Organizations port on the simulation.
+#[derive(Clone)]
+pub struct SimOrganizations(SimAws);
+
+#[async_trait]
+impl Organizations for SimOrganizations {
+    async fn invite_account(&self, account: &AwsAccountId, _migration: MigrationId) -> Result<Handshake, OrgError> {
+        let sim = &self.0;
+        {
+            let mut w = sim.world();
+            sim.refresh(&mut w);
+            SimAws::count(&mut w, "ListHandshakesForOrganization");
+            if let Some(open) = SimAws::open_for(&w, account) {
+                return Ok(open);
+            }
+        }
+        if account == &sim.partner {
+            return Err(OrgError::Refused { refusal: Refusal::InviteToSelf, message: "cannot invite the management account".into() });
+        }
+        match sim.send_invitation(account) {
+            Ok(h) => Ok(h),
+            Err(SimError::DuplicateHandshake) => {
+                let w = sim.world();
+                SimAws::open_for(&w, account).ok_or_else(|| OrgError::Other("duplicate handshake vanished".into()))
+            }
+            Err(SimError::AlreadyInAnOrganization) => {
+                Err(OrgError::Refused { refusal: Refusal::AlreadyInAnOrganization, message: "already a member".into() })
+            }
+            Err(e) => Err(OrgError::Other(e.to_string())),
+        }
+    }
+
+    async fn describe_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError> {
+        let mut w = self.0.world();
+        self.0.refresh(&mut w);
+        SimAws::count(&mut w, "DescribeHandshake");
+        w.handshakes.iter().find(|h| &h.id == id).cloned().ok_or(OrgError::HandshakeNotFound)
+    }
+
+    async fn cancel_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError> {
+        let mut w = self.0.world();
+        self.0.refresh(&mut w);
+        SimAws::count(&mut w, "CancelHandshake");
+        let h = w.handshakes.iter_mut().find(|h| &h.id == id).ok_or(OrgError::HandshakeNotFound)?;
+        if matches!(h.state, HandshakeState::Open | HandshakeState::Requested) {
+            h.state = HandshakeState::Canceled;
+        }
+        Ok(h.clone())
+    }
+
+    async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError> {
+        let mut w = self.0.world();
+        SimAws::count(&mut w, "DescribeAccount");
+        Ok(w.members.get(account).map(|m| Membership { joined_at: m.joined_at }))
+    }
+
+    async fn parent_of(&self, account: &AwsAccountId) -> Result<String, OrgError> {
+        let mut w = self.0.world();
+        SimAws::count(&mut w, "ListParents");
+        w.members.get(account).map(|m| m.parent.clone()).ok_or(OrgError::AccountNotFound)
+    }
+
+    async fn move_account(&self, account: &AwsAccountId, from: &str, to: &str) -> Result<(), OrgError> {
+        let mut w = self.0.world();
+        SimAws::count(&mut w, "MoveAccount");
+        let m = w.members.get_mut(account).ok_or(OrgError::AccountNotFound)?;
+        if m.parent != from {
+            return Err(OrgError::Other(format!("SourceParentNotFoundException: the account is not in {from}")));
+        }
+        m.parent = to.to_owned();
+        Ok(())
+    }
+
+    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError> {
+        let mut w = self.0.world();
+        SimAws::count(&mut w, "AttachPolicy");
+        w.members.get_mut(account).ok_or(OrgError::AccountNotFound)?.policies.insert(policy_id.to_owned());
+        Ok(())
+    }
+
+    async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError> {
+        let mut w = self.0.world();
+        SimAws::count(&mut w, "TagResource");
+        let m = w.members.get_mut(account).ok_or(OrgError::AccountNotFound)?;
+        m.tags.extend(tags.iter().cloned());
+        Ok(())
+    }
+}
+
+/// The customer-access port on the simulation.
+#[derive(Clone)]
+pub struct SimCustomerAccess(SimAws);
+
+fn session(account: &AwsAccountId, sim: &SimAws) -> CustomerSession {
+    CustomerSession {
+        account_id: account.clone(),
+        access_key_id: "ASIASIMULATED".into(),
+        secret_access_key: "simulated-secret".into(),
+        session_token: "simulated-token".into(),
+        expires_at: sim.clock.now() + Duration::hours(1),
+    }
+}
+
+#[async_trait]
+impl CustomerAccess for SimCustomerAccess {
+    async fn assume(&self, role: &RoleArn, external_id: &ExternalId, _migration: MigrationId) -> Result<CustomerSession, AccessError> {
+        let mut w = self.0.world();
+        SimAws::count(&mut w, "AssumeRole");
+        let account = role.account_id();
+        let trust = w.customers.get(&account).and_then(|c| c.roles.get(role));
+        match trust {
+            Some(RoleTrust::ExternalId(expected)) if expected == external_id => Ok(session(&account, &self.0)),
+            Some(RoleTrust::NoExternalId) => Ok(session(&account, &self.0)),
+            _ => Err(AccessError::NotAssumable(format!("AccessDenied: not authorized to perform sts:AssumeRole on {role}"))),
+        }
+    }
+
+    async fn assumable_without_external_id(&self, role: &RoleArn, _migration: MigrationId) -> Result<bool, AccessError> {
+        let mut w = self.0.world();
+        SimAws::count(&mut w, "AssumeRole");
+        Ok(matches!(w.customers.get(&role.account_id()).and_then(|c| c.roles.get(role)), Some(RoleTrust::NoExternalId)))
+    }
+
+    async fn organization(&self, session: &CustomerSession) -> Result<CustomerOrganization, AccessError> {
+        let mut w = self.0.world();
+        SimAws::count(&mut w, "DescribeOrganization");
+        let customer = w.customers.get(&session.account_id).ok_or_else(|| AccessError::Other("unknown account".into()))?;
+        if customer.organizations_access_denied {
+            return Err(AccessError::AccessDenied("organizations:DescribeOrganization".into()));
+        }
+        if w.members.contains_key(&session.account_id) {
+            return Ok(CustomerOrganization::Member {
+                organization_id: "o-simpartner".into(),
+                management_account_id: self.0.partner.clone(),
+            });
+        }
+        Ok(customer.own_organization.clone())
+    }
+}
+
+/// The support probe on the simulation.
+#[derive(Clone)]
+pub struct SimSupport(SimAws);
+
+#[async_trait]
+impl SupportProbe for SimSupport {
+    async fn support_plan(&self, session: &CustomerSession) -> SupportAnswer {
+        let mut w = self.0.world();
+        SimAws::count(&mut w, "DescribeSeverityLevels");
+        let Some(customer) = w.customers.get(&session.account_id) else {
+            return SupportAnswer { plan: SupportPlan::Unknown, detail: Some("unknown account".into()) };
+        };
+        if customer.support_access_denied {
+            return SupportAnswer { plan: SupportPlan::Unknown, detail: Some("AccessDeniedException".into()) };
+        }
+        use SimSupportPlan::*;
+        match customer.support_plan {
+            Basic | Developer => {
+                SupportAnswer { plan: SupportPlan::BasicOrDeveloper, detail: Some("SubscriptionRequiredException".into()) }
+            }
+            plan => SupportAnswer { plan: SupportPlan::Paid, detail: Some(format!("{plan:?}")) },
+        }
+    }
+}

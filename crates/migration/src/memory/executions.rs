@@ -1,0 +1,95 @@
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::error::ExecutionError;
+use crate::ids::{MigrationId, TaskToken};
+use crate::ports::{Executions, TokenDelivery};
+
+/// What was sent for a task token.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenOutcome {
+    Success(serde_json::Value),
+    Failure { error: String, cause: String },
+}
+
+#[derive(Default)]
+struct Log {
+    started: HashMap<MigrationId, serde_json::Value>,
+    starts: u32,
+    stopped: Vec<(MigrationId, String)>,
+    tokens: Vec<(TaskToken, TokenOutcome)>,
+    resolved: HashSet<String>,
+}
+
+/// An executions port that records every call and behaves like Step Functions towards
+/// repeated calls: a second start with the same name and input is fine, a token answers once.
+#[derive(Default)]
+pub struct RecordingExecutions(Mutex<Log>);
+
+impl RecordingExecutions {
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.0.lock().expect("no panics while holding the lock")
+    }
+
+    pub fn started(&self) -> Vec<MigrationId> {
+        self.log().started.keys().copied().collect()
+    }
+
+    /// Every StartExecution call, successful or repeated.
+    pub fn start_calls(&self) -> u32 {
+        self.log().starts
+    }
+
+    pub fn stopped(&self) -> Vec<(MigrationId, String)> {
+        self.log().stopped.clone()
+    }
+
+    /// The outcomes delivered, first delivery per token only.
+    pub fn token_outcomes(&self) -> Vec<TokenOutcome> {
+        self.log().tokens.iter().map(|(_, o)| o.clone()).collect()
+    }
+
+    pub fn outcome_for(&self, token: &TaskToken) -> Option<TokenOutcome> {
+        self.log().tokens.iter().find(|(t, _)| t == token).map(|(_, o)| o.clone())
+    }
+
+    fn deliver(&self, token: &TaskToken, outcome: TokenOutcome) -> TokenDelivery {
+        let mut log = self.log();
+        if !log.resolved.insert(token.expose().to_owned()) {
+            return TokenDelivery::AlreadyResolved;
+        }
+        log.tokens.push((token.clone(), outcome));
+        TokenDelivery::Delivered
+    }
+}
+
+#[async_trait]
+impl Executions for RecordingExecutions {
+    async fn start(&self, migration: MigrationId, input: serde_json::Value) -> Result<(), ExecutionError> {
+        let mut log = self.log();
+        log.starts += 1;
+        match log.started.get(&migration) {
+            Some(existing) if existing != &input => Err(ExecutionError::NameTaken(migration.to_string())),
+            Some(_) => Ok(()),
+            None => {
+                log.started.insert(migration, input);
+                Ok(())
+            }
+        }
+    }
+
+    async fn stop(&self, migration: MigrationId, error: &str, _cause: &str) -> Result<(), ExecutionError> {
+        self.log().stopped.push((migration, error.to_owned()));
+        Ok(())
+    }
+
+    async fn send_task_success(&self, token: &TaskToken, output: serde_json::Value) -> Result<TokenDelivery, ExecutionError> {
+        Ok(self.deliver(token, TokenOutcome::Success(output)))
+    }
+
+    async fn send_task_failure(&self, token: &TaskToken, error: &str, cause: &str) -> Result<TokenDelivery, ExecutionError> {
+        Ok(self.deliver(token, TokenOutcome::Failure { error: error.to_owned(), cause: cause.to_owned() }))
+    }
+}

@@ -1,0 +1,211 @@
+//! The in-memory store: the same conditional semantics as the DynamoDB adapter (one lock per
+//! account, all-or-nothing writes, version checks), and the change feed of status events.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use tokio::sync::broadcast;
+
+use crate::error::StoreError;
+use crate::ids::{AwsAccountId, MigrationId, OrgId, Territory};
+use crate::ports::{ChangeFeed, IdempotencyRecord, MigrationStore, Page};
+use crate::record::{Change, HistoryEvent, Migration, StatusChanged, WorkQueue};
+use crate::rules::{Approval, OrgProfile, Terms};
+use crate::status::Status;
+
+#[derive(Default)]
+struct Tables {
+    migrations: HashMap<MigrationId, Migration>,
+    history: BTreeMap<(MigrationId, u64), HistoryEvent>,
+    locks: HashMap<AwsAccountId, MigrationId>,
+    idempotency: HashMap<(OrgId, String), IdempotencyRecord>,
+    profiles: HashMap<OrgId, OrgProfile>,
+    approvals: HashMap<AwsAccountId, Approval>,
+    terms: HashMap<Territory, Terms>,
+}
+
+pub struct MemoryStore {
+    tables: Mutex<Tables>,
+    feed: broadcast::Sender<StatusChanged>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self { tables: Mutex::new(Tables::default()), feed: broadcast::channel(4096).0 }
+    }
+
+    fn tables(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.tables.lock().expect("no panics while holding the lock")
+    }
+
+    fn publish(&self, events: &[HistoryEvent]) {
+        for event in events.iter().filter_map(HistoryEvent::status_changed) {
+            // No subscriber is fine: the history is the record of truth.
+            let _ = self.feed.send(event);
+        }
+    }
+
+    /// Every account lock, for tests that look for orphans.
+    pub fn locks(&self) -> Vec<(AwsAccountId, MigrationId)> {
+        self.tables().locks.iter().map(|(a, m)| (a.clone(), *m)).collect()
+    }
+
+    /// Every record, for tests and the local runner's views.
+    pub fn all(&self) -> Vec<Migration> {
+        self.tables().migrations.values().cloned().collect()
+    }
+}
+
+/// Opaque cursor: hex of `<org>|<last id>`. Checked against the caller's organization.
+fn encode_cursor(org: &OrgId, last: MigrationId) -> String {
+    format!("{org}|{last}").bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(org: &OrgId, cursor: &str) -> Result<MigrationId, StoreError> {
+    if !cursor.len().is_multiple_of(2) || cursor.len() > 512 {
+        return Err(StoreError::InvalidCursor);
+    }
+    let bytes: Option<Vec<u8>> = (0..cursor.len()).step_by(2).map(|i| u8::from_str_radix(cursor.get(i..i + 2)?, 16).ok()).collect();
+    let text = bytes.and_then(|b| String::from_utf8(b).ok()).ok_or(StoreError::InvalidCursor)?;
+    let (cursor_org, last) = text.split_once('|').ok_or(StoreError::InvalidCursor)?;
+    if cursor_org != org.as_str() {
+        return Err(StoreError::InvalidCursor);
+    }
+    last.parse().map_err(|_| StoreError::InvalidCursor)
+}
+
+#[async_trait]
+impl MigrationStore for MemoryStore {
+    async fn create(&self, record: &Migration, event: &HistoryEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
+        {
+            let mut t = self.tables();
+            if let Some(existing) = t.locks.get(&record.aws_account_id) {
+                return Err(StoreError::AccountLocked { account: record.aws_account_id.clone(), existing: *existing });
+            }
+            if let Some(idem) = idempotency
+                && let Some(existing) = t.idempotency.get(&(idem.org_id.clone(), idem.key.clone()))
+                && existing.expires_at > idem.created_at
+            {
+                return Err(StoreError::IdempotencyKeyUsed { existing: existing.clone() });
+            }
+            if t.migrations.contains_key(&record.id) {
+                return Err(StoreError::AlreadyExists(record.id));
+            }
+            t.locks.insert(record.aws_account_id.clone(), record.id);
+            t.migrations.insert(record.id, record.clone());
+            t.history.insert((record.id, event.seq), event.clone());
+            if let Some(idem) = idempotency {
+                t.idempotency.insert((idem.org_id.clone(), idem.key.clone()), idem.clone());
+            }
+        }
+        self.publish(std::slice::from_ref(event));
+        Ok(())
+    }
+
+    async fn get(&self, id: MigrationId) -> Result<Option<Migration>, StoreError> {
+        Ok(self.tables().migrations.get(&id).cloned())
+    }
+
+    async fn update(&self, change: &Change) -> Result<(), StoreError> {
+        let id = change.record.id;
+        {
+            let mut t = self.tables();
+            let stored = t.migrations.get(&id).ok_or(StoreError::NotFound(id))?;
+            if stored.version != change.expected_version || change.record.version != change.expected_version + 1 {
+                return Err(StoreError::VersionConflict(id));
+            }
+            if change.events.iter().any(|e| t.history.contains_key(&(id, e.seq))) {
+                return Err(StoreError::VersionConflict(id));
+            }
+            t.migrations.insert(id, change.record.clone());
+            for e in &change.events {
+                t.history.insert((id, e.seq), e.clone());
+            }
+            if change.release_lock && t.locks.get(&change.record.aws_account_id) == Some(&id) {
+                t.locks.remove(&change.record.aws_account_id);
+            }
+        }
+        self.publish(&change.events);
+        Ok(())
+    }
+
+    async fn history(&self, id: MigrationId) -> Result<Vec<HistoryEvent>, StoreError> {
+        Ok(self.tables().history.range((id, 0)..=(id, u64::MAX)).map(|(_, e)| e.clone()).collect())
+    }
+
+    async fn list_by_org(&self, org: &OrgId, status: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError> {
+        let after = cursor.map(|c| decode_cursor(org, c)).transpose()?;
+        let t = self.tables();
+        let mut mine: Vec<&Migration> = t
+            .migrations
+            .values()
+            .filter(|m| &m.org_id == org && status.is_none_or(|s| m.status == s) && after.is_none_or(|a| m.id < a))
+            .collect();
+        mine.sort_by_key(|m| std::cmp::Reverse(m.id));
+        let limit = limit as usize;
+        let more = mine.len() > limit;
+        let items: Vec<Migration> = mine.into_iter().take(limit).cloned().collect();
+        let next_cursor = if more { items.last().map(|m| encode_cursor(org, m.id)) } else { None };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn due(&self, queue: WorkQueue, now: DateTime<Utc>, limit: u32) -> Result<Vec<Migration>, StoreError> {
+        let t = self.tables();
+        let mut due: Vec<(DateTime<Utc>, &Migration)> = t
+            .migrations
+            .values()
+            .filter_map(|m| m.work_queue().filter(|(q, at)| *q == queue && *at <= now).map(|(_, at)| (at, m)))
+            .collect();
+        due.sort_by_key(|(at, m)| (*at, m.id));
+        Ok(due.into_iter().take(limit as usize).map(|(_, m)| m.clone()).collect())
+    }
+
+    async fn lock_holder(&self, account: &AwsAccountId) -> Result<Option<MigrationId>, StoreError> {
+        Ok(self.tables().locks.get(account).copied())
+    }
+
+    async fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        Ok(self.tables().idempotency.get(&(org.clone(), key.to_owned())).cloned())
+    }
+
+    async fn org_profile(&self, org: &OrgId) -> Result<Option<OrgProfile>, StoreError> {
+        Ok(self.tables().profiles.get(org).cloned())
+    }
+
+    async fn put_org_profile(&self, profile: &OrgProfile) -> Result<(), StoreError> {
+        self.tables().profiles.insert(profile.org_id.clone(), profile.clone());
+        Ok(())
+    }
+
+    async fn approval(&self, account: &AwsAccountId) -> Result<Option<Approval>, StoreError> {
+        Ok(self.tables().approvals.get(account).cloned())
+    }
+
+    async fn put_approval(&self, approval: &Approval) -> Result<(), StoreError> {
+        self.tables().approvals.insert(approval.account_id.clone(), approval.clone());
+        Ok(())
+    }
+
+    async fn terms(&self, territory: &Territory) -> Result<Option<Terms>, StoreError> {
+        Ok(self.tables().terms.get(territory).cloned())
+    }
+
+    async fn put_terms(&self, terms: &Terms) -> Result<(), StoreError> {
+        self.tables().terms.insert(terms.territory.clone(), terms.clone());
+        Ok(())
+    }
+}
+
+impl ChangeFeed for MemoryStore {
+    fn subscribe(&self) -> broadcast::Receiver<StatusChanged> {
+        self.feed.subscribe()
+    }
+}

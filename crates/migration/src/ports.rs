@@ -1,0 +1,178 @@
+//! The ports: what the domain needs from the world. Adapters implement them: in memory in
+//! this crate, on AWS in `migration-aws`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AccessError, ExecutionError, OrgError, StoreError};
+use crate::ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory};
+use crate::record::{Change, Handshake, HistoryEvent, Migration, StatusChanged, SupportPlan, WorkQueue};
+use crate::rules::{Approval, CustomerOrganization, OrgProfile, Terms};
+use crate::status::Status;
+
+/// An idempotency key and what it produced. The fingerprint is a hash of the request body,
+/// so the same key with another body can be told apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub org_id: OrgId,
+    pub key: String,
+    pub fingerprint: String,
+    pub migration_id: MigrationId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One page of a listing. `next_cursor` is opaque to callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<Migration>,
+    pub next_cursor: Option<String>,
+}
+
+/// The single table of DESIGN §2.
+#[async_trait]
+pub trait MigrationStore: Send + Sync {
+    /// Writes the record, its account lock, its first history entry and (when given) the
+    /// idempotency key, all or nothing.
+    async fn create(&self, record: &Migration, event: &HistoryEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError>;
+    async fn get(&self, id: MigrationId) -> Result<Option<Migration>, StoreError>;
+    /// Applies a change if the stored version is still `change.expected_version`.
+    async fn update(&self, change: &Change) -> Result<(), StoreError>;
+    /// History in order of `seq`.
+    async fn history(&self, id: MigrationId) -> Result<Vec<HistoryEvent>, StoreError>;
+    /// An organization's migrations, newest first.
+    async fn list_by_org(&self, org: &OrgId, status: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError>;
+    /// Records in `queue` due at or before `now`, oldest due first.
+    async fn due(&self, queue: WorkQueue, now: DateTime<Utc>, limit: u32) -> Result<Vec<Migration>, StoreError>;
+    /// The migration that holds the account lock, if any.
+    async fn lock_holder(&self, account: &AwsAccountId) -> Result<Option<MigrationId>, StoreError>;
+    async fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+
+    async fn org_profile(&self, org: &OrgId) -> Result<Option<OrgProfile>, StoreError>;
+    async fn put_org_profile(&self, profile: &OrgProfile) -> Result<(), StoreError>;
+    async fn approval(&self, account: &AwsAccountId) -> Result<Option<Approval>, StoreError>;
+    async fn put_approval(&self, approval: &Approval) -> Result<(), StoreError>;
+    async fn terms(&self, territory: &Territory) -> Result<Option<Terms>, StoreError>;
+    async fn put_terms(&self, terms: &Terms) -> Result<(), StoreError>;
+}
+
+/// Whether the account is a member of the partner organization, and since when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub joined_at: DateTime<Utc>,
+}
+
+/// The partner organization, through the management account.
+#[async_trait]
+pub trait Organizations: Send + Sync {
+    /// Invites the account, reusing an OPEN or REQUESTED invitation if there is one.
+    async fn invite_account(&self, account: &AwsAccountId, migration: MigrationId) -> Result<Handshake, OrgError>;
+    async fn describe_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError>;
+    /// Cancels an open invitation; a decided one is returned as it is.
+    async fn cancel_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError>;
+    /// `None` when the account is not a member.
+    async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError>;
+    async fn parent_of(&self, account: &AwsAccountId) -> Result<String, OrgError>;
+    async fn move_account(&self, account: &AwsAccountId, from: &str, to: &str) -> Result<(), OrgError>;
+    /// Already attached counts as done.
+    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError>;
+    async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError>;
+}
+
+/// Temporary credentials of the customer role.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CustomerSession {
+    pub account_id: AwsAccountId,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl fmt::Debug for CustomerSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CustomerSession")
+            .field("account_id", &self.account_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The customer's account, through the role they created for the partner.
+#[async_trait]
+pub trait CustomerAccess: Send + Sync {
+    async fn assume(&self, role: &RoleArn, external_id: &ExternalId, migration: MigrationId) -> Result<CustomerSession, AccessError>;
+    /// Tries to assume the role without an ExternalId: `Ok(true)` means it worked, which
+    /// the rules refuse.
+    async fn assumable_without_external_id(&self, role: &RoleArn, migration: MigrationId) -> Result<bool, AccessError>;
+    async fn organization(&self, session: &CustomerSession) -> Result<CustomerOrganization, AccessError>;
+}
+
+/// The answer of one support-plan check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SupportAnswer {
+    pub plan: SupportPlan,
+    pub detail: Option<String>,
+}
+
+#[async_trait]
+pub trait SupportProbe: Send + Sync {
+    /// Never fails: what cannot be told is [`SupportPlan::Unknown`].
+    async fn support_plan(&self, session: &CustomerSession) -> SupportAnswer;
+}
+
+/// Whether a task token reached a waiting execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenDelivery {
+    Delivered,
+    /// The token was already used or timed out: nothing waits on it any more.
+    AlreadyResolved,
+}
+
+/// Step Functions: executions and task tokens.
+#[async_trait]
+pub trait Executions: Send + Sync {
+    /// Starts the execution named after the migration. Already started with the same input
+    /// is success.
+    async fn start(&self, migration: MigrationId, input: serde_json::Value) -> Result<(), ExecutionError>;
+    /// Stops it; a finished or missing execution is success.
+    async fn stop(&self, migration: MigrationId, error: &str, cause: &str) -> Result<(), ExecutionError>;
+    async fn send_task_success(&self, token: &TaskToken, output: serde_json::Value) -> Result<TokenDelivery, ExecutionError>;
+    async fn send_task_failure(&self, token: &TaskToken, error: &str, cause: &str) -> Result<TokenDelivery, ExecutionError>;
+}
+
+/// Status-change events (DESIGN §2 "Events out"). On AWS the table's stream and an
+/// EventBridge Pipe are the feed; in memory the store offers it directly.
+pub trait ChangeFeed: Send + Sync {
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StatusChanged>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// What the steps need, shared behind `Arc`s so one set serves every invocation.
+#[derive(Clone)]
+pub struct Ports {
+    pub store: Arc<dyn MigrationStore>,
+    pub orgs: Arc<dyn Organizations>,
+    pub customer: Arc<dyn CustomerAccess>,
+    pub support: Arc<dyn SupportProbe>,
+    pub executions: Arc<dyn Executions>,
+    pub clock: Arc<dyn Clock>,
+    pub settings: Arc<crate::settings::Settings>,
+}

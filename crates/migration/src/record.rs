@@ -1,0 +1,401 @@
+//! The migration record, its history and the status-change event published from it.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AwsAccountId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory, UserId};
+use crate::request::{AccessLevel, Acknowledgements, ValidRequest};
+use crate::rules::TermsAcceptance;
+use crate::status::{InvalidTransition, Status};
+
+/// The state of an AWS Organizations handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HandshakeState {
+    Requested,
+    Open,
+    Canceled,
+    Accepted,
+    Declined,
+    Expired,
+}
+
+impl HandshakeState {
+    /// The customer (or time) has decided; nothing more will happen to this handshake.
+    pub fn is_decided(self) -> bool {
+        matches!(self, Self::Canceled | Self::Accepted | Self::Declined | Self::Expired)
+    }
+}
+
+/// An invitation of the account into the partner organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handshake {
+    pub id: HandshakeId,
+    pub account_id: AwsAccountId,
+    pub state: HandshakeState,
+    pub requested_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// How the support plan was classified at the last check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SupportPlan {
+    /// Business or higher.
+    Paid,
+    /// Basic or Developer: the customer must upgrade.
+    BasicOrDeveloper,
+    /// Could not tell (access denied, throttled, ...): never treated as Basic.
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportStatus {
+    pub plan: SupportPlan,
+    /// Why the answer is unknown, or which severity levels the paid plan showed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub checks: u32,
+    pub first_checked_at: DateTime<Utc>,
+    pub last_checked_at: DateTime<Utc>,
+    pub deadline: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_check_at: Option<DateTime<Utc>>,
+}
+
+/// One control of the hardening baseline.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(tag = "control", rename_all = "snake_case")]
+pub enum Control {
+    /// Every joined account: into the Onboarding OU.
+    MoveToOnboardingOu { ou_id: String },
+    /// Every joined account: the guardrail SCP (no leaving, no touching partner roles).
+    AttachGuardrailScp { policy_id: String },
+    /// Full Hardening: into the Hardened OU.
+    MoveToHardenedOu { ou_id: String },
+    /// Full Hardening: each hardening SCP.
+    AttachHardeningScp { policy_id: String },
+    /// Full Hardening: the `cam:migration-id` and `cam:hardening` tags.
+    TagAccount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedControl {
+    #[serde(flatten)]
+    pub control: Control,
+    pub applied_at: DateTime<Utc>,
+}
+
+/// The hardening job of a joined account: a baseline for every account, the full set for
+/// Full Hardening. Applied by the scan, one control at a time, each recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardeningJob {
+    pub full: bool,
+    pub planned: Vec<Control>,
+    pub applied: Vec<AppliedControl>,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl HardeningJob {
+    pub fn next_control(&self) -> Option<&Control> {
+        self.planned.iter().find(|c| !self.applied.iter().any(|a| &a.control == *c))
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.next_control().is_none()
+    }
+}
+
+/// Why a migration ended in a failure status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The error name the state machine's Fail state shows (`Migration.NotEligible`, ...).
+    pub error: String,
+    pub cause: String,
+    pub remediation: String,
+    pub at: DateTime<Utc>,
+    /// Rule violations, for a rejection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<crate::rules::Violation>,
+}
+
+/// Terms as accepted, with who and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptedTerms {
+    #[serde(flatten)]
+    pub acceptance: TermsAcceptance,
+    pub accepted_by: UserId,
+    pub accepted_at: DateTime<Utc>,
+}
+
+/// A queue the scheduled functions poll (GSI2): which queue and when the item is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum WorkQueue {
+    /// Recorded but the execution may not have started: the watcher starts it.
+    Unstarted,
+    /// Waiting on a handshake or on delivering its outcome to the execution.
+    Handshake,
+    /// A hardening job to apply.
+    Hardening,
+}
+
+impl WorkQueue {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkQueue::Unstarted => "UNSTARTED",
+            WorkQueue::Handshake => "HANDSHAKE",
+            WorkQueue::Hardening => "HARDENING",
+        }
+    }
+}
+
+/// The migration record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Migration {
+    pub id: MigrationId,
+    pub org_id: OrgId,
+    pub territory: Territory,
+    pub requested_by: UserId,
+    pub requested_at: DateTime<Utc>,
+    pub provider_name: String,
+    pub aws_account_id: AwsAccountId,
+    pub role_arn: RoleArn,
+    pub access_level: AccessLevel,
+    pub accepted_terms: Vec<AcceptedTerms>,
+    pub acknowledgements: Acknowledgements,
+    pub status: Status,
+    /// Optimistic lock: every write is conditional on the version it read.
+    pub version: u64,
+    pub updated_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<Handshake>,
+    /// When consolidated billing started: the moment the account joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub support: Option<SupportStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardening: Option<HardeningJob>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// The execution's task token while it waits for the handshake. Never logged, never
+    /// returned by the API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_token: Option<TaskToken>,
+    /// When the work queue should look at this record next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+impl Migration {
+    pub fn new(id: MigrationId, org_id: OrgId, territory: Territory, by: UserId, request: ValidRequest, now: DateTime<Utc>) -> Self {
+        let accepted_terms = request
+            .accepted_terms
+            .into_iter()
+            .map(|acceptance| AcceptedTerms { acceptance, accepted_by: by.clone(), accepted_at: now })
+            .collect();
+        Self {
+            id,
+            org_id,
+            territory,
+            requested_by: by,
+            requested_at: now,
+            provider_name: request.provider_name,
+            aws_account_id: request.aws_account_id,
+            role_arn: request.role_arn,
+            access_level: request.access_level,
+            accepted_terms,
+            acknowledgements: request.acknowledgements,
+            status: Status::Requested,
+            version: 1,
+            updated_at: now,
+            handshake: None,
+            joined_at: None,
+            support: None,
+            hardening: None,
+            failure: None,
+            task_token: None,
+            due_at: Some(now + UNSTARTED_GRACE),
+        }
+    }
+
+    /// The queue this record sits in, derived from its state so it cannot disagree.
+    pub fn work_queue(&self) -> Option<(WorkQueue, DateTime<Utc>)> {
+        let due = self.due_at?;
+        let queue = match self.status {
+            Status::Requested => WorkQueue::Unstarted,
+            Status::Invited => WorkQueue::Handshake,
+            Status::Joined if self.task_token.is_some() => WorkQueue::Handshake,
+            _ if self.hardening.as_ref().is_some_and(|h| h.completed_at.is_none()) => WorkQueue::Hardening,
+            _ => return None,
+        };
+        Some((queue, due))
+    }
+}
+
+/// How long a REQUESTED record may wait for its execution before the watcher starts it.
+pub const UNSTARTED_GRACE: Duration = Duration::minutes(5);
+
+/// Who or what made a change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "snake_case")]
+pub enum Actor {
+    User(UserId),
+    /// A step of the workflow or a scheduled function, by name.
+    System(String),
+}
+
+/// What a history event records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventKind {
+    /// A status change: published as `Migration Status Changed`.
+    StatusChanged,
+    /// Progress inside a status (a support check, a control applied, ...).
+    Progress,
+}
+
+/// An append-only audit entry. `seq` is the record version the change produced, so a
+/// retried write can never add the same entry twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEvent {
+    pub migration_id: MigrationId,
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub kind: EventKind,
+    pub actor: Actor,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Status>,
+    pub to: Status,
+    pub note: String,
+    /// Denormalized so the event can be published from the history item alone.
+    pub org_id: OrgId,
+    pub aws_account_id: AwsAccountId,
+}
+
+pub const EVENT_SOURCE: &str = "cam.migrations";
+pub const EVENT_DETAIL_TYPE: &str = "Migration Status Changed";
+
+/// The `detail` of the `Migration Status Changed` EventBridge event. Defined once here; the
+/// Pipe's input template and the local change feed both produce exactly this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChanged {
+    pub migration_id: MigrationId,
+    pub org_id: OrgId,
+    pub aws_account_id: AwsAccountId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Status>,
+    pub to: Status,
+    pub at: DateTime<Utc>,
+    pub seq: u64,
+    pub actor: Actor,
+    pub note: String,
+}
+
+impl HistoryEvent {
+    /// The published event for a status change; `None` for progress entries.
+    pub fn status_changed(&self) -> Option<StatusChanged> {
+        (self.kind == EventKind::StatusChanged).then(|| StatusChanged {
+            migration_id: self.migration_id,
+            org_id: self.org_id.clone(),
+            aws_account_id: self.aws_account_id.clone(),
+            from: self.from,
+            to: self.to,
+            at: self.at,
+            seq: self.seq,
+            actor: self.actor.clone(),
+            note: self.note.clone(),
+        })
+    }
+}
+
+/// A change to a record: the new record (version already bumped) and its history entries.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub record: Migration,
+    pub expected_version: u64,
+    pub events: Vec<HistoryEvent>,
+    /// Delete the account lock in the same write (a failure that allows a retry).
+    pub release_lock: bool,
+}
+
+/// Builds a [`Change`] from a record read from the store.
+pub struct ChangeBuilder {
+    record: Migration,
+    expected_version: u64,
+    events: Vec<HistoryEvent>,
+    actor: Actor,
+    now: DateTime<Utc>,
+}
+
+impl ChangeBuilder {
+    pub fn new(current: &Migration, actor: Actor, now: DateTime<Utc>) -> Self {
+        let mut record = current.clone();
+        record.version += 1;
+        record.updated_at = now;
+        Self { expected_version: current.version, record, events: Vec::new(), actor, now }
+    }
+
+    pub fn record(&mut self) -> &mut Migration {
+        &mut self.record
+    }
+
+    /// Moves the record to `to`, checked against the status table, with its history entry.
+    pub fn transition(mut self, to: Status, note: impl Into<String>) -> Result<Self, InvalidTransition> {
+        let from = self.record.status;
+        from.check_transition(to)?;
+        self.record.status = to;
+        self.push(EventKind::StatusChanged, Some(from), note.into());
+        Ok(self)
+    }
+
+    /// A history entry without a status change.
+    pub fn progress(mut self, note: impl Into<String>) -> Self {
+        self.push(EventKind::Progress, None, note.into());
+        self
+    }
+
+    fn push(&mut self, kind: EventKind, from: Option<Status>, note: String) {
+        // One write produces one version; several entries in one write get distinct
+        // sequence numbers by sharing the version's decade.
+        let seq = self.record.version * 10 + self.events.len() as u64;
+        self.events.push(HistoryEvent {
+            migration_id: self.record.id,
+            seq,
+            at: self.now,
+            kind,
+            actor: self.actor.clone(),
+            from,
+            to: self.record.status,
+            note,
+            org_id: self.record.org_id.clone(),
+            aws_account_id: self.record.aws_account_id.clone(),
+        });
+    }
+
+    pub fn build(self) -> Change {
+        let release_lock = self.record.status.is_failure();
+        Change { record: self.record, expected_version: self.expected_version, events: self.events, release_lock }
+    }
+}
+
+/// The first history entry of a new record.
+pub fn created_event(record: &Migration) -> HistoryEvent {
+    HistoryEvent {
+        migration_id: record.id,
+        seq: record.version * 10,
+        at: record.requested_at,
+        kind: EventKind::StatusChanged,
+        actor: Actor::User(record.requested_by.clone()),
+        from: None,
+        to: record.status,
+        note: "migration requested".into(),
+        org_id: record.org_id.clone(),
+        aws_account_id: record.aws_account_id.clone(),
+    }
+}

@@ -1,0 +1,230 @@
+//! The migration request as the frontend sends it, and its validation into typed values.
+//! Every field is checked and all problems are reported together.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AwsAccountId, RoleArn};
+use crate::rules::{TermsAcceptance, Violation, ViolationCode};
+
+/// The access the customer's role grants, which decides Full Hardening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessLevel {
+    /// Administrative role: the partner hardens the account.
+    FullHardening,
+    /// Read-only plus support:Describe*: optimized, not hardened.
+    Optimized,
+}
+
+impl AccessLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessLevel::FullHardening => "full_hardening",
+            AccessLevel::Optimized => "optimized",
+        }
+    }
+}
+
+/// The acknowledgements of DESIGN §1 the customer gives before the move.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acknowledgements {
+    /// Cost Explorer history is lost under the new payer; the customer downloaded it.
+    pub historical_usage_data: bool,
+    /// Cost allocation tags become limited.
+    pub cost_allocation_tags: bool,
+    /// Reserved Instances stay with the account that bought them.
+    pub reserved_instances: bool,
+}
+
+/// The request body, as received: strings, so every field can be checked and reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MigrationRequest {
+    pub provider_name: String,
+    pub aws_account_id: String,
+    pub role_arn: String,
+    pub access_level: String,
+    pub accepted_terms: Vec<TermsAcceptance>,
+    pub acknowledgements: Acknowledgements,
+}
+
+/// A request whose every field is valid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidRequest {
+    pub provider_name: String,
+    pub aws_account_id: AwsAccountId,
+    pub role_arn: RoleArn,
+    pub access_level: AccessLevel,
+    pub accepted_terms: Vec<TermsAcceptance>,
+    pub acknowledgements: Acknowledgements,
+}
+
+const MAX_TERMS_ACCEPTED: usize = 32;
+
+impl MigrationRequest {
+    /// Checks the shape of every field; the program rules that need stored facts
+    /// (terms in force, eligibility, approval) are checked by the caller.
+    pub fn validate(&self) -> Result<ValidRequest, Vec<Violation>> {
+        use ViolationCode::*;
+        let mut violations = Vec::new();
+
+        let provider_name = self.provider_name.trim();
+        let name_len = provider_name.chars().count();
+        if name_len == 0 || name_len > 255 || provider_name.chars().any(char::is_control) {
+            violations.push(Violation::on_field(
+                InvalidProviderName,
+                "provider_name",
+                "the provider name must be 1 to 255 characters after trimming, without control characters",
+            ));
+        }
+
+        let account = self.aws_account_id.parse::<AwsAccountId>();
+        if let Err(e) = &account {
+            violations.push(Violation::on_field(InvalidAccountId, "aws_account_id", e.reason.clone()));
+        }
+
+        let role = self.role_arn.parse::<RoleArn>();
+        match (&role, &account) {
+            (Err(e), _) => violations.push(Violation::on_field(InvalidRoleArn, "role_arn", e.reason.clone())),
+            (Ok(role), Ok(account)) if role.account_id() != *account => violations.push(Violation::on_field(
+                RoleInOtherAccount,
+                "role_arn",
+                format!("the role is in account {}, not in {account}", role.account_id()),
+            )),
+            _ => {}
+        }
+
+        let access_level = match self.access_level.as_str() {
+            "full_hardening" => Some(AccessLevel::FullHardening),
+            "optimized" => Some(AccessLevel::Optimized),
+            _ => {
+                violations.push(Violation::on_field(InvalidAccessLevel, "access_level", "must be `full_hardening` or `optimized`"));
+                None
+            }
+        };
+
+        if self.accepted_terms.len() > MAX_TERMS_ACCEPTED
+            || self.accepted_terms.iter().any(|t| !is_short_token(&t.document_id) || !is_short_token(&t.version))
+        {
+            violations.push(Violation::on_field(
+                TermsNotAccepted,
+                "accepted_terms",
+                "each accepted document needs a document_id and version of 1 to 128 printable characters",
+            ));
+        }
+
+        let acks = self.acknowledgements;
+        for (given, code, field) in [
+            (acks.historical_usage_data, HistoricalUsageNotAcknowledged, "acknowledgements.historical_usage_data"),
+            (acks.cost_allocation_tags, CostAllocationTagsNotAcknowledged, "acknowledgements.cost_allocation_tags"),
+            (acks.reserved_instances, ReservedInstancesNotAcknowledged, "acknowledgements.reserved_instances"),
+        ] {
+            if !given {
+                violations.push(Violation::on_field(code, field, "this acknowledgement is required"));
+            }
+        }
+
+        match (account, role, access_level) {
+            (Ok(aws_account_id), Ok(role_arn), Some(access_level)) if violations.is_empty() => Ok(ValidRequest {
+                provider_name: provider_name.to_owned(),
+                aws_account_id,
+                role_arn,
+                access_level,
+                accepted_terms: self.accepted_terms.clone(),
+                acknowledgements: acks,
+            }),
+            _ => Err(violations),
+        }
+    }
+}
+
+fn is_short_token(s: &str) -> bool {
+    (1..=128).contains(&s.chars().count()) && !s.chars().any(char::is_control)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn valid_request() -> MigrationRequest {
+        MigrationRequest {
+            provider_name: "Production AWS".into(),
+            aws_account_id: "000123456789".into(),
+            role_arn: "arn:aws:iam::000123456789:role/CenturyLinkFullHardening".into(),
+            access_level: "full_hardening".into(),
+            accepted_terms: vec![TermsAcceptance { document_id: "aws-terms-us".into(), version: "2024-01".into() }],
+            acknowledgements: Acknowledgements { historical_usage_data: true, cost_allocation_tags: true, reserved_instances: true },
+        }
+    }
+
+    fn codes(req: &MigrationRequest) -> Vec<ViolationCode> {
+        req.validate().err().unwrap_or_default().into_iter().map(|v| v.code).collect()
+    }
+
+    #[test]
+    fn a_valid_request_keeps_leading_zeros_and_trims_the_name() {
+        let mut req = valid_request();
+        req.provider_name = "  Production AWS \t".into();
+        let valid = req.validate().unwrap();
+        assert_eq!(valid.aws_account_id.as_str(), "000123456789");
+        assert_eq!(valid.provider_name, "Production AWS");
+        assert_eq!(valid.access_level, AccessLevel::FullHardening);
+    }
+
+    #[test]
+    fn each_field_is_checked() {
+        use ViolationCode::*;
+        type Mutate = fn(&mut MigrationRequest);
+        let cases: &[(&str, Mutate, &[ViolationCode])] = &[
+            ("empty name", |r| r.provider_name = "   ".into(), &[InvalidProviderName]),
+            ("name of 256 chars", |r| r.provider_name = "x".repeat(256), &[InvalidProviderName]),
+            ("name of 255 chars", |r| r.provider_name = "é".repeat(255), &[]),
+            ("control char in name", |r| r.provider_name = "a\u{0007}b".into(), &[InvalidProviderName]),
+            ("11 digits", |r| r.aws_account_id = "12345678901".into(), &[InvalidAccountId]),
+            ("13 digits", |r| r.aws_account_id = "1234567890123".into(), &[InvalidAccountId]),
+            ("letters", |r| r.aws_account_id = "00012345678a".into(), &[InvalidAccountId]),
+            ("spaces", |r| r.aws_account_id = "000 23456789".into(), &[InvalidAccountId]),
+            ("role from another account", |r| r.role_arn = "arn:aws:iam::111111111111:role/R".into(), &[RoleInOtherAccount]),
+            ("aws-cn partition", |r| r.role_arn = "arn:aws-cn:iam::000123456789:role/R".into(), &[InvalidRoleArn]),
+            ("aws-us-gov partition", |r| r.role_arn = "arn:aws-us-gov:iam::000123456789:role/R".into(), &[InvalidRoleArn]),
+            ("user, not role", |r| r.role_arn = "arn:aws:iam::000123456789:user/R".into(), &[InvalidRoleArn]),
+            ("unknown access level", |r| r.access_level = "admin".into(), &[InvalidAccessLevel]),
+            ("optimized", |r| r.access_level = "optimized".into(), &[]),
+            ("historical usage", |r| r.acknowledgements.historical_usage_data = false, &[HistoricalUsageNotAcknowledged]),
+            ("cost allocation tags", |r| r.acknowledgements.cost_allocation_tags = false, &[CostAllocationTagsNotAcknowledged]),
+            ("reserved instances", |r| r.acknowledgements.reserved_instances = false, &[ReservedInstancesNotAcknowledged]),
+            (
+                "empty terms document id",
+                |r| r.accepted_terms = vec![TermsAcceptance { document_id: String::new(), version: "1".into() }],
+                &[TermsNotAccepted],
+            ),
+        ];
+        for (name, mutate, expected) in cases {
+            let mut req = valid_request();
+            mutate(&mut req);
+            assert_eq!(codes(&req), *expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn several_failures_are_reported_together() {
+        let mut req = valid_request();
+        req.provider_name = String::new();
+        req.aws_account_id = "12".into();
+        req.role_arn = "nope".into();
+        req.access_level = String::new();
+        req.acknowledgements = Acknowledgements::default();
+        let got = codes(&req);
+        assert_eq!(got.len(), 7, "{got:?}");
+        let fields: Vec<_> = req.validate().unwrap_err().into_iter().map(|v| v.field.unwrap()).collect();
+        assert!(fields.contains(&"aws_account_id".to_owned()) && fields.contains(&"role_arn".to_owned()));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_when_parsing() {
+        let mut body = serde_json::to_value(valid_request()).unwrap();
+        body["is_admin"] = serde_json::json!(true);
+        assert!(serde_json::from_value::<MigrationRequest>(body).is_err());
+    }
+}

@@ -1,0 +1,98 @@
+//! The check-support step: classify the plan through the customer role, and say when to
+//! look again.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{info, instrument};
+
+use crate::error::{AccessError, StepError};
+use crate::ids::MigrationId;
+use crate::ports::{Ports, SupportAnswer};
+use crate::record::{ChangeBuilder, SupportPlan, SupportStatus};
+use crate::settings::Settings;
+use crate::status::Status;
+use crate::steps::{commit, load, system};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupportCheckOutput {
+    pub migration_id: MigrationId,
+    pub plan: SupportPlan,
+    /// True when the plan is paid and the workflow may go on.
+    pub confirmed: bool,
+    /// Seconds until the next check (the state machine's Wait `SecondsPath`).
+    pub wait_seconds: i64,
+}
+
+/// Grows from the first wait, doubling per check, capped at the maximum and at the deadline.
+pub fn next_support_wait(settings: &Settings, checks_done: u32, now: DateTime<Utc>, deadline: DateTime<Utc>) -> Duration {
+    let doubling = settings.support_first_wait * 2_i32.saturating_pow(checks_done.saturating_sub(1).min(16));
+    let wait = doubling.min(settings.support_max_wait);
+    let to_deadline = deadline - now;
+    wait.min(to_deadline).max(Duration::seconds(60))
+}
+
+#[instrument(skip(ports), fields(migration_id = %id))]
+pub async fn check_support(ports: &Ports, id: MigrationId) -> Result<SupportCheckOutput, StepError> {
+    let record = load(ports, id).await?;
+    match record.status {
+        Status::Joined | Status::AwaitingSupportUpgrade => {}
+        Status::SupportConfirmed | Status::HardeningScheduled | Status::Hardened | Status::Completed => {
+            return Ok(SupportCheckOutput { migration_id: id, plan: SupportPlan::Paid, confirmed: true, wait_seconds: 0 });
+        }
+        Status::Canceled => return Err(StepError::Canceled),
+        actual => return Err(StepError::WrongStatus { actual }),
+    }
+    let now = ports.clock.now();
+    let answer = probe(ports, &record).await?;
+
+    let previous = record.support.as_ref();
+    let first_checked_at = previous.map_or(now, |s| s.first_checked_at);
+    let deadline = previous.map_or(now + ports.settings.support_deadline, |s| s.deadline);
+    let checks = previous.map_or(0, |s| s.checks) + 1;
+    let paid = answer.plan == SupportPlan::Paid;
+    let timed_out = !paid && now >= deadline;
+    let wait = next_support_wait(&ports.settings, checks, now, deadline);
+
+    let mut change = ChangeBuilder::new(&record, system("check-support"), now);
+    change = match (answer.plan, record.status) {
+        (SupportPlan::Paid, _) => change.transition(Status::SupportConfirmed, "the account has Business Support or higher")?,
+        (SupportPlan::BasicOrDeveloper, Status::Joined) => change.transition(
+            Status::AwaitingSupportUpgrade,
+            "the account has Basic or Developer support; the customer's root user must upgrade to Business Support",
+        )?,
+        (plan, _) => change.progress(format!("support check {checks}: {plan:?}")),
+    };
+    change.record().support = Some(SupportStatus {
+        plan: answer.plan,
+        detail: answer.detail,
+        checks,
+        first_checked_at,
+        last_checked_at: now,
+        deadline,
+        next_check_at: (!paid && !timed_out).then(|| now + wait),
+    });
+    let record = commit(ports, change.build()).await?;
+    info!(plan = ?answer.plan, checks, "support checked");
+    if timed_out {
+        return Err(StepError::SupportUpgradeTimedOut);
+    }
+    Ok(SupportCheckOutput {
+        migration_id: record.id,
+        plan: answer.plan,
+        confirmed: paid,
+        wait_seconds: if paid { 0 } else { wait.num_seconds() },
+    })
+}
+
+async fn probe(ports: &Ports, record: &crate::record::Migration) -> Result<SupportAnswer, StepError> {
+    let profile = ports.store.org_profile(&record.org_id).await?;
+    let Some(profile) = profile else {
+        return Ok(SupportAnswer { plan: SupportPlan::Unknown, detail: Some("the organization profile is missing".into()) });
+    };
+    match ports.customer.assume(&record.role_arn, &profile.external_id, record.id).await {
+        Ok(session) => Ok(ports.support.support_plan(&session).await),
+        Err(AccessError::Retryable(e)) => Err(StepError::Transient(e)),
+        // Never guess Basic: an unreadable plan is unknown, and the loop asks again.
+        Err(e) => Ok(SupportAnswer { plan: SupportPlan::Unknown, detail: Some(e.to_string()) }),
+    }
+}

@@ -1,0 +1,130 @@
+//! Creating a migration: the API's synchronous checks, the record and lock in one write,
+//! then the execution.
+
+use tracing::{info, warn};
+
+use crate::error::StoreError;
+use crate::ids::MigrationId;
+use crate::ports::{IdempotencyRecord, Ports};
+use crate::record::{Migration, created_event};
+use crate::request::MigrationRequest;
+use crate::rules::{self, Caller, Violation};
+use crate::steps::StepInput;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Created {
+    pub record: Migration,
+    /// The same Idempotency-Key and body were seen before: this is the earlier answer.
+    pub replayed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CreateError {
+    #[error("the request breaks {} rule(s)", .0.len())]
+    Refused(Vec<Violation>),
+    /// The Idempotency-Key was used with a different body.
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyMismatch { migration_id: MigrationId },
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// A stable fingerprint of a request body, to tell a replay from a different request under
+/// the same Idempotency-Key.
+pub fn request_fingerprint(request: &MigrationRequest) -> String {
+    use sha2::{Digest, Sha256};
+    // Struct fields serialize in declaration order, so the JSON is canonical for a type.
+    let canonical = serde_json::to_vec(request).expect("a request always serializes");
+    Sha256::digest(&canonical).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub async fn create_migration(
+    ports: &Ports,
+    caller: &Caller,
+    request: &MigrationRequest,
+    idempotency_key: Option<&str>,
+) -> Result<Created, CreateError> {
+    rules::check_administrator(caller).map_err(|v| CreateError::Refused(vec![v]))?;
+    let fingerprint = request_fingerprint(request);
+
+    if let Some(key) = idempotency_key
+        && let Some(existing) = ports.store.idempotency(&caller.org, key).await.map_err(CreateError::Store)?
+        // DynamoDB deletes expired items lazily: an expired key is treated as absent.
+        && existing.expires_at > ports.clock.now()
+    {
+        return replay(ports, &existing, &fingerprint).await;
+    }
+
+    let mut violations = Vec::new();
+    let valid = match request.validate() {
+        Ok(valid) => Some(valid),
+        Err(v) => {
+            violations.extend(v);
+            None
+        }
+    };
+    let store = &ports.store;
+    let profile = store.org_profile(&caller.org).await.map_err(CreateError::Store)?;
+    violations.extend(rules::check_eligibility(profile.as_ref()));
+    if let Some(profile) = &profile {
+        let terms = store.terms(&profile.territory).await.map_err(CreateError::Store)?;
+        violations.extend(rules::check_terms(terms.as_ref(), &request.accepted_terms));
+    }
+    if let Some(valid) = &valid {
+        let approval = store.approval(&valid.aws_account_id).await.map_err(CreateError::Store)?;
+        violations.extend(rules::check_approval(&valid.aws_account_id, approval.as_ref()));
+        if let Some(existing) = store.lock_holder(&valid.aws_account_id).await.map_err(CreateError::Store)? {
+            violations.push(rules::account_locked(existing));
+        }
+    }
+    let (Some(valid), Some(profile), true) = (valid, profile, violations.is_empty()) else {
+        return Err(CreateError::Refused(violations));
+    };
+
+    let now = ports.clock.now();
+    let record = Migration::new(MigrationId::new_at(now), caller.org.clone(), profile.territory, caller.user.clone(), valid, now);
+    let idempotency = idempotency_key.map(|key| IdempotencyRecord {
+        org_id: caller.org.clone(),
+        key: key.to_owned(),
+        fingerprint: fingerprint.clone(),
+        migration_id: record.id,
+        created_at: now,
+        expires_at: now + ports.settings.idempotency_ttl,
+    });
+    match store.create(&record, &created_event(&record), idempotency.as_ref()).await {
+        Ok(()) => {}
+        Err(StoreError::AccountLocked { existing, .. }) => return Err(CreateError::Refused(vec![rules::account_locked(existing)])),
+        Err(StoreError::IdempotencyKeyUsed { existing }) => return replay(ports, &existing, &fingerprint).await,
+        Err(e) => return Err(CreateError::Store(e)),
+    }
+    info!(migration_id = %record.id, aws_account_id = %record.aws_account_id, "migration requested");
+    start_execution(ports, &record).await;
+    Ok(Created { record, replayed: false })
+}
+
+async fn replay(ports: &Ports, existing: &IdempotencyRecord, fingerprint: &str) -> Result<Created, CreateError> {
+    if existing.fingerprint != fingerprint {
+        return Err(CreateError::IdempotencyMismatch { migration_id: existing.migration_id });
+    }
+    let record = ports
+        .store
+        .get(existing.migration_id)
+        .await
+        .map_err(CreateError::Store)?
+        .ok_or(CreateError::Store(StoreError::NotFound(existing.migration_id)))?;
+    // The first attempt may have failed to start the execution; starting is idempotent.
+    if record.status == crate::status::Status::Requested {
+        start_execution(ports, &record).await;
+    }
+    Ok(Created { record, replayed: true })
+}
+
+/// Starts the execution. A failure is logged, not returned: the record is safely written,
+/// a retry with the same Idempotency-Key starts it, and so does the watcher's sweep of
+/// records left in REQUESTED.
+async fn start_execution(ports: &Ports, record: &Migration) {
+    let input = serde_json::to_value(StepInput { migration_id: record.id }).expect("serializes");
+    if let Err(e) = ports.executions.start(record.id, input).await {
+        warn!(migration_id = %record.id, error = %e, "could not start the execution; the watcher will start it");
+    }
+}

@@ -1,0 +1,65 @@
+//! The invite step: one invitation per account, ever reused, never doubled.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{info, instrument};
+
+use crate::error::StepError;
+use crate::ids::{HandshakeId, MigrationId};
+use crate::ports::Ports;
+use crate::record::{ChangeBuilder, Migration};
+use crate::status::Status;
+use crate::steps::{commit, load, system};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteOutput {
+    pub migration_id: MigrationId,
+    /// The account is already a member of the partner organization: no invitation needed.
+    pub already_member: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake_id: Option<HandshakeId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+fn output(record: &Migration) -> InviteOutput {
+    InviteOutput {
+        migration_id: record.id,
+        already_member: record.handshake.is_none() && record.status.has_joined(),
+        handshake_id: record.handshake.as_ref().map(|h| h.id.clone()),
+        expires_at: record.handshake.as_ref().map(|h| h.expires_at),
+    }
+}
+
+#[instrument(skip(ports), fields(migration_id = %id))]
+pub async fn invite(ports: &Ports, id: MigrationId) -> Result<InviteOutput, StepError> {
+    let record = load(ports, id).await?;
+    match record.status {
+        Status::Validated => {}
+        Status::Canceled => return Err(StepError::Canceled),
+        Status::Invited => return Ok(output(&record)),
+        s if s.has_joined() => return Ok(output(&record)),
+        actual => return Err(StepError::WrongStatus { actual }),
+    }
+    let now = ports.clock.now();
+
+    if let Some(membership) = ports.orgs.membership(&record.aws_account_id).await? {
+        let mut change = ChangeBuilder::new(&record, system("invite"), now)
+            .transition(Status::Joined, "the account is already a member of the partner organization")?;
+        change.record().joined_at = Some(membership.joined_at);
+        let record = commit(ports, change.build()).await?;
+        info!("account already a member; no invitation sent");
+        return Ok(output(&record));
+    }
+
+    // Reuses an open invitation for the account if one exists (e.g. this step crashed
+    // after inviting), so a retry never sends a second one.
+    let handshake = ports.orgs.invite_account(&record.aws_account_id, record.id).await?;
+    let note = format!("invitation {} sent; it expires at {}", handshake.id, handshake.expires_at.to_rfc3339());
+    let mut change = ChangeBuilder::new(&record, system("invite"), now).transition(Status::Invited, note)?;
+    change.record().handshake = Some(handshake);
+    change.record().due_at = Some(now + ports.settings.handshake_poll_interval);
+    let record = commit(ports, change.build()).await?;
+    info!(handshake_id = ?record.handshake.as_ref().map(|h| h.id.as_str()), "account invited");
+    Ok(output(&record))
+}

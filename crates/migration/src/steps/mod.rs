@@ -1,0 +1,69 @@
+//! One use-case per step, written against the ports. Each is idempotent: run again after a
+//! crash at any point, it reaches the same state without repeating a side effect that
+//! cannot be repeated (a second invitation, a second history entry).
+
+mod cancel;
+mod check_support;
+mod create;
+mod harden;
+mod invite;
+mod record_failure;
+mod resolve;
+mod schedule_hardening;
+mod validate;
+mod wait_for_handshake;
+
+pub use cancel::{CancelError, cancel_migration};
+pub use check_support::{SupportCheckOutput, check_support, next_support_wait};
+pub use create::{CreateError, Created, create_migration, request_fingerprint};
+pub use harden::{HardenOutcome, ScanReport, harden_one, hardening_scan, planned_controls};
+pub use invite::{InviteOutput, invite};
+pub use record_failure::{FailureOutput, classify_failure, record_failure};
+pub use resolve::{SweepReport, account_joined, resolve_handshake, sweep_handshakes, sweep_unstarted};
+pub use schedule_hardening::{ScheduleOutput, schedule_hardening};
+pub use validate::{ValidateOutput, validate};
+pub use wait_for_handshake::wait_for_handshake;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{StepError, StoreError};
+use crate::ids::MigrationId;
+use crate::ports::Ports;
+use crate::record::{Actor, Change, Migration};
+
+/// What the state machine passes to every step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepInput {
+    pub migration_id: MigrationId,
+}
+
+pub(crate) async fn load(ports: &Ports, id: MigrationId) -> Result<Migration, StepError> {
+    ports.store.get(id).await?.ok_or(StepError::NotFound(id))
+}
+
+pub(crate) async fn commit(ports: &Ports, change: Change) -> Result<Migration, StepError> {
+    ports.store.update(&change).await?;
+    Ok(change.record)
+}
+
+pub(crate) fn system(step: &str) -> Actor {
+    Actor::System(step.to_owned())
+}
+
+/// Applies `f` to the freshest record, retrying a few times when another writer got there
+/// first. `f` returns `None` when there is nothing to change.
+pub(crate) async fn update_with_retry<F>(ports: &Ports, id: MigrationId, mut f: F) -> Result<Migration, StepError>
+where
+    F: FnMut(&Migration) -> Result<Option<Change>, StepError>,
+{
+    let mut attempts = 0;
+    loop {
+        let current = load(ports, id).await?;
+        let Some(change) = f(&current)? else { return Ok(current) };
+        match ports.store.update(&change).await {
+            Ok(()) => return Ok(change.record),
+            Err(StoreError::VersionConflict(_)) if attempts < 4 => attempts += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The record-failure step, behind every Catch: the failure, its remediation, the terminal
+//! status, and the account lock released so the customer can try again.
+
+use serde::{Deserialize, Serialize};
+use tracing::{info, instrument};
+
+use crate::error::{Refusal, StepError, names};
+use crate::ids::MigrationId;
+use crate::ports::Ports;
+use crate::record::{ChangeBuilder, Failure};
+use crate::rules::Violation;
+use crate::status::Status;
+use crate::steps::{system, update_with_retry};
+
+/// What the state machine's Fail state shows: `error` is the domain error name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureOutput {
+    pub migration_id: MigrationId,
+    pub error: String,
+    pub cause: String,
+    pub status: Status,
+}
+
+/// Maps a caught error to the terminal status, the error name the Fail state shows, and the
+/// remediation. `current` is the status when the error was caught.
+pub fn classify_failure(error: &str, current: Status) -> (Status, &'static str, &'static str) {
+    let (status, name, remediation) = match error {
+        names::NOT_ELIGIBLE => (Status::Rejected, names::NOT_ELIGIBLE, "Fix every listed rule, then start a new migration."),
+        names::INVITATION_DECLINED => (
+            Status::InvitationDeclined,
+            names::INVITATION_DECLINED,
+            "The customer declined the invitation. Start a new migration when they are ready to accept it.",
+        ),
+        // States.Timeout can only come from the handshake wait, whose timeout is the
+        // invitation's lifetime.
+        names::INVITATION_EXPIRED | names::STATES_TIMEOUT if current == Status::Invited => (
+            Status::InvitationExpired,
+            names::INVITATION_EXPIRED,
+            "The invitation expired after 15 days. Start a new migration; the customer's root user must accept within 15 days.",
+        ),
+        names::INVITATION_CANCELED | names::CANCELED => (
+            Status::Canceled,
+            names::INVITATION_CANCELED,
+            "The invitation was canceled. Start a new migration if the move should go ahead.",
+        ),
+        names::SUPPORT_UPGRADE_TIMED_OUT => (
+            Status::SupportUpgradeTimedOut,
+            names::SUPPORT_UPGRADE_TIMED_OUT,
+            "The account joined but still lacks Business Support. The customer's root user upgrades the plan, then an operator starts a new migration to finish.",
+        ),
+        names::INVITATION_REFUSED => (
+            Status::Failed,
+            names::INVITATION_REFUSED,
+            "AWS Organizations refused the invitation; the cause names the reason and what to do.",
+        ),
+        _ => (
+            Status::Failed,
+            names::FAILED,
+            "An unexpected error stopped the migration. Operators: read the cause and the execution history, fix, then start a new migration.",
+        ),
+    };
+    // A status the record cannot reach from where it is (e.g. canceled after joining) is a
+    // plain failure; every non-terminal status can fail.
+    if current.can_become(status) { (status, name, remediation) } else { (Status::Failed, name, remediation) }
+}
+
+#[derive(Deserialize)]
+struct Cause {
+    message: String,
+    #[serde(default)]
+    violations: Vec<Violation>,
+}
+
+#[instrument(skip(ports, cause), fields(migration_id = %id))]
+pub async fn record_failure(ports: &Ports, id: MigrationId, error: &str, cause: &str) -> Result<FailureOutput, StepError> {
+    let now = ports.clock.now();
+    // Step errors carry JSON causes; Lambda crashes and States.* errors carry text.
+    let (message, violations) = match serde_json::from_str::<Cause>(cause) {
+        Ok(c) => (c.message, c.violations),
+        Err(_) => (cause.to_owned(), Vec::new()),
+    };
+    let record = update_with_retry(ports, id, |current| {
+        if current.status.is_terminal() {
+            return Ok(None);
+        }
+        let (status, name, remediation) = classify_failure(error, current.status);
+        let remediation = refusal_remediation(name, &message).unwrap_or(remediation);
+        let note = format!("{name}: {message}");
+        let mut change = ChangeBuilder::new(current, system("record-failure"), now).transition(status, note)?;
+        let record = change.record();
+        record.failure = Some(Failure {
+            error: name.to_owned(),
+            cause: message.clone(),
+            remediation: remediation.to_owned(),
+            at: now,
+            violations: violations.clone(),
+        });
+        record.task_token = None;
+        record.due_at = None;
+        Ok(Some(change.build()))
+    })
+    .await?;
+    let failure = record.failure.as_ref();
+    let error_name = match record.status {
+        Status::Canceled if failure.is_none() => names::CANCELED.to_owned(),
+        _ => failure.map_or_else(|| names::FAILED.to_owned(), |f| f.error.clone()),
+    };
+    info!(status = %record.status, error = %error_name, "failure recorded");
+    Ok(FailureOutput {
+        migration_id: id,
+        error: error_name,
+        cause: failure.map_or_else(|| message.clone(), |f| f.cause.clone()),
+        status: record.status,
+    })
+}
+
+/// A refused invitation's remediation depends on AWS's reason, which the cause names.
+fn refusal_remediation(name: &str, message: &str) -> Option<&'static str> {
+    if name != names::INVITATION_REFUSED {
+        return None;
+    }
+    [
+        Refusal::AccountNumberLimitExceeded,
+        Refusal::PaymentInstrumentRequired,
+        Refusal::DifferentSellerOfRecord,
+        Refusal::AlreadyInAnOrganization,
+        Refusal::AccountOwnerNotVerified,
+        Refusal::InviteToSelf,
+    ]
+    .into_iter()
+    .find(|r| message.contains(r.reason()))
+    .map(|r| r.remediation())
+}
