@@ -1,0 +1,432 @@
+//! The use-cases driven in sequence on the in-memory adapters, as the state machine would.
+
+mod support;
+
+use chrono::Duration;
+use migration::error::names;
+use migration::memory::{ROOT_ID, SimSupportPlan, TokenOutcome};
+use migration::ports::MigrationStore;
+use migration::record::{HandshakeState, SupportPlan};
+use migration::rules::{CustomerOrganization, ViolationCode};
+use migration::steps::{self, CancelError, CreateError, HardenOutcome};
+use migration::{MigrationId, Status, StepError};
+use support::*;
+
+/// Joined → support checks until paid, upgrading after `basic_checks` checks.
+async fn support_until_confirmed(w: &World, id: MigrationId, basic_checks: u32) -> Vec<i64> {
+    let mut waits = Vec::new();
+    for check in 0.. {
+        if check == basic_checks {
+            w.sim.set_support_plan(&account(), SimSupportPlan::Business).unwrap();
+        }
+        let out = steps::check_support(&w.ports, id).await.expect("checked");
+        if out.confirmed {
+            break;
+        }
+        waits.push(out.wait_seconds);
+        w.advance(Duration::seconds(out.wait_seconds));
+    }
+    waits
+}
+
+#[tokio::test]
+async fn full_hardening_request_reaches_hardened() {
+    let w = World::new().await;
+    let (id, token) = w.until_invited("full_hardening").await;
+
+    // The customer accepts; the AccountJoinedOrganization event arrives.
+    w.advance(Duration::hours(30));
+    w.sim.accept(&w.handshake_id(id).await).unwrap();
+    steps::account_joined(&w.ports, &account()).await.unwrap();
+    let record = w.record(id).await;
+    assert_eq!(record.status, Status::Joined);
+    assert_eq!(record.joined_at, Some(start_time() + Duration::hours(30)), "consolidated billing start is the exact join time");
+    assert!(record.task_token.is_none(), "the token is forgotten once delivered");
+    assert!(matches!(w.executions.outcome_for(&token), Some(TokenOutcome::Success(_))));
+
+    let waits = support_until_confirmed(&w, id, 3).await;
+    assert_eq!(waits, vec![3600, 7200, 14400], "waits grow from one hour");
+    assert_eq!(w.status(id).await, Status::SupportConfirmed);
+
+    steps::schedule_hardening(&w.ports, id).await.unwrap();
+    assert_eq!(w.status(id).await, Status::HardeningScheduled);
+    let report = steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
+    assert_eq!(report.completed, 1);
+
+    let record = w.record(id).await;
+    assert_eq!(record.status, Status::Hardened);
+    let (parent, policies, tags) = w.sim.member_view(&account()).unwrap();
+    assert_eq!(parent, "ou-root-hardened");
+    assert_eq!(policies, vec!["p-guardrail1", "p-hardening1", "p-hardening2"]);
+    assert_eq!(tags.get("cam:migration-id"), Some(&id.to_string()));
+    assert_eq!(tags.get("cam:hardening").map(String::as_str), Some("full"));
+    assert_eq!(record.hardening.unwrap().applied.len(), 6, "each control is recorded");
+
+    assert_eq!(
+        w.status_trail(id).await,
+        vec![
+            Status::Requested,
+            Status::Validated,
+            Status::Invited,
+            Status::Joined,
+            Status::AwaitingSupportUpgrade,
+            Status::SupportConfirmed,
+            Status::HardeningScheduled,
+            Status::Hardened
+        ]
+    );
+    assert_eq!(w.store.lock_holder(&account()).await.unwrap(), Some(id), "a migrated account stays locked");
+    assert_eq!(w.sim.invitations_to(&account()).len(), 1);
+}
+
+#[tokio::test]
+async fn optimized_request_completes_with_only_the_onboarding_baseline() {
+    let w = World::new().await;
+    w.sim.set_support_plan(&account(), SimSupportPlan::EnterpriseOnRamp).unwrap();
+    let (id, _) = w.until_invited("optimized").await;
+    w.sim.accept(&w.handshake_id(id).await).unwrap();
+    steps::account_joined(&w.ports, &account()).await.unwrap();
+    assert_eq!(support_until_confirmed(&w, id, 0).await, Vec::<i64>::new());
+    steps::schedule_hardening(&w.ports, id).await.unwrap();
+    assert_eq!(w.status(id).await, Status::Completed);
+
+    steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
+    let (parent, policies, tags) = w.sim.member_view(&account()).unwrap();
+    assert_eq!(parent, "ou-root-onboarding");
+    assert_eq!(policies, vec!["p-guardrail1"]);
+    assert!(tags.is_empty(), "optimized accounts are not tagged as hardened");
+    assert_eq!(w.status(id).await, Status::Completed);
+    assert_eq!(w.status_trail(id).await.last(), Some(&Status::Completed));
+}
+
+/// After a failure the account is free: a new request for it starts.
+async fn assert_account_released(w: &World, failed: MigrationId) {
+    assert_eq!(w.store.lock_holder(&account()).await.unwrap(), None, "no lock left behind");
+    let again = steps::create_migration(&w.ports, &admin(), &request("full_hardening"), None).await.expect("a new request starts");
+    assert_ne!(again.record.id, failed);
+}
+
+#[tokio::test]
+async fn declined_invitation_ends_declined_and_releases_the_account() {
+    let w = World::new().await;
+    let (id, token) = w.until_invited("full_hardening").await;
+    w.sim.decline(&w.handshake_id(id).await).unwrap();
+
+    // No event for declines: the watcher's sweep finds it.
+    w.advance(Duration::minutes(10));
+    let report = steps::sweep_handshakes(&w.ports, 50).await.unwrap();
+    assert_eq!(report.resolved, 1);
+    let Some(TokenOutcome::Failure { error, cause }) = w.executions.outcome_for(&token) else { panic!("token failed") };
+    assert_eq!(error, names::INVITATION_DECLINED);
+
+    let out = w.catch(id, &error, &cause).await;
+    assert_eq!(out.error, names::INVITATION_DECLINED);
+    let record = w.record(id).await;
+    assert_eq!(record.status, Status::InvitationDeclined);
+    assert!(record.failure.unwrap().remediation.contains("new migration"));
+    assert_account_released(&w, id).await;
+}
+
+#[tokio::test]
+async fn invitation_canceled_through_the_api_ends_canceled() {
+    let w = World::new().await;
+    let (id, _) = w.until_invited("full_hardening").await;
+    let record = steps::cancel_migration(&w.ports, &admin(), id).await.unwrap();
+    assert_eq!(record.status, Status::Canceled);
+    assert_eq!(w.sim.invitations_to(&account())[0].state, HandshakeState::Canceled);
+    assert_eq!(w.executions.stopped(), vec![(id, names::CANCELED.to_owned())]);
+
+    // Cancel twice is harmless.
+    let again = steps::cancel_migration(&w.ports, &admin(), id).await.unwrap();
+    assert_eq!(again.version, record.version, "nothing written the second time");
+    assert_account_released(&w, id).await;
+}
+
+#[tokio::test]
+async fn invitation_canceled_outside_ends_canceled() {
+    let w = World::new().await;
+    let (id, token) = w.until_invited("full_hardening").await;
+    // An operator cancels the handshake in the Organizations console.
+    w.ports.orgs.cancel_handshake(&w.handshake_id(id).await).await.unwrap();
+    w.advance(Duration::minutes(10));
+    steps::sweep_handshakes(&w.ports, 50).await.unwrap();
+    let Some(TokenOutcome::Failure { error, cause }) = w.executions.outcome_for(&token) else { panic!("token failed") };
+    assert_eq!(error, names::INVITATION_CANCELED);
+    w.catch(id, &error, &cause).await;
+    assert_eq!(w.status(id).await, Status::Canceled);
+    assert_account_released(&w, id).await;
+}
+
+#[tokio::test]
+async fn expired_invitation_ends_expired() {
+    let w = World::new().await;
+    let (id, token) = w.until_invited("full_hardening").await;
+    w.advance(Duration::days(15));
+    steps::sweep_handshakes(&w.ports, 50).await.unwrap();
+    let Some(TokenOutcome::Failure { error, cause }) = w.executions.outcome_for(&token) else { panic!("token failed") };
+    assert_eq!(error, names::INVITATION_EXPIRED);
+    w.catch(id, &error, &cause).await;
+    assert_eq!(w.status(id).await, Status::InvitationExpired);
+    assert_account_released(&w, id).await;
+}
+
+#[tokio::test]
+async fn the_state_machine_timeout_on_the_wait_also_means_expired() {
+    let w = World::new().await;
+    let (id, _) = w.until_invited("full_hardening").await;
+    let out = w.catch(id, names::STATES_TIMEOUT, "Task timed out").await;
+    assert_eq!((out.status, out.error.as_str()), (Status::InvitationExpired, names::INVITATION_EXPIRED));
+}
+
+#[tokio::test]
+async fn missed_support_deadline_ends_timed_out_and_a_new_request_resumes_after_join() {
+    let w = World::new().await;
+    let (id, _) = w.until_invited("full_hardening").await;
+    w.sim.accept(&w.handshake_id(id).await).unwrap();
+    steps::account_joined(&w.ports, &account()).await.unwrap();
+
+    let mut checks = 0;
+    let err = loop {
+        match steps::check_support(&w.ports, id).await {
+            Ok(out) => {
+                assert!(!out.confirmed && out.wait_seconds <= 86_400);
+                w.advance(Duration::seconds(out.wait_seconds));
+                checks += 1;
+            }
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err, StepError::SupportUpgradeTimedOut);
+    assert!((10..=25).contains(&checks), "about 19 checks over 14 days, not hundreds: {checks}");
+    let record = w.record(id).await;
+    assert_eq!(
+        record.support.as_ref().unwrap().last_checked_at,
+        record.support.as_ref().unwrap().deadline,
+        "the last check is at the deadline"
+    );
+
+    w.catch(id, err.name(), &err.cause()).await;
+    assert_eq!(w.status(id).await, Status::SupportUpgradeTimedOut);
+    assert_eq!(w.store.lock_holder(&account()).await.unwrap(), None);
+
+    // The customer upgrades, an operator starts again: the account is already a member, so
+    // there is nothing to invite.
+    w.sim.set_support_plan(&account(), SimSupportPlan::Business).unwrap();
+    let again = w.create("full_hardening").await.record.id;
+    steps::validate(&w.ports, again).await.expect("membership of the partner organization is allowed");
+    let invited = steps::invite(&w.ports, again).await.unwrap();
+    assert!(invited.already_member);
+    assert_eq!(w.status(again).await, Status::Joined);
+    assert_eq!(w.sim.invitations_to(&account()).len(), 1, "no second invitation");
+}
+
+#[tokio::test]
+async fn rejection_in_validate_records_every_violation() {
+    let w = World::new().await;
+    w.sim
+        .update_customer(&account(), |c| {
+            c.own_organization = CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: Some(3) };
+            c.roles.insert(role("full_hardening"), migration::memory::RoleTrust::NoExternalId);
+        })
+        .unwrap();
+    let id = w.create("full_hardening").await.record.id;
+    let err = steps::validate(&w.ports, id).await.unwrap_err();
+    let StepError::NotEligible(violations) = &err else { panic!("{err:?}") };
+    let codes: Vec<_> = violations.iter().map(|v| v.code).collect();
+    assert_eq!(codes, vec![ViolationCode::ExternalIdNotEnforced, ViolationCode::AccountIsManagementAccount]);
+
+    let out = w.catch(id, err.name(), &err.cause()).await;
+    assert_eq!(out.error, names::NOT_ELIGIBLE);
+    let record = w.record(id).await;
+    assert_eq!(record.status, Status::Rejected);
+    assert_eq!(record.failure.unwrap().violations.len(), 2, "the violations survive the trip through the state machine");
+    assert_eq!(w.sim.calls("InviteAccountToOrganization"), 0, "nothing was invited");
+    assert_eq!(w.store.lock_holder(&account()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn role_not_assumable_is_a_rejection_not_a_crash() {
+    let w = World::new().await;
+    w.sim
+        .update_customer(&account(), |c| {
+            c.roles.insert(role("full_hardening"), migration::memory::RoleTrust::ExternalId("someone-else".parse().unwrap()));
+        })
+        .unwrap();
+    let id = w.create("full_hardening").await.record.id;
+    let err = steps::validate(&w.ports, id).await.unwrap_err();
+    assert!(matches!(&err, StepError::NotEligible(v) if v[0].code == ViolationCode::RoleNotAssumable), "{err:?}");
+}
+
+#[tokio::test]
+async fn create_refuses_bad_requests_with_all_problems_and_writes_nothing() {
+    let w = World::new().await;
+    let mut bad = request("full_hardening");
+    bad.aws_account_id = "12345".into();
+    bad.acknowledgements.reserved_instances = false;
+    bad.accepted_terms.pop();
+    let Err(CreateError::Refused(violations)) = steps::create_migration(&w.ports, &admin(), &bad, None).await else { panic!() };
+    let codes: Vec<_> = violations.iter().map(|v| v.code).collect();
+    assert!(codes.contains(&ViolationCode::InvalidAccountId));
+    assert!(codes.contains(&ViolationCode::ReservedInstancesNotAcknowledged));
+    assert!(codes.contains(&ViolationCode::TermsNotAccepted));
+    assert!(w.store.all().is_empty() && w.store.locks().is_empty());
+
+    let mut user = admin();
+    user.role = migration::rules::CamRole::User;
+    let Err(CreateError::Refused(v)) = steps::create_migration(&w.ports, &user, &request("full_hardening"), None).await else { panic!() };
+    assert_eq!(v[0].code, ViolationCode::CallerNotAdministrator);
+    assert!(w.executions.started().is_empty());
+}
+
+#[tokio::test]
+async fn one_active_migration_per_account() {
+    let w = World::new().await;
+    let first = w.create("full_hardening").await.record.id;
+    let Err(CreateError::Refused(v)) = steps::create_migration(&w.ports, &admin(), &request("optimized"), None).await else { panic!() };
+    assert_eq!(v[0].code, ViolationCode::AccountAlreadyMigrating);
+    assert!(v[0].message.contains(&first.to_string()), "the conflict names the existing migration");
+}
+
+#[tokio::test]
+async fn idempotency_key_replays_the_same_answer_and_refuses_another_body() {
+    let w = World::new().await;
+    let a = steps::create_migration(&w.ports, &admin(), &request("full_hardening"), Some("key-1")).await.unwrap();
+    let b = steps::create_migration(&w.ports, &admin(), &request("full_hardening"), Some("key-1")).await.unwrap();
+    assert!(!a.replayed && b.replayed);
+    assert_eq!(a.record.id, b.record.id);
+    let err = steps::create_migration(&w.ports, &admin(), &request("optimized"), Some("key-1")).await.unwrap_err();
+    assert!(matches!(err, CreateError::IdempotencyMismatch { migration_id } if migration_id == a.record.id));
+    assert_eq!(w.store.all().len(), 1);
+}
+
+#[tokio::test]
+async fn retried_invite_after_a_crash_sends_no_second_invitation() {
+    let w = World::new().await;
+    let id = w.create("full_hardening").await.record.id;
+    steps::validate(&w.ports, id).await.unwrap();
+    // The first attempt invited, then crashed before writing the record.
+    let sent = w.ports.orgs.invite_account(&account(), id).await.unwrap();
+    let out = steps::invite(&w.ports, id).await.unwrap();
+    assert_eq!(out.handshake_id, Some(sent.id));
+    assert_eq!(w.sim.calls("InviteAccountToOrganization"), 1);
+    // And a retry of the whole step is a no-op.
+    let history_len = w.history(id).await.len();
+    steps::invite(&w.ports, id).await.unwrap();
+    assert_eq!(w.history(id).await.len(), history_len, "no duplicated history event");
+}
+
+#[tokio::test]
+async fn acceptance_found_by_the_sweep_alone_when_the_event_is_missed() {
+    let w = World::new().await;
+    let (id, token) = w.until_invited("full_hardening").await;
+    w.sim.accept(&w.handshake_id(id).await).unwrap();
+    w.advance(Duration::minutes(10));
+    let report = steps::sweep_handshakes(&w.ports, 50).await.unwrap();
+    assert_eq!((report.examined, report.resolved), (1, 1));
+    assert_eq!(w.status(id).await, Status::Joined);
+    assert!(matches!(w.executions.outcome_for(&token), Some(TokenOutcome::Success(_))));
+    // The event arriving late changes nothing.
+    let before = w.record(id).await;
+    steps::account_joined(&w.ports, &account()).await.unwrap();
+    assert_eq!(w.record(id).await.version, before.version);
+}
+
+#[tokio::test]
+async fn acceptance_before_the_wait_step_is_resolved_by_the_wait_step_itself() {
+    let w = World::new().await;
+    let id = w.create("full_hardening").await.record.id;
+    steps::validate(&w.ports, id).await.unwrap();
+    steps::invite(&w.ports, id).await.unwrap();
+    w.sim.accept(&w.handshake_id(id).await).unwrap();
+    steps::account_joined(&w.ports, &account()).await.unwrap();
+    assert_eq!(w.status(id).await, Status::Joined);
+    let token = migration::TaskToken::new("late-token");
+    steps::wait_for_handshake(&w.ports, id, token.clone()).await.unwrap();
+    assert!(matches!(w.executions.outcome_for(&token), Some(TokenOutcome::Success(_))));
+}
+
+#[tokio::test]
+async fn unknown_support_plan_is_never_taken_for_basic() {
+    let w = World::new().await;
+    let (id, _) = w.until_invited("full_hardening").await;
+    w.sim.accept(&w.handshake_id(id).await).unwrap();
+    steps::account_joined(&w.ports, &account()).await.unwrap();
+    w.sim.update_customer(&account(), |c| c.support_access_denied = true).unwrap();
+    let out = steps::check_support(&w.ports, id).await.unwrap();
+    assert_eq!(out.plan, SupportPlan::Unknown);
+    assert_eq!(w.status(id).await, Status::Joined, "not moved to awaiting an upgrade on a guess");
+}
+
+#[tokio::test]
+async fn hardening_waits_for_access_and_never_runs_twice() {
+    let w = World::new().await;
+    w.sim.set_support_plan(&account(), SimSupportPlan::Business).unwrap();
+    let (id, _) = w.until_invited("full_hardening").await;
+    w.sim.accept(&w.handshake_id(id).await).unwrap();
+    steps::account_joined(&w.ports, &account()).await.unwrap();
+    steps::check_support(&w.ports, id).await.unwrap();
+    steps::schedule_hardening(&w.ports, id).await.unwrap();
+
+    // The customer removed the role: the job waits and says why.
+    w.sim.update_customer(&account(), |c| c.roles.clear()).unwrap();
+    assert!(matches!(steps::harden_one(&w.ports, id).await.unwrap(), HardenOutcome::NotReady { .. }));
+    assert_eq!(w.sim.member_view(&account()).unwrap().0, ROOT_ID, "nothing applied without access");
+    assert!(w.record(id).await.hardening.unwrap().last_error.unwrap().contains("assume"));
+
+    w.sim
+        .update_customer(&account(), |c| {
+            c.roles.insert(role("full_hardening"), migration::memory::RoleTrust::ExternalId(EXTERNAL_ID.parse().unwrap()));
+        })
+        .unwrap();
+    // Not due until the retry time.
+    assert_eq!(steps::hardening_scan(&w.ports, 10, || true).await.unwrap().examined, 0);
+    w.advance(Duration::hours(1));
+    assert_eq!(steps::hardening_scan(&w.ports, 10, || true).await.unwrap().completed, 1);
+    let moves = w.sim.calls("MoveAccount");
+    w.advance(Duration::days(1));
+    assert_eq!(steps::hardening_scan(&w.ports, 10, || true).await.unwrap().examined, 0, "a hardened account is never due again");
+    assert_eq!(steps::harden_one(&w.ports, id).await.unwrap(), HardenOutcome::Skipped);
+    assert_eq!(w.sim.calls("MoveAccount"), moves);
+}
+
+#[tokio::test]
+async fn cancel_is_refused_after_the_account_joined_and_for_other_organizations() {
+    let w = World::new().await;
+    let (id, _) = w.until_invited("full_hardening").await;
+    let mut stranger = admin();
+    stranger.org = "globex".parse().unwrap();
+    assert_eq!(steps::cancel_migration(&w.ports, &stranger, id).await.unwrap_err(), CancelError::NotFound);
+
+    w.sim.accept(&w.handshake_id(id).await).unwrap();
+    steps::account_joined(&w.ports, &account()).await.unwrap();
+    assert_eq!(steps::cancel_migration(&w.ports, &admin(), id).await.unwrap_err(), CancelError::NotCancellable(Status::Joined));
+}
+
+#[tokio::test]
+async fn unstarted_records_are_started_by_the_sweep() {
+    let w = World::new().await;
+    let id = w.create("full_hardening").await.record.id;
+    assert_eq!(w.executions.start_calls(), 1);
+    assert_eq!(steps::sweep_unstarted(&w.ports, 10).await.unwrap().examined, 0, "not before the grace period");
+    w.advance(Duration::minutes(6));
+    assert_eq!(steps::sweep_unstarted(&w.ports, 10).await.unwrap().started, 1);
+    assert_eq!(w.executions.started(), vec![id]);
+    steps::validate(&w.ports, id).await.unwrap();
+    w.advance(Duration::minutes(6));
+    assert_eq!(steps::sweep_unstarted(&w.ports, 10).await.unwrap().examined, 0, "a validated record is out of the queue");
+}
+
+#[tokio::test]
+async fn status_changes_are_published_on_the_change_feed() {
+    use migration::ports::ChangeFeed;
+    let w = World::new().await;
+    let mut feed = w.store.subscribe();
+    let id = w.create("full_hardening").await.record.id;
+    steps::validate(&w.ports, id).await.unwrap();
+    let first = feed.recv().await.unwrap();
+    let second = feed.recv().await.unwrap();
+    assert_eq!((first.from, first.to), (None, Status::Requested));
+    assert_eq!((second.from, second.to), (Some(Status::Requested), Status::Validated));
+    assert_eq!(second.migration_id, id);
+    assert!(feed.try_recv().is_err(), "progress entries are not published");
+}
