@@ -1,0 +1,3 @@
+//! The local runner's library: what `cam-local` runs, testable in-process.
+
+pub mod demo;

@@ -1,0 +1,150 @@
+//! A ready-made in-memory world: an eligible organization, current terms, an approved
+//! customer account whose roles trust the partner with the ExternalId. Used by the
+//! domain's tests and by the local runner's demo, so both start from the same facts.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::error::StoreError;
+use crate::ids::{AwsAccountId, RoleArn};
+use crate::memory::{ManualClock, MemoryStore, RecordingExecutions, RoleTrust, SimAws, SimSupportPlan};
+use crate::ports::{Clock, Executions, MigrationStore, Ports};
+use crate::request::{AccessLevel, Acknowledgements, MigrationRequest};
+use crate::rules::{Approval, Caller, CamRole, OrgProfile, Terms, TermsAcceptance, TermsDocument};
+use crate::settings::Settings;
+
+pub const PARTNER: &str = "999999999999";
+pub const ACCOUNT: &str = "000123456789";
+pub const ORG: &str = "acme";
+pub const EXTERNAL_ID: &str = "cam-acme-7f3a9c";
+
+pub fn account() -> AwsAccountId {
+    ACCOUNT.parse().expect("valid")
+}
+
+pub fn role(access: AccessLevel) -> RoleArn {
+    let name = match access {
+        AccessLevel::FullHardening => "CenturyLinkFullHardening",
+        AccessLevel::Optimized => "CenturyLinkOptimized",
+    };
+    format!("arn:aws:iam::{ACCOUNT}:role/{name}").parse().expect("valid")
+}
+
+pub fn admin() -> Caller {
+    Caller { user: "alice@acme.example".parse().expect("valid"), org: ORG.parse().expect("valid"), role: CamRole::Administrator }
+}
+
+pub fn settings() -> Settings {
+    Settings::new(
+        PARTNER.parse().expect("valid"),
+        "ou-root-onboarding",
+        "p-guardrail1",
+        "ou-root-hardened",
+        &["p-hardening1", "p-hardening2"],
+    )
+}
+
+pub fn terms() -> Terms {
+    let doc = |id: &str, version: &str, title: &str| TermsDocument {
+        document_id: id.into(),
+        version: version.into(),
+        title: title.into(),
+        url: format!("https://terms.example.invalid/{id}/{version}"),
+    };
+    Terms {
+        territory: "US".parse().expect("valid"),
+        documents: vec![
+            doc("ctl-aws-terms-us", "2024-01", "CenturyLink AWS Terms and Conditions"),
+            doc("ctl-aws-addendum-us", "3", "CenturyLink AWS Consolidated Billing Addendum"),
+        ],
+    }
+}
+
+pub fn request(access: AccessLevel) -> MigrationRequest {
+    MigrationRequest {
+        provider_name: "Production AWS".into(),
+        aws_account_id: ACCOUNT.into(),
+        role_arn: role(access).to_string(),
+        access_level: access.as_str().into(),
+        accepted_terms: terms().documents.into_iter().map(|d| TermsAcceptance { document_id: d.document_id, version: d.version }).collect(),
+        acknowledgements: Acknowledgements { historical_usage_data: true, cost_allocation_tags: true, reserved_instances: true },
+    }
+}
+
+pub fn profile() -> OrgProfile {
+    OrgProfile {
+        org_id: ORG.parse().expect("valid"),
+        external_id: EXTERNAL_ID.parse().expect("valid"),
+        territory: "US".parse().expect("valid"),
+        billable: true,
+        demo: false,
+        trial: false,
+        internal: false,
+        reseller: false,
+        reseller_customer: false,
+        us_offices: true,
+    }
+}
+
+pub fn approval(at: DateTime<Utc>) -> Approval {
+    Approval {
+        account_id: account(),
+        reference: "AWS-TRANSFER-2026-001".into(),
+        approved: true,
+        recorded_by: "ops@partner".into(),
+        recorded_at: at,
+    }
+}
+
+/// Writes the organization profile, terms and approval.
+pub async fn seed_store(store: &dyn MigrationStore, at: DateTime<Utc>) -> Result<(), StoreError> {
+    store.put_org_profile(&profile()).await?;
+    store.put_terms(&terms()).await?;
+    store.put_approval(&approval(at)).await
+}
+
+/// Adds the customer account, standalone, with both roles trusting the ExternalId.
+pub fn seed_customer(sim: &SimAws, plan: SimSupportPlan) {
+    let trust = || RoleTrust::ExternalId(EXTERNAL_ID.parse().expect("valid"));
+    sim.add_standalone_customer(&role(AccessLevel::FullHardening), trust(), plan);
+    sim.update_customer(&account(), |c| {
+        c.roles.insert(role(AccessLevel::Optimized), trust());
+    })
+    .expect("just added");
+}
+
+/// The in-memory world, seeded, on a manual clock.
+pub struct Fixture {
+    pub ports: Ports,
+    pub store: Arc<MemoryStore>,
+    pub sim: SimAws,
+    pub clock: Arc<ManualClock>,
+}
+
+impl Fixture {
+    /// `executions` is the Step Functions side: a recorder in unit tests, the in-process
+    /// executor in the local runner.
+    pub async fn new(start: DateTime<Utc>, executions: Arc<dyn Executions>) -> Self {
+        let clock = Arc::new(ManualClock::new(start));
+        let store = Arc::new(MemoryStore::new());
+        let sim = SimAws::new(PARTNER.parse().expect("valid"), clock.clone() as Arc<dyn Clock>);
+        seed_store(store.as_ref(), start).await.expect("the memory store does not fail");
+        seed_customer(&sim, SimSupportPlan::Basic);
+        let ports = Ports {
+            store: store.clone(),
+            orgs: Arc::new(sim.organizations()),
+            customer: Arc::new(sim.customer_access()),
+            support: Arc::new(sim.support()),
+            executions,
+            clock: clock.clone(),
+            settings: Arc::new(settings()),
+        };
+        Self { ports, store, sim, clock }
+    }
+
+    pub async fn with_recorder(start: DateTime<Utc>) -> (Self, Arc<RecordingExecutions>) {
+        let recorder = Arc::new(RecordingExecutions::default());
+        (Self::new(start, recorder.clone()).await, recorder)
+    }
+}
