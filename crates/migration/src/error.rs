@@ -153,6 +153,9 @@ pub enum StepError {
     /// The step found the record in a status it cannot act on.
     #[error("the migration is {actual}, which this step cannot act on")]
     WrongStatus { actual: Status },
+    /// The function's event is not what the state machine sends.
+    #[error("the step's input is not valid: {0}")]
+    BadInput(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -173,6 +176,7 @@ pub mod names {
     pub const TRANSIENT: &str = "Migration.Transient";
     pub const NOT_FOUND: &str = "Migration.NotFound";
     pub const WRONG_STATUS: &str = "Migration.WrongStatus";
+    pub const BAD_INPUT: &str = "Migration.BadInput";
     pub const INTERNAL: &str = "Migration.Internal";
     /// Any failure the steps did not name (a Lambda crash, a States.* error).
     pub const FAILED: &str = "Migration.Failed";
@@ -191,6 +195,7 @@ pub mod names {
         TRANSIENT,
         NOT_FOUND,
         WRONG_STATUS,
+        BAD_INPUT,
         INTERNAL,
     ];
 }
@@ -208,6 +213,7 @@ impl StepError {
             StepError::Transient(_) => names::TRANSIENT,
             StepError::NotFound(_) => names::NOT_FOUND,
             StepError::WrongStatus { .. } => names::WRONG_STATUS,
+            StepError::BadInput(_) => names::BAD_INPUT,
             StepError::Internal(_) => names::INTERNAL,
         }
     }

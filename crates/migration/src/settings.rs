@@ -54,3 +54,90 @@ impl Settings {
         }
     }
 }
+
+/// A missing or malformed setting, named so the operator can fix the function's environment.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set")]
+    Missing(&'static str),
+    #[error("environment variable {name} is not valid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+impl Settings {
+    /// Reads the settings from the function's environment (through `lookup`, so tests need
+    /// not touch the process environment). Durations are whole numbers of the unit named in
+    /// the variable; unset optional ones take the design's defaults.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| lookup(name).filter(|v| !v.trim().is_empty()).ok_or(ConfigError::Missing(name));
+        let partner = required("PARTNER_ACCOUNT_ID")?;
+        let partner_account_id =
+            partner.parse().map_err(|e: crate::ids::InvalidId| ConfigError::Invalid { name: "PARTNER_ACCOUNT_ID", reason: e.reason })?;
+        let scps = required("HARDENING_SCP_IDS")?;
+        let scp_ids: Vec<&str> = scps.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+        let mut settings = Settings::new(
+            partner_account_id,
+            &required("ONBOARDING_OU_ID")?,
+            &required("GUARDRAIL_SCP_ID")?,
+            &required("HARDENED_OU_ID")?,
+            &scp_ids,
+        );
+        let number = |name: &'static str| -> Result<Option<i64>, ConfigError> {
+            lookup(name)
+                .map(|v| match v.trim().parse::<i64>() {
+                    Ok(n) if n > 0 => Ok(n),
+                    _ => Err(ConfigError::Invalid { name, reason: format!("`{v}` is not a positive whole number") }),
+                })
+                .transpose()
+        };
+        if let Some(days) = number("SUPPORT_DEADLINE_DAYS")? {
+            settings.support_deadline = Duration::days(days);
+        }
+        if let Some(minutes) = number("HANDSHAKE_POLL_MINUTES")? {
+            settings.handshake_poll_interval = Duration::minutes(minutes);
+        }
+        Ok(settings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    const FULL: &[(&str, &str)] = &[
+        ("PARTNER_ACCOUNT_ID", "999999999999"),
+        ("ONBOARDING_OU_ID", "ou-ab12-onboard"),
+        ("GUARDRAIL_SCP_ID", "p-guard"),
+        ("HARDENED_OU_ID", "ou-ab12-hardened"),
+        ("HARDENING_SCP_IDS", "p-one, p-two"),
+    ];
+
+    #[test]
+    fn reads_required_settings_and_defaults() {
+        let s = Settings::from_env(env(FULL)).unwrap();
+        assert_eq!(s.hardening_scp_ids, vec!["p-one", "p-two"]);
+        assert_eq!(s.support_deadline, Duration::days(14));
+        let mut with_deadline = FULL.to_vec();
+        with_deadline.push(("SUPPORT_DEADLINE_DAYS", "7"));
+        assert_eq!(Settings::from_env(env(&with_deadline)).unwrap().support_deadline, Duration::days(7));
+    }
+
+    #[test]
+    fn names_the_missing_or_malformed_variable() {
+        let missing: Vec<_> = FULL.iter().copied().filter(|(k, _)| *k != "GUARDRAIL_SCP_ID").collect();
+        assert_eq!(Settings::from_env(env(&missing)).unwrap_err(), ConfigError::Missing("GUARDRAIL_SCP_ID"));
+        let mut bad = FULL.to_vec();
+        bad[0] = ("PARTNER_ACCOUNT_ID", "12345");
+        assert!(matches!(Settings::from_env(env(&bad)).unwrap_err(), ConfigError::Invalid { name: "PARTNER_ACCOUNT_ID", .. }));
+        let mut bad = FULL.to_vec();
+        bad.push(("SUPPORT_DEADLINE_DAYS", "-3"));
+        assert!(matches!(Settings::from_env(env(&bad)).unwrap_err(), ConfigError::Invalid { name: "SUPPORT_DEADLINE_DAYS", .. }));
+    }
+}
