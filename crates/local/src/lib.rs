@@ -1,3 +1,4 @@
 //! The local runner's library: what `cam-local` runs, testable in-process.
 
 pub mod demo;
+pub mod stack;

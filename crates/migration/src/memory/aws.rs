@@ -69,6 +69,9 @@ struct World {
     customers: HashMap<AwsAccountId, CustomerAccount>,
     calls: BTreeMap<&'static str, u64>,
     next_handshake: u64,
+    /// The simulated customer upgrades after this many support checks found Basic.
+    scheduled_upgrades: HashMap<AwsAccountId, (u32, SimSupportPlan)>,
+    support_checks: HashMap<AwsAccountId, u32>,
 }
 
 /// Errors of the customer's own actions in the simulation.
@@ -137,6 +140,12 @@ impl SimAws {
     /// The customer's root user changes the support plan.
     pub fn set_support_plan(&self, account: &AwsAccountId, plan: SimSupportPlan) -> Result<(), SimError> {
         self.update_customer(account, |c| c.support_plan = plan)
+    }
+
+    /// The simulated customer's root user upgrades to `plan` once `checks` support checks
+    /// have seen the old plan.
+    pub fn upgrade_support_after_checks(&self, account: &AwsAccountId, checks: u32, plan: SimSupportPlan) {
+        self.world().scheduled_upgrades.insert(account.clone(), (checks, plan));
     }
 
     /// Lazily applies expiry, as AWS shows it: OPEN past its expiry reads as EXPIRED.
@@ -395,6 +404,17 @@ impl SupportProbe for SimSupport {
     async fn support_plan(&self, session: &CustomerSession) -> SupportAnswer {
         let mut w = self.0.world();
         SimAws::count(&mut w, "DescribeSeverityLevels");
+        let seen = {
+            let n = w.support_checks.entry(session.account_id.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        if let Some((after, plan)) = w.scheduled_upgrades.get(&session.account_id).copied()
+            && seen > after
+            && let Some(c) = w.customers.get_mut(&session.account_id)
+        {
+            c.support_plan = plan;
+        }
         let Some(customer) = w.customers.get(&session.account_id) else {
             return SupportAnswer { plan: SupportPlan::Unknown, detail: Some("unknown account".into()) };
         };

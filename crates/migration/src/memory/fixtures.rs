@@ -114,22 +114,22 @@ pub fn seed_customer(sim: &SimAws, plan: SimSupportPlan) {
     .expect("just added");
 }
 
-/// The in-memory world, seeded, on a manual clock.
-pub struct Fixture {
+/// The in-memory world, seeded. The clock is a [`ManualClock`] unless the caller brings
+/// its own (the local runner shares the state machine executor's virtual clock).
+pub struct Fixture<C: Clock + ?Sized = ManualClock> {
     pub ports: Ports,
     pub store: Arc<MemoryStore>,
     pub sim: SimAws,
-    pub clock: Arc<ManualClock>,
+    pub clock: Arc<C>,
 }
 
-impl Fixture {
+impl<C: Clock + 'static> Fixture<C> {
     /// `executions` is the Step Functions side: a recorder in unit tests, the in-process
     /// executor in the local runner.
-    pub async fn new(start: DateTime<Utc>, executions: Arc<dyn Executions>) -> Self {
-        let clock = Arc::new(ManualClock::new(start));
+    pub async fn build(clock: Arc<C>, executions: Arc<dyn Executions>) -> Self {
         let store = Arc::new(MemoryStore::new());
         let sim = SimAws::new(PARTNER.parse().expect("valid"), clock.clone() as Arc<dyn Clock>);
-        seed_store(store.as_ref(), start).await.expect("the memory store does not fail");
+        seed_store(store.as_ref(), clock.now()).await.expect("the memory store does not fail");
         seed_customer(&sim, SimSupportPlan::Basic);
         let ports = Ports {
             store: store.clone(),
@@ -141,6 +141,12 @@ impl Fixture {
             settings: Arc::new(settings()),
         };
         Self { ports, store, sim, clock }
+    }
+}
+
+impl Fixture<ManualClock> {
+    pub async fn new(start: DateTime<Utc>, executions: Arc<dyn Executions>) -> Self {
+        Self::build(Arc::new(ManualClock::new(start)), executions).await
     }
 
     pub async fn with_recorder(start: DateTime<Utc>) -> (Self, Arc<RecordingExecutions>) {

@@ -1,0 +1,110 @@
+//! The local stack: the real `statemachine/migration.asl.json` on the in-process ASL
+//! executor, every step handler in-process over the in-memory adapters, all on one clock.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use migration::error::ExecutionError;
+use migration::memory::fixtures::Fixture;
+use migration::ports::{Clock, Executions, TokenDelivery};
+use migration::workflow::{Step, run_step};
+use migration::{MigrationId, TaskToken};
+
+/// The state machine definition, as deployed.
+pub const DEFINITION: &str = include_str!("../../../statemachine/migration.asl.json");
+
+/// The domain's clock is the executor's clock, so waits, timeouts and records agree.
+pub struct ExecutorClock(pub asl::Clock);
+
+impl Clock for ExecutorClock {
+    fn now(&self) -> DateTime<Utc> {
+        match &self.0 {
+            asl::Clock::Virtual(v) => v.now(),
+            asl::Clock::System(_) => Utc::now(),
+        }
+    }
+}
+
+/// The executions port on the in-process executor (set once the executor exists, since
+/// the executor's handlers need the ports that hold this).
+#[derive(Default)]
+pub struct LocalExecutions(OnceLock<asl::Executor>);
+
+impl LocalExecutions {
+    fn executor(&self) -> Result<&asl::Executor, ExecutionError> {
+        self.0.get().ok_or_else(|| ExecutionError::Other("the local executor is not ready".into()))
+    }
+}
+
+fn delivery(result: Result<(), asl::TokenError>) -> Result<TokenDelivery, ExecutionError> {
+    match result {
+        Ok(()) => Ok(TokenDelivery::Delivered),
+        Err(asl::TokenError::TaskClosed(_)) => Ok(TokenDelivery::AlreadyResolved),
+        Err(e) => Err(ExecutionError::Other(e.to_string())),
+    }
+}
+
+#[async_trait]
+impl Executions for LocalExecutions {
+    async fn start(&self, migration: MigrationId, input: serde_json::Value) -> Result<(), ExecutionError> {
+        match self.executor()?.start(&migration.to_string(), input).await {
+            Ok(_) => Ok(()),
+            Err(asl::StartError::ExecutionAlreadyExists(name)) => Err(ExecutionError::NameTaken(name)),
+            Err(e) => Err(ExecutionError::Other(e.to_string())),
+        }
+    }
+
+    async fn stop(&self, migration: MigrationId, error: &str, cause: &str) -> Result<(), ExecutionError> {
+        if let Some(handle) = self.executor()?.execution(&migration.to_string()) {
+            handle.stop(Some(error), Some(cause)).await;
+        }
+        Ok(())
+    }
+
+    async fn send_task_success(&self, token: &TaskToken, output: serde_json::Value) -> Result<TokenDelivery, ExecutionError> {
+        delivery(self.executor()?.send_task_success(token.expose(), output).await)
+    }
+
+    async fn send_task_failure(&self, token: &TaskToken, error: &str, cause: &str) -> Result<TokenDelivery, ExecutionError> {
+        delivery(self.executor()?.send_task_failure(token.expose(), error, Some(cause)).await)
+    }
+}
+
+/// The ARNs the template substitutes, for the local region and account.
+pub fn substitutions() -> HashMap<String, String> {
+    Step::ALL
+        .into_iter()
+        .map(|s| (s.substitution().to_owned(), format!("arn:aws:lambda:us-east-1:123456789012:function:{}", s.function_name())))
+        .collect()
+}
+
+pub struct LocalStack {
+    pub fixture: Fixture<ExecutorClock>,
+    pub executor: asl::Executor,
+}
+
+impl LocalStack {
+    pub async fn new(clock: asl::Clock) -> Result<Self, asl::LoadError> {
+        let executions = Arc::new(LocalExecutions::default());
+        let fixture = Fixture::build(Arc::new(ExecutorClock(clock.clone())), executions.clone()).await;
+        let definition = asl::Definition::load(DEFINITION, &substitutions())?;
+        let mut registry = asl::TaskRegistry::new();
+        for step in Step::ALL {
+            let ports = fixture.ports.clone();
+            registry.register(step.function_name(), move |task: asl::TaskInput| {
+                let ports = ports.clone();
+                async move { run_step(&ports, step, task.input).await.map_err(|e| asl::TaskError::new(e.name(), e.cause())) }
+            });
+        }
+        let options = asl::ExecutorOptions { state_machine_name: "cam-migration".into(), ..Default::default() };
+        let executor = asl::Executor::with_options(definition, registry, clock, options);
+        executions.0.set(executor.clone()).ok().expect("set once");
+        Ok(Self { fixture, executor })
+    }
+
+    pub fn execution(&self, id: MigrationId) -> Option<asl::ExecutionHandle> {
+        self.executor.execution(&id.to_string())
+    }
+}
