@@ -8,7 +8,7 @@ use crate::error::{Failure, LoadError, names};
 use crate::path::PathExpr;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Kind {
+pub(crate) enum Kind {
     String,
     Numeric,
     Boolean,
@@ -16,7 +16,7 @@ enum Kind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Cmp {
+pub(crate) enum Cmp {
     Eq,
     Lt,
     Gt,
@@ -25,13 +25,13 @@ enum Cmp {
 }
 
 #[derive(Debug, Clone)]
-enum Operand {
+pub(crate) enum Operand {
     Literal(Value),
     Path(PathExpr),
 }
 
 #[derive(Debug, Clone)]
-enum TypeTest {
+pub(crate) enum TypeTest {
     Present,
     Null,
     String,
@@ -45,21 +45,9 @@ pub(crate) enum Rule {
     And(Vec<Rule>),
     Or(Vec<Rule>),
     Not(Box<Rule>),
-    Compare {
-        variable: PathExpr,
-        kind: Kind,
-        cmp: Cmp,
-        operand: Operand,
-    },
-    Matches {
-        variable: PathExpr,
-        pattern: Regex,
-    },
-    Is {
-        variable: PathExpr,
-        test: TypeTest,
-        expected: bool,
-    },
+    Compare { variable: PathExpr, kind: Kind, cmp: Cmp, operand: Operand },
+    Matches { variable: PathExpr, pattern: Regex },
+    Is { variable: PathExpr, test: TypeTest, expected: bool },
 }
 
 fn parse_operator(name: &str) -> Option<(Kind, Cmp, bool)> {
@@ -67,14 +55,9 @@ fn parse_operator(name: &str) -> Option<(Kind, Cmp, bool)> {
         Some(b) => (b, true),
         None => (name, false),
     };
-    let (kind, rest) = [
-        ("String", Kind::String),
-        ("Numeric", Kind::Numeric),
-        ("Boolean", Kind::Boolean),
-        ("Timestamp", Kind::Timestamp),
-    ]
-    .into_iter()
-    .find_map(|(p, k)| base.strip_prefix(p).map(|r| (k, r)))?;
+    let (kind, rest) = [("String", Kind::String), ("Numeric", Kind::Numeric), ("Boolean", Kind::Boolean), ("Timestamp", Kind::Timestamp)]
+        .into_iter()
+        .find_map(|(p, k)| base.strip_prefix(p).map(|r| (k, r)))?;
     let cmp = match rest {
         "Equals" => Cmp::Eq,
         "LessThan" => Cmp::Lt,
@@ -128,17 +111,13 @@ impl Rule {
             match k.as_str() {
                 "Comment" => {}
                 "Variable" => {
-                    let s = v
-                        .as_str()
-                        .ok_or_else(|| inv("`Variable` must be a string path".into()))?;
+                    let s = v.as_str().ok_or_else(|| inv("`Variable` must be a string path".into()))?;
                     variable = Some(PathExpr::parse(s).map_err(|e| inv(format!("`Variable`: {e}")))?);
                 }
                 "Next" => return Err(inv("`Next` is only allowed in top-level choice rules".into())),
                 _ => {
                     if let Some((other, _)) = &op {
-                        return Err(inv(format!(
-                            "a choice rule has more than one operator: `{other}` and `{k}`"
-                        )));
+                        return Err(inv(format!("a choice rule has more than one operator: `{other}` and `{k}`")));
                     }
                     op = Some((k.clone(), v));
                 }
@@ -159,38 +138,23 @@ impl Rule {
                 let rules = arr
                     .iter()
                     .map(|r| {
-                        r.as_object()
-                            .ok_or_else(|| inv(format!("`{name}` elements must be objects")))
-                            .and_then(|o| Rule::parse(o, state))
+                        r.as_object().ok_or_else(|| inv(format!("`{name}` elements must be objects"))).and_then(|o| Rule::parse(o, state))
                     })
                     .collect::<Result<Vec<_>, _>>()?;
-                if name == "And" {
-                    Rule::And(rules)
-                } else {
-                    Rule::Or(rules)
-                }
+                if name == "And" { Rule::And(rules) } else { Rule::Or(rules) }
             }
             "Not" => {
                 if variable.is_some() {
                     return Err(inv("`Not` must not have a `Variable`".into()));
                 }
-                let o = value
-                    .as_object()
-                    .ok_or_else(|| inv("`Not` must be a rule object".into()))?;
+                let o = value.as_object().ok_or_else(|| inv("`Not` must be a rule object".into()))?;
                 Rule::Not(Box::new(Rule::parse(o, state)?))
             }
             _ => {
-                let variable = variable
-                    .ok_or_else(|| inv(format!("the `{name}` rule has no `Variable`")))?;
+                let variable = variable.ok_or_else(|| inv(format!("the `{name}` rule has no `Variable`")))?;
                 let is = |test: TypeTest| -> Result<Rule, LoadError> {
-                    let expected = value
-                        .as_bool()
-                        .ok_or_else(|| inv(format!("`{name}` must be true or false")))?;
-                    Ok(Rule::Is {
-                        variable: variable.clone(),
-                        test,
-                        expected,
-                    })
+                    let expected = value.as_bool().ok_or_else(|| inv(format!("`{name}` must be true or false")))?;
+                    Ok(Rule::Is { variable: variable.clone(), test, expected })
                 };
                 match name.as_str() {
                     "IsPresent" => is(TypeTest::Present)?,
@@ -200,47 +164,28 @@ impl Rule {
                     "IsBoolean" => is(TypeTest::Boolean)?,
                     "IsTimestamp" => is(TypeTest::Timestamp)?,
                     "StringMatches" => {
-                        let p = value
-                            .as_str()
-                            .ok_or_else(|| inv("`StringMatches` must be a string".into()))?;
-                        Rule::Matches {
-                            variable,
-                            pattern: compile_matches(p).map_err(inv)?,
-                        }
+                        let p = value.as_str().ok_or_else(|| inv("`StringMatches` must be a string".into()))?;
+                        Rule::Matches { variable, pattern: compile_matches(p).map_err(inv)? }
                     }
                     _ => {
-                        let (kind, cmp, is_path) = parse_operator(&name).ok_or_else(|| {
-                            inv(format!("unknown choice rule operator `{name}`"))
-                        })?;
+                        let (kind, cmp, is_path) =
+                            parse_operator(&name).ok_or_else(|| inv(format!("unknown choice rule operator `{name}`")))?;
                         let operand = if is_path {
-                            let s = value
-                                .as_str()
-                                .ok_or_else(|| inv(format!("`{name}` must be a path string")))?;
-                            Operand::Path(
-                                PathExpr::parse(s).map_err(|e| inv(format!("`{name}`: {e}")))?,
-                            )
+                            let s = value.as_str().ok_or_else(|| inv(format!("`{name}` must be a path string")))?;
+                            Operand::Path(PathExpr::parse(s).map_err(|e| inv(format!("`{name}`: {e}")))?)
                         } else {
                             let ok = match kind {
                                 Kind::String => value.is_string(),
                                 Kind::Numeric => value.is_number(),
                                 Kind::Boolean => value.is_boolean(),
-                                Kind::Timestamp => {
-                                    value.as_str().and_then(parse_timestamp).is_some()
-                                }
+                                Kind::Timestamp => value.as_str().and_then(parse_timestamp).is_some(),
                             };
                             if !ok {
-                                return Err(inv(format!(
-                                    "`{name}` has a value of the wrong type: {value}"
-                                )));
+                                return Err(inv(format!("`{name}` has a value of the wrong type: {value}")));
                             }
                             Operand::Literal(value.clone())
                         };
-                        Rule::Compare {
-                            variable,
-                            kind,
-                            cmp,
-                            operand,
-                        }
+                        Rule::Compare { variable, kind, cmp, operand }
                     }
                 }
             }
@@ -253,10 +198,7 @@ impl Rule {
             p.eval(input, ctx).ok_or_else(|| {
                 Failure::new(
                     names::RUNTIME,
-                    format!(
-                        "Invalid path '{}': The choice state's condition path references an invalid value.",
-                        p.source()
-                    ),
+                    format!("Invalid path '{}': The choice state's condition path references an invalid value.", p.source()),
                 )
             })
         };
@@ -278,11 +220,7 @@ impl Rule {
                 false
             }
             Rule::Not(r) => !r.eval(input, ctx)?,
-            Rule::Is {
-                variable,
-                test,
-                expected,
-            } => {
+            Rule::Is { variable, test, expected } => {
                 let v = variable.eval(input, ctx);
                 let actual = match (test, &v) {
                     (TypeTest::Present, v) => v.is_some(),
@@ -291,21 +229,14 @@ impl Rule {
                     (TypeTest::String, Some(v)) => v.is_string(),
                     (TypeTest::Numeric, Some(v)) => v.is_number(),
                     (TypeTest::Boolean, Some(v)) => v.is_boolean(),
-                    (TypeTest::Timestamp, Some(v)) => {
-                        v.as_str().and_then(parse_timestamp).is_some()
-                    }
+                    (TypeTest::Timestamp, Some(v)) => v.as_str().and_then(parse_timestamp).is_some(),
                 };
                 actual == *expected
             }
             Rule::Matches { variable, pattern } => {
                 matches!(read(variable)?, Value::String(s) if pattern.is_match(&s))
             }
-            Rule::Compare {
-                variable,
-                kind,
-                cmp,
-                operand,
-            } => {
+            Rule::Compare { variable, kind, cmp, operand } => {
                 let left = read(variable)?;
                 let right = match operand {
                     Operand::Literal(v) => v.clone(),
@@ -348,15 +279,10 @@ fn compare(kind: Kind, cmp: Cmp, left: &Value, right: &Value) -> bool {
             (Value::Bool(a), Value::Bool(b)) => a == b,
             _ => false,
         },
-        Kind::Timestamp => {
-            match (
-                left.as_str().and_then(parse_timestamp),
-                right.as_str().and_then(parse_timestamp),
-            ) {
-                (Some(a), Some(b)) => ordered(cmp, a, b),
-                _ => false,
-            }
-        }
+        Kind::Timestamp => match (left.as_str().and_then(parse_timestamp), right.as_str().and_then(parse_timestamp)) {
+            (Some(a), Some(b)) => ordered(cmp, a, b),
+            _ => false,
+        },
     }
 }
 

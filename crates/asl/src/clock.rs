@@ -36,9 +36,7 @@ pub struct VirtualClock {
 
 impl std::fmt::Debug for VirtualClock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VirtualClock")
-            .field("now", &self.now())
-            .finish()
+        f.debug_struct("VirtualClock").field("now", &self.now()).finish()
     }
 }
 
@@ -99,10 +97,10 @@ impl VState {
             if deadline > self.now {
                 self.now = deadline;
             }
-            if let Some(p) = self.participants.get_mut(&t.owner) {
-                if p.activity != Activity::Finished {
-                    p.activity = Activity::Busy;
-                }
+            if let Some(p) = self.participants.get_mut(&t.owner)
+                && p.activity != Activity::Finished
+            {
+                p.activity = Activity::Busy;
             }
             let _ = t.tx.send(());
         }
@@ -137,14 +135,7 @@ impl VState {
 impl VirtualClock {
     /// A virtual clock starting at `start`.
     pub fn new(start: DateTime<Utc>) -> Self {
-        VirtualClock {
-            inner: Arc::new(Mutex::new(VState {
-                now: start,
-                seq: 0,
-                timers: BTreeMap::new(),
-                participants: HashMap::new(),
-            })),
-        }
+        VirtualClock { inner: Arc::new(Mutex::new(VState { now: start, seq: 0, timers: BTreeMap::new(), participants: HashMap::new() })) }
     }
 
     fn lock(&self) -> MutexGuard<'_, VState> {
@@ -204,21 +195,11 @@ impl Clock {
                 let mut s = v.lock();
                 s.seq += 1;
                 let id = s.seq;
-                s.participants.insert(
-                    id,
-                    PState {
-                        activity: Activity::Busy,
-                        watch: watch.clone(),
-                    },
-                );
+                s.participants.insert(id, PState { activity: Activity::Busy, watch: watch.clone() });
                 id
             }
         };
-        Participant {
-            id,
-            clock: self.clone(),
-            watch,
-        }
+        Participant { id, clock: self.clone(), watch }
     }
 }
 
@@ -244,10 +225,10 @@ impl Participant {
             }
             Clock::Virtual(v) => {
                 let mut s = v.lock();
-                if let Some(p) = s.participants.get_mut(&self.id) {
-                    if p.activity != Activity::Finished {
-                        p.activity = activity;
-                    }
+                if let Some(p) = s.participants.get_mut(&self.id)
+                    && p.activity != Activity::Finished
+                {
+                    p.activity = activity;
                 }
                 s.auto_advance();
                 s.publish();
@@ -262,10 +243,6 @@ impl Participant {
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<Activity> {
         self.watch.subscribe()
-    }
-
-    pub(crate) fn current(&self) -> Activity {
-        *self.watch.borrow()
     }
 
     pub(crate) fn clock(&self) -> &Clock {
@@ -284,26 +261,12 @@ impl Participant {
                 let (tx, rx) = oneshot::channel();
                 if deadline <= s.now {
                     let _ = tx.send(());
-                    return Timer(TimerInner::Virtual {
-                        rx,
-                        key: None,
-                        clock: v.clone(),
-                    });
+                    return Timer(TimerInner::Virtual { rx, key: None, clock: v.clone() });
                 }
                 s.seq += 1;
                 let key = (deadline, s.seq);
-                s.timers.insert(
-                    key,
-                    TimerEntry {
-                        owner: self.id,
-                        tx,
-                    },
-                );
-                Timer(TimerInner::Virtual {
-                    rx,
-                    key: Some(key),
-                    clock: v.clone(),
-                })
+                s.timers.insert(key, TimerEntry { owner: self.id, tx });
+                Timer(TimerInner::Virtual { rx, key: Some(key), clock: v.clone() })
             }
         }
     }
@@ -328,11 +291,7 @@ pub(crate) struct Timer(TimerInner);
 
 enum TimerInner {
     System(Pin<Box<tokio::time::Sleep>>),
-    Virtual {
-        rx: oneshot::Receiver<()>,
-        key: Option<(DateTime<Utc>, u64)>,
-        clock: VirtualClock,
-    },
+    Virtual { rx: oneshot::Receiver<()>, key: Option<(DateTime<Utc>, u64)>, clock: VirtualClock },
 }
 
 impl Future for Timer {
@@ -353,12 +312,7 @@ impl Future for Timer {
 
 impl Drop for Timer {
     fn drop(&mut self) {
-        if let TimerInner::Virtual {
-            key: Some(key),
-            clock,
-            ..
-        } = &self.0
-        {
+        if let TimerInner::Virtual { key: Some(key), clock, .. } = &self.0 {
             clock.lock().timers.remove(key);
         }
     }
@@ -396,11 +350,7 @@ mod tests {
         let waiting = c.participant();
         waiting.set(Activity::AwaitingToken);
         let sleeper = c.participant();
-        let task = tokio::spawn(async move {
-            sleeper
-                .sleep_until(t0() + chrono::Duration::seconds(10))
-                .await
-        });
+        let task = tokio::spawn(async move { sleeper.sleep_until(t0() + chrono::Duration::seconds(10)).await });
         tokio::task::yield_now().await;
         for _ in 0..10 {
             tokio::task::yield_now().await;
@@ -424,10 +374,7 @@ mod tests {
         clock.advance(Duration::from_secs(6));
         maybe(&mut a).await;
         assert_eq!(clock.now(), t0() + chrono::Duration::seconds(6));
-        assert_eq!(
-            clock.advance_to_next_deadline(),
-            Some(t0() + chrono::Duration::seconds(50))
-        );
+        assert_eq!(clock.advance_to_next_deadline(), Some(t0() + chrono::Duration::seconds(50)));
         b.await;
     }
 }

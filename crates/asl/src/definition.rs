@@ -57,22 +57,12 @@ pub(crate) enum ResultPath {
 
 #[derive(Debug, Clone)]
 pub(crate) enum StateKind {
-    Pass {
-        parameters: Option<Template>,
-        result: Option<Value>,
-        result_path: ResultPath,
-    },
+    Pass { parameters: Option<Template>, result: Option<Value>, result_path: ResultPath },
     Task(Box<TaskState>),
-    Choice {
-        choices: Vec<(Rule, String)>,
-        default: Option<String>,
-    },
+    Choice { choices: Vec<(Rule, String)>, default: Option<String> },
     Wait(WaitSpec),
     Succeed,
-    Fail {
-        error: Option<FailField>,
-        cause: Option<FailField>,
-    },
+    Fail { error: Option<FailField>, cause: Option<FailField> },
 }
 
 impl StateKind {
@@ -161,10 +151,7 @@ pub(crate) fn error_matches(error_equals: &[String], error: &str) -> bool {
 }
 
 /// Replaces `${Name}` placeholders in the definition text.
-pub(crate) fn substitute(
-    text: &str,
-    substitutions: &HashMap<String, String>,
-) -> Result<String, LoadError> {
+pub(crate) fn substitute(text: &str, substitutions: &HashMap<String, String>) -> Result<String, LoadError> {
     let re = Regex::new(r"\$\{([^{}\s]*)\}").expect("static regex");
     let mut missing: Option<String> = None;
     let out = re.replace_all(text, |c: &regex::Captures<'_>| {
@@ -192,10 +179,7 @@ impl<'a> Fields<'a> {
     fn check_allowed(&self, allowed: &[&str]) -> Result<(), LoadError> {
         for k in self.map.keys() {
             if !allowed.contains(&k.as_str()) {
-                return Err(LoadError::UnknownField {
-                    state: self.state.to_string(),
-                    field: k.clone(),
-                });
+                return Err(LoadError::UnknownField { state: self.state.to_string(), field: k.clone() });
             }
         }
         Ok(())
@@ -215,11 +199,7 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(v) => match v.as_u64() {
                 Some(n) if n >= min => Ok(Some(n)),
-                _ => Err(LoadError::invalid(
-                    self.state,
-                    f,
-                    format!("must be an integer >= {min}, got {v}"),
-                )),
+                _ => Err(LoadError::invalid(self.state, f, format!("must be an integer >= {min}, got {v}"))),
             },
         }
     }
@@ -228,20 +208,14 @@ impl<'a> Fields<'a> {
         match self.map.get(f) {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
-            Some(Value::String(s)) => PathExpr::parse(s)
-                .map(|p| Some(Some(p)))
-                .map_err(|e| LoadError::invalid(self.state, f, e)),
+            Some(Value::String(s)) => PathExpr::parse(s).map(|p| Some(Some(p))).map_err(|e| LoadError::invalid(self.state, f, e)),
             Some(_) => Err(LoadError::invalid(self.state, f, "must be a path or null")),
         }
     }
     fn reference_path(&self, f: &str, s: &str) -> Result<PathExpr, LoadError> {
         let p = PathExpr::parse(s).map_err(|e| LoadError::invalid(self.state, f, e))?;
         if p.segments().is_none() {
-            return Err(LoadError::invalid(
-                self.state,
-                f,
-                format!("`{s}` must be a reference path selecting a single node"),
-            ));
+            return Err(LoadError::invalid(self.state, f, format!("`{s}` must be a reference path selecting a single node")));
         }
         Ok(p)
     }
@@ -252,11 +226,7 @@ impl<'a> Fields<'a> {
             Some(Value::String(s)) => {
                 let p = self.reference_path(f, s)?;
                 if p.is_context() {
-                    return Err(LoadError::invalid(
-                        self.state,
-                        f,
-                        "cannot write to the context object",
-                    ));
+                    return Err(LoadError::invalid(self.state, f, "cannot write to the context object"));
                 }
                 Ok(ResultPath::At(p.segments().unwrap_or_default().to_vec()))
             }
@@ -264,18 +234,11 @@ impl<'a> Fields<'a> {
         }
     }
     fn template(&self, f: &str) -> Result<Option<Template>, LoadError> {
-        self.map
-            .get(f)
-            .map(|v| Template::compile(v, self.state, f))
-            .transpose()
+        self.map.get(f).map(|v| Template::compile(v, self.state, f)).transpose()
     }
     fn seconds(&self, f: &str, path_field: &str) -> Result<Option<Seconds>, LoadError> {
         match (self.uint(f, 1)?, self.str(path_field)?) {
-            (Some(_), Some(_)) => Err(LoadError::invalid(
-                self.state,
-                f,
-                format!("`{f}` and `{path_field}` are mutually exclusive"),
-            )),
+            (Some(_), Some(_)) => Err(LoadError::invalid(self.state, f, format!("`{f}` and `{path_field}` are mutually exclusive"))),
             (Some(n), None) => Ok(Some(Seconds::Fixed(n))),
             (None, Some(p)) => Ok(Some(Seconds::Path(self.reference_path(path_field, p)?))),
             (None, None) => Ok(None),
@@ -287,36 +250,20 @@ fn error_equals(state: &str, field: &str, v: Option<&Value>) -> Result<Vec<Strin
     let arr = v
         .and_then(Value::as_array)
         .filter(|a| !a.is_empty())
-        .ok_or_else(|| {
-            LoadError::invalid(state, field, "`ErrorEquals` must be a non-empty array of strings")
-        })?;
+        .ok_or_else(|| LoadError::invalid(state, field, "`ErrorEquals` must be a non-empty array of strings"))?;
     let mut out = Vec::new();
     for e in arr {
-        let s = e.as_str().ok_or_else(|| {
-            LoadError::invalid(state, field, "`ErrorEquals` must contain strings only")
-        })?;
+        let s = e.as_str().ok_or_else(|| LoadError::invalid(state, field, "`ErrorEquals` must contain strings only"))?;
         if s == names::RUNTIME || s == names::DATA_LIMIT_EXCEEDED {
-            return Err(LoadError::invalid(
-                state,
-                field,
-                format!("`{s}` is a terminal error that can never be retried or caught"),
-            ));
+            return Err(LoadError::invalid(state, field, format!("`{s}` is a terminal error that can never be retried or caught")));
         }
         if s.starts_with("States.") && !KNOWN_STATES_ERRORS.contains(&s) {
-            return Err(LoadError::invalid(
-                state,
-                field,
-                format!("`{s}` is not a predefined error name"),
-            ));
+            return Err(LoadError::invalid(state, field, format!("`{s}` is not a predefined error name")));
         }
         out.push(s.to_string());
     }
     if out.iter().any(|e| e == names::ALL) && out.len() > 1 {
-        return Err(LoadError::invalid(
-            state,
-            field,
-            "`States.ALL` must appear alone in `ErrorEquals`",
-        ));
+        return Err(LoadError::invalid(state, field, "`States.ALL` must appear alone in `ErrorEquals`"));
     }
     Ok(out)
 }
@@ -341,8 +288,7 @@ impl Definition {
     /// Map, Parallel, JSONata, unknown fields, dangling `Next`, `End` with `Next`...
     pub fn load(text: &str, substitutions: &HashMap<String, String>) -> Result<Self, LoadError> {
         let text = substitute(text, substitutions)?;
-        let source: Value =
-            serde_json::from_str(&text).map_err(|e| LoadError::InvalidJson(e.to_string()))?;
+        let source: Value = serde_json::from_str(&text).map_err(|e| LoadError::InvalidJson(e.to_string()))?;
         Self::from_value(source)
     }
 
@@ -360,52 +306,29 @@ impl Definition {
 
     fn from_value(source: Value) -> Result<Self, LoadError> {
         let Value::Object(top) = &source else {
-            return Err(LoadError::InvalidJson(
-                "the definition must be a JSON object".into(),
-            ));
+            return Err(LoadError::InvalidJson("the definition must be a JSON object".into()));
         };
-        let f = Fields {
-            state: TOP,
-            map: top,
-        };
-        f.check_allowed(&[
-            "StartAt",
-            "States",
-            "Comment",
-            "Version",
-            "TimeoutSeconds",
-            "QueryLanguage",
-        ])?;
+        let f = Fields { state: TOP, map: top };
+        f.check_allowed(&["StartAt", "States", "Comment", "Version", "TimeoutSeconds", "QueryLanguage"])?;
         check_query_language(&f)?;
-        if let Some(v) = f.str("Version")? {
-            if v != "1.0" {
-                return Err(LoadError::invalid(TOP, "Version", "only \"1.0\" is supported"));
-            }
+        if let Some(v) = f.str("Version")?
+            && v != "1.0"
+        {
+            return Err(LoadError::invalid(TOP, "Version", "only \"1.0\" is supported"));
         }
         let timeout_seconds = f.uint("TimeoutSeconds", 1)?;
-        let start_at = f
-            .str("StartAt")?
-            .ok_or_else(|| LoadError::missing(TOP, "StartAt"))?
-            .to_string();
+        let start_at = f.str("StartAt")?.ok_or_else(|| LoadError::missing(TOP, "StartAt"))?.to_string();
         let states_obj = match f.get("States") {
             None => return Err(LoadError::missing(TOP, "States")),
             Some(Value::Object(m)) if !m.is_empty() => m,
             Some(_) => {
-                return Err(LoadError::invalid(
-                    TOP,
-                    "States",
-                    "must be a non-empty object",
-                ));
+                return Err(LoadError::invalid(TOP, "States", "must be a non-empty object"));
             }
         };
         let mut states = HashMap::new();
         for (name, v) in states_obj {
             if name.is_empty() || name.chars().count() > 80 {
-                return Err(LoadError::invalid(
-                    name,
-                    "States",
-                    "state names must have 1 to 80 characters",
-                ));
+                return Err(LoadError::invalid(name, "States", "state names must have 1 to 80 characters"));
             }
             let Value::Object(m) = v else {
                 return Err(LoadError::invalid(name, "States", "a state must be an object"));
@@ -413,11 +336,7 @@ impl Definition {
             states.insert(name.clone(), parse_state(name, m)?);
         }
         if !states.contains_key(&start_at) {
-            return Err(LoadError::DanglingReference {
-                state: TOP.into(),
-                field: "StartAt".into(),
-                target: start_at,
-            });
+            return Err(LoadError::DanglingReference { state: TOP.into(), field: "StartAt".into(), target: start_at });
         }
         // Every reference must resolve (sorted for a deterministic first error).
         let sorted: BTreeMap<&String, &State> = states.iter().collect();
@@ -444,36 +363,19 @@ impl Definition {
             }
             for (field, target) in refs {
                 if !states.contains_key(target) {
-                    return Err(LoadError::DanglingReference {
-                        state: name.clone(),
-                        field,
-                        target: target.clone(),
-                    });
+                    return Err(LoadError::DanglingReference { state: name.clone(), field, target: target.clone() });
                 }
             }
         }
-        Ok(Definition {
-            start_at,
-            states,
-            timeout_seconds,
-            source,
-        })
+        Ok(Definition { start_at, states, timeout_seconds, source })
     }
 }
 
 fn check_query_language(f: &Fields<'_>) -> Result<(), LoadError> {
     match f.str("QueryLanguage")? {
         None | Some("JSONPath") => Ok(()),
-        Some("JSONata") => Err(LoadError::unsupported(
-            f.state,
-            "QueryLanguage",
-            "JSONata; only JSONPath is executed",
-        )),
-        Some(other) => Err(LoadError::invalid(
-            f.state,
-            "QueryLanguage",
-            format!("unknown query language `{other}`"),
-        )),
+        Some("JSONata") => Err(LoadError::unsupported(f.state, "QueryLanguage", "JSONata; only JSONPath is executed")),
+        Some(other) => Err(LoadError::invalid(f.state, "QueryLanguage", format!("unknown query language `{other}`"))),
     }
 }
 
@@ -504,28 +406,14 @@ fn parse_state(name: &str, m: &Map<String, Value>) -> Result<State, LoadError> {
         ]
         .concat(),
         "Choice" => [COMMON, IO, &["Choices", "Default"]].concat(),
-        "Wait" => [
-            COMMON,
-            IO,
-            FLOW,
-            &["Seconds", "SecondsPath", "Timestamp", "TimestampPath"],
-        ]
-        .concat(),
+        "Wait" => [COMMON, IO, FLOW, &["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]].concat(),
         "Succeed" => [COMMON, IO].concat(),
         "Fail" => [COMMON, &["Error", "ErrorPath", "Cause", "CausePath"]].concat(),
         "Map" | "Parallel" => {
-            return Err(LoadError::unsupported(
-                name,
-                "Type",
-                format!("{ty} states are not implemented"),
-            ));
+            return Err(LoadError::unsupported(name, "Type", format!("{ty} states are not implemented")));
         }
         other => {
-            return Err(LoadError::invalid(
-                name,
-                "Type",
-                format!("unknown state type `{other}`"),
-            ));
+            return Err(LoadError::invalid(name, "Type", format!("unknown state type `{other}`")));
         }
     };
     if let Some(k) = m.keys().find(|k| !allowed.contains(&k.as_str())) {
@@ -546,16 +434,9 @@ fn parse_state(name: &str, m: &Map<String, Value>) -> Result<State, LoadError> {
             "ToleratedFailureCount",
         ];
         if known_elsewhere.contains(&k.as_str()) {
-            return Err(LoadError::unsupported(
-                name,
-                k,
-                format!("`{k}` is not executed on {ty} states by this executor"),
-            ));
+            return Err(LoadError::unsupported(name, k, format!("`{k}` is not executed on {ty} states by this executor")));
         }
-        return Err(LoadError::UnknownField {
-            state: name.to_string(),
-            field: k.clone(),
-        });
+        return Err(LoadError::UnknownField { state: name.to_string(), field: k.clone() });
     }
     check_query_language(&f)?;
 
@@ -570,19 +451,12 @@ fn parse_state(name: &str, m: &Map<String, Value>) -> Result<State, LoadError> {
             };
             match (next, end) {
                 (Some(_), true) => {
-                    return Err(LoadError::invalid(
-                        name,
-                        "End",
-                        "a state cannot have both `End: true` and `Next`",
-                    ));
+                    return Err(LoadError::invalid(name, "End", "a state cannot have both `End: true` and `Next`"));
                 }
                 (Some(n), false) => Some(n.to_string()),
                 (None, true) => None,
                 (None, false) => {
-                    return Err(LoadError::MissingField {
-                        state: name.to_string(),
-                        field: "Next".into(),
-                    });
+                    return Err(LoadError::MissingField { state: name.to_string(), field: "Next".into() });
                 }
             }
         }
@@ -600,22 +474,15 @@ fn parse_state(name: &str, m: &Map<String, Value>) -> Result<State, LoadError> {
         "Fail" => {
             let field = |lit: &str, path: &str| -> Result<Option<FailField>, LoadError> {
                 match (f.str(lit)?, f.str(path)?) {
-                    (Some(_), Some(_)) => Err(LoadError::invalid(
-                        name,
-                        lit,
-                        format!("`{lit}` and `{path}` are mutually exclusive"),
-                    )),
+                    (Some(_), Some(_)) => Err(LoadError::invalid(name, lit, format!("`{lit}` and `{path}` are mutually exclusive"))),
                     (Some(s), None) => Ok(Some(FailField::Literal(s.to_string()))),
-                    (None, Some(p)) => Dynamic::parse(p, true)
-                        .map(|d| Some(FailField::Dynamic(d)))
-                        .map_err(|e| LoadError::invalid(name, path, e)),
+                    (None, Some(p)) => {
+                        Dynamic::parse(p, true).map(|d| Some(FailField::Dynamic(d))).map_err(|e| LoadError::invalid(name, path, e))
+                    }
                     (None, None) => Ok(None),
                 }
             };
-            StateKind::Fail {
-                error: field("Error", "ErrorPath")?,
-                cause: field("Cause", "CausePath")?,
-            }
+            StateKind::Fail { error: field("Error", "ErrorPath")?, cause: field("Cause", "CausePath")? }
         }
         "Wait" => {
             let mut specs = Vec::new();
@@ -626,15 +493,12 @@ fn parse_state(name: &str, m: &Map<String, Value>) -> Result<State, LoadError> {
                 specs.push(WaitSpec::SecondsPath(f.reference_path("SecondsPath", p)?));
             }
             if let Some(t) = f.str("Timestamp")? {
-                let ts = DateTime::parse_from_rfc3339(t).map_err(|e| {
-                    LoadError::invalid(name, "Timestamp", format!("not an RFC 3339 timestamp: {e}"))
-                })?;
+                let ts = DateTime::parse_from_rfc3339(t)
+                    .map_err(|e| LoadError::invalid(name, "Timestamp", format!("not an RFC 3339 timestamp: {e}")))?;
                 specs.push(WaitSpec::Timestamp(ts.with_timezone(&Utc)));
             }
             if let Some(p) = f.str("TimestampPath")? {
-                specs.push(WaitSpec::TimestampPath(
-                    f.reference_path("TimestampPath", p)?,
-                ));
+                specs.push(WaitSpec::TimestampPath(f.reference_path("TimestampPath", p)?));
             }
             if specs.len() != 1 {
                 return Err(LoadError::invalid(
@@ -651,9 +515,7 @@ fn parse_state(name: &str, m: &Map<String, Value>) -> Result<State, LoadError> {
                 .ok_or_else(|| LoadError::missing(name, "Choices"))?
                 .as_array()
                 .filter(|a| !a.is_empty())
-                .ok_or_else(|| {
-                    LoadError::invalid(name, "Choices", "must be a non-empty array")
-                })?;
+                .ok_or_else(|| LoadError::invalid(name, "Choices", "must be a non-empty array"))?;
             let mut choices = Vec::new();
             for c in arr {
                 let Value::Object(o) = c else {
@@ -663,37 +525,22 @@ fn parse_state(name: &str, m: &Map<String, Value>) -> Result<State, LoadError> {
                 let next = match o.remove("Next") {
                     Some(Value::String(s)) => s,
                     _ => {
-                        return Err(LoadError::invalid(
-                            name,
-                            "Choices",
-                            "every top-level choice rule needs a string `Next`",
-                        ));
+                        return Err(LoadError::invalid(name, "Choices", "every top-level choice rule needs a string `Next`"));
                     }
                 };
                 choices.push((Rule::parse(&o, name)?, next));
             }
-            StateKind::Choice {
-                choices,
-                default: f.str("Default")?.map(str::to_string),
-            }
+            StateKind::Choice { choices, default: f.str("Default")?.map(str::to_string) }
         }
         "Task" => StateKind::Task(Box::new(parse_task(&f)?)),
         _ => unreachable!("state types were matched above"),
     };
-    Ok(State {
-        name: name.to_string(),
-        kind,
-        input_path,
-        output_path,
-        next,
-    })
+    Ok(State { name: name.to_string(), kind, input_path, output_path, next })
 }
 
 fn parse_task(f: &Fields<'_>) -> Result<TaskState, LoadError> {
     let name = f.state;
-    let resource = f
-        .str("Resource")?
-        .ok_or_else(|| LoadError::missing(name, "Resource"))?;
+    let resource = f.str("Resource")?.ok_or_else(|| LoadError::missing(name, "Resource"))?;
     let (base, wait_for_token) = match resource.strip_suffix(".waitForTaskToken") {
         Some(b) => (b, true),
         None => (resource, false),
@@ -717,59 +564,32 @@ fn parse_task(f: &Fields<'_>) -> Result<TaskState, LoadError> {
             .and_then(Value::as_object)
             .is_some_and(|p| p.contains_key("FunctionName") || p.contains_key("FunctionName.$"));
         if !has_fn {
-            return Err(LoadError::invalid(
-                name,
-                "Parameters",
-                "lambda:invoke needs `FunctionName` (or `FunctionName.$`) in Parameters",
-            ));
+            return Err(LoadError::invalid(name, "Parameters", "lambda:invoke needs `FunctionName` (or `FunctionName.$`) in Parameters"));
         }
     }
     let timeout = f.seconds("TimeoutSeconds", "TimeoutSecondsPath")?;
     let heartbeat = f.seconds("HeartbeatSeconds", "HeartbeatSecondsPath")?;
     if heartbeat.is_some() && !wait_for_token {
-        return Err(LoadError::unsupported(
-            name,
-            "HeartbeatSeconds",
-            "heartbeats can only be sent for `.waitForTaskToken` tasks",
-        ));
+        return Err(LoadError::unsupported(name, "HeartbeatSeconds", "heartbeats can only be sent for `.waitForTaskToken` tasks"));
     }
-    if let (Some(Seconds::Fixed(h)), Some(Seconds::Fixed(t))) = (&heartbeat, &timeout) {
-        if h >= t {
-            return Err(LoadError::invalid(
-                name,
-                "HeartbeatSeconds",
-                "must be smaller than TimeoutSeconds",
-            ));
-        }
+    if let (Some(Seconds::Fixed(h)), Some(Seconds::Fixed(t))) = (&heartbeat, &timeout)
+        && h >= t
+    {
+        return Err(LoadError::invalid(name, "HeartbeatSeconds", "must be smaller than TimeoutSeconds"));
     }
 
     let mut retry = Vec::new();
     if let Some(v) = f.get("Retry") {
-        let arr = v
-            .as_array()
-            .ok_or_else(|| LoadError::invalid(name, "Retry", "must be an array"))?;
+        let arr = v.as_array().ok_or_else(|| LoadError::invalid(name, "Retry", "must be an array"))?;
         for (i, r) in arr.iter().enumerate() {
             let field = format!("Retry[{i}]");
-            let m = r
-                .as_object()
-                .ok_or_else(|| LoadError::invalid(name, &field, "must be an object"))?;
+            let m = r.as_object().ok_or_else(|| LoadError::invalid(name, &field, "must be an object"))?;
             let rf = Fields { state: name, map: m };
             for k in m.keys() {
-                if ![
-                    "ErrorEquals",
-                    "IntervalSeconds",
-                    "MaxAttempts",
-                    "BackoffRate",
-                    "MaxDelaySeconds",
-                    "JitterStrategy",
-                    "Comment",
-                ]
-                .contains(&k.as_str())
+                if !["ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment"]
+                    .contains(&k.as_str())
                 {
-                    return Err(LoadError::UnknownField {
-                        state: name.into(),
-                        field: format!("{field}.{k}"),
-                    });
+                    return Err(LoadError::UnknownField { state: name.into(), field: format!("{field}.{k}") });
                 }
             }
             let at = |k: &str| format!("{field}.{k}");
@@ -780,23 +600,16 @@ fn parse_task(f: &Fields<'_>) -> Result<TaskState, LoadError> {
                     .filter(|x| *x >= 1.0)
                     .ok_or_else(|| LoadError::invalid(name, &at("BackoffRate"), "must be a number >= 1.0"))?,
             };
-            let full_jitter = match rf.str("JitterStrategy").map_err(|_| {
-                LoadError::invalid(name, &at("JitterStrategy"), "must be FULL or NONE")
-            })? {
-                None | Some("NONE") => false,
-                Some("FULL") => true,
-                Some(o) => {
-                    return Err(LoadError::invalid(
-                        name,
-                        &at("JitterStrategy"),
-                        format!("must be FULL or NONE, got `{o}`"),
-                    ));
-                }
-            };
-            let uint = |k: &str, min: u64| {
-                rf.uint(k, min)
-                    .map_err(|_| LoadError::invalid(name, &at(k), format!("must be an integer >= {min}")))
-            };
+            let full_jitter =
+                match rf.str("JitterStrategy").map_err(|_| LoadError::invalid(name, &at("JitterStrategy"), "must be FULL or NONE"))? {
+                    None | Some("NONE") => false,
+                    Some("FULL") => true,
+                    Some(o) => {
+                        return Err(LoadError::invalid(name, &at("JitterStrategy"), format!("must be FULL or NONE, got `{o}`")));
+                    }
+                };
+            let uint =
+                |k: &str, min: u64| rf.uint(k, min).map_err(|_| LoadError::invalid(name, &at(k), format!("must be an integer >= {min}")));
             retry.push(Retrier {
                 error_equals: error_equals(name, &field, m.get("ErrorEquals"))?,
                 interval_seconds: uint("IntervalSeconds", 1)?.unwrap_or(1) as f64,
@@ -807,28 +620,17 @@ fn parse_task(f: &Fields<'_>) -> Result<TaskState, LoadError> {
             });
         }
     }
-    check_all_last(
-        name,
-        "Retry",
-        &retry.iter().map(|r| &r.error_equals).collect::<Vec<_>>(),
-    )?;
+    check_all_last(name, "Retry", &retry.iter().map(|r| &r.error_equals).collect::<Vec<_>>())?;
 
     let mut catch = Vec::new();
     if let Some(v) = f.get("Catch") {
-        let arr = v
-            .as_array()
-            .ok_or_else(|| LoadError::invalid(name, "Catch", "must be an array"))?;
+        let arr = v.as_array().ok_or_else(|| LoadError::invalid(name, "Catch", "must be an array"))?;
         for (i, c) in arr.iter().enumerate() {
             let field = format!("Catch[{i}]");
-            let m = c
-                .as_object()
-                .ok_or_else(|| LoadError::invalid(name, &field, "must be an object"))?;
+            let m = c.as_object().ok_or_else(|| LoadError::invalid(name, &field, "must be an object"))?;
             for k in m.keys() {
                 if !["ErrorEquals", "Next", "ResultPath", "Comment"].contains(&k.as_str()) {
-                    return Err(LoadError::UnknownField {
-                        state: name.into(),
-                        field: format!("{field}.{k}"),
-                    });
+                    return Err(LoadError::UnknownField { state: name.into(), field: format!("{field}.{k}") });
                 }
             }
             let cf = Fields { state: name, map: m };
@@ -843,11 +645,7 @@ fn parse_task(f: &Fields<'_>) -> Result<TaskState, LoadError> {
             });
         }
     }
-    check_all_last(
-        name,
-        "Catch",
-        &catch.iter().map(|c| &c.error_equals).collect::<Vec<_>>(),
-    )?;
+    check_all_last(name, "Catch", &catch.iter().map(|c| &c.error_equals).collect::<Vec<_>>())?;
 
     Ok(TaskState {
         resource: resource.to_string(),

@@ -77,24 +77,13 @@ pub enum LoadError {
 
 impl LoadError {
     pub(crate) fn invalid(state: &str, field: &str, reason: impl Into<String>) -> Self {
-        LoadError::InvalidField {
-            state: state.to_string(),
-            field: field.to_string(),
-            reason: reason.into(),
-        }
+        LoadError::InvalidField { state: state.to_string(), field: field.to_string(), reason: reason.into() }
     }
     pub(crate) fn unsupported(state: &str, field: &str, what: impl Into<String>) -> Self {
-        LoadError::Unsupported {
-            state: state.to_string(),
-            field: field.to_string(),
-            what: what.into(),
-        }
+        LoadError::Unsupported { state: state.to_string(), field: field.to_string(), what: what.into() }
     }
     pub(crate) fn missing(state: &str, field: &str) -> Self {
-        LoadError::MissingField {
-            state: state.to_string(),
-            field: field.to_string(),
-        }
+        LoadError::MissingField { state: state.to_string(), field: field.to_string() }
     }
 }
 
@@ -160,10 +149,7 @@ pub(crate) struct Failure {
 
 impl Failure {
     pub(crate) fn new(error: &str, cause: impl Into<String>) -> Self {
-        Failure {
-            error: error.to_string(),
-            cause: cause.into(),
-        }
+        Failure { error: error.to_string(), cause: cause.into() }
     }
     /// Terminal errors are never given to Retry or Catch.
     pub(crate) fn is_terminal(&self) -> bool {

@@ -14,7 +14,10 @@ use crate::rng::Rng;
 #[derive(Debug, Clone)]
 pub(crate) enum Arg {
     /// A string literal: unescaped value and raw text (escapes kept, used by Format).
-    Str { value: String, raw: String },
+    Str {
+        value: String,
+        raw: String,
+    },
     Literal(Value),
     Path(PathExpr),
     Call(Call),
@@ -78,17 +81,10 @@ impl Func {
             Func::Format => (1, usize::MAX),
             Func::Array => (0, usize::MAX),
             Func::Uuid => (0, 0),
-            Func::StringToJson
-            | Func::JsonToString
-            | Func::ArrayLength
-            | Func::ArrayUnique
-            | Func::Base64Encode
-            | Func::Base64Decode => (1, 1),
-            Func::ArrayPartition
-            | Func::ArrayContains
-            | Func::ArrayGetItem
-            | Func::MathAdd
-            | Func::StringSplit => (2, 2),
+            Func::StringToJson | Func::JsonToString | Func::ArrayLength | Func::ArrayUnique | Func::Base64Encode | Func::Base64Decode => {
+                (1, 1)
+            }
+            Func::ArrayPartition | Func::ArrayContains | Func::ArrayGetItem | Func::MathAdd | Func::StringSplit => (2, 2),
             Func::MathRandom => (2, 3),
             Func::ArrayRange | Func::JsonMerge => (3, 3),
         }
@@ -97,17 +93,11 @@ impl Func {
 
 /// Parses an intrinsic function call; the whole text must be one call.
 pub(crate) fn parse(text: &str) -> Result<Call, String> {
-    let mut p = Parser {
-        chars: text.chars().collect(),
-        pos: 0,
-    };
+    let mut p = Parser { chars: text.chars().collect(), pos: 0 };
     let call = p.call()?;
     p.ws();
     if p.pos != p.chars.len() {
-        return Err(format!(
-            "unexpected text after the intrinsic function call at offset {}",
-            p.pos
-        ));
+        return Err(format!("unexpected text after the intrinsic function call at offset {}", p.pos));
     }
     Ok(call)
 }
@@ -129,10 +119,7 @@ impl Parser {
     fn call(&mut self) -> Result<Call, String> {
         self.ws();
         let start = self.pos;
-        while self
-            .peek()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
-        {
+        while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_') {
             self.pos += 1;
         }
         let name: String = self.chars[start..self.pos].iter().collect();
@@ -211,30 +198,19 @@ impl Parser {
             }
             Some(c) if c == '-' || c.is_ascii_digit() => {
                 let start = self.pos;
-                while self
-                    .peek()
-                    .is_some_and(|c| c.is_ascii_digit() || "+-.eE".contains(c))
-                {
+                while self.peek().is_some_and(|c| c.is_ascii_digit() || "+-.eE".contains(c)) {
                     self.pos += 1;
                 }
                 let text: String = self.chars[start..self.pos].iter().collect();
-                let n: Number = serde_json::from_str(&text)
-                    .map_err(|_| format!("`{text}` is not a valid number"))?;
+                let n: Number = serde_json::from_str(&text).map_err(|_| format!("`{text}` is not a valid number"))?;
                 Ok(Arg::Literal(Value::Number(n)))
             }
             Some(_) => {
-                for (word, v) in [
-                    ("true", Value::Bool(true)),
-                    ("false", Value::Bool(false)),
-                    ("null", Value::Null),
-                ] {
+                for (word, v) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)] {
                     let end = self.pos + word.len();
                     if end <= self.chars.len()
                         && self.chars[self.pos..end].iter().copied().eq(word.chars())
-                        && !self
-                            .chars
-                            .get(end)
-                            .is_some_and(|c| c.is_ascii_alphanumeric())
+                        && !self.chars.get(end).is_some_and(|c| c.is_ascii_alphanumeric())
                     {
                         self.pos = end;
                         return Ok(Arg::Literal(v));
@@ -296,12 +272,9 @@ impl Call {
             vals.push(match a {
                 Arg::Str { value, .. } => Value::String(value.clone()),
                 Arg::Literal(v) => v.clone(),
-                Arg::Path(p) => p.eval(env.input, env.context).ok_or_else(|| {
-                    fail(format!(
-                        "the JSONPath `{}` in an intrinsic function selects nothing",
-                        p.source()
-                    ))
-                })?,
+                Arg::Path(p) => p
+                    .eval(env.input, env.context)
+                    .ok_or_else(|| fail(format!("the JSONPath `{}` in an intrinsic function selects nothing", p.source())))?,
                 Arg::Call(c) => c.eval(env)?,
             });
         }
@@ -311,10 +284,7 @@ impl Call {
                     Arg::Str { raw, .. } => raw.clone(),
                     _ => match &vals[0] {
                         Value::String(s) => s.clone(),
-                        v => return Err(fail(format!(
-                            "States.Format: the template must be a string, got {}",
-                            type_name(v)
-                        ))),
+                        v => return Err(fail(format!("States.Format: the template must be a string, got {}", type_name(v)))),
                     },
                 };
                 format(&template, &vals[1..])
@@ -324,8 +294,7 @@ impl Call {
                 if s.trim().is_empty() {
                     return Ok(Value::Null);
                 }
-                serde_json::from_str(s)
-                    .map_err(|e| fail(format!("States.StringToJson: invalid JSON: {e}")))
+                serde_json::from_str(s).map_err(|e| fail(format!("States.StringToJson: invalid JSON: {e}")))
             }
             Func::JsonToString => Ok(Value::String(vals[0].to_string())),
             Func::Array => Ok(Value::Array(vals)),
@@ -335,11 +304,7 @@ impl Call {
                 if size <= 0 {
                     return Err(fail("States.ArrayPartition: the chunk size must be positive"));
                 }
-                Ok(Value::Array(
-                    arr.chunks(size as usize)
-                        .map(|c| Value::Array(c.to_vec()))
-                        .collect(),
-                ))
+                Ok(Value::Array(arr.chunks(size as usize).map(|c| Value::Array(c.to_vec())).collect()))
             }
             Func::ArrayContains => {
                 let arr = as_array(&vals[0], "States.ArrayContains")?;
@@ -372,9 +337,7 @@ impl Call {
                     .cloned()
                     .ok_or_else(|| fail(format!("States.ArrayGetItem: index {i} out of bounds")))
             }
-            Func::ArrayLength => Ok(Value::from(
-                as_array(&vals[0], "States.ArrayLength")?.len(),
-            )),
+            Func::ArrayLength => Ok(Value::from(as_array(&vals[0], "States.ArrayLength")?.len())),
             Func::ArrayUnique => {
                 let arr = as_array(&vals[0], "States.ArrayUnique")?;
                 let mut out: Vec<Value> = Vec::new();
@@ -385,24 +348,18 @@ impl Call {
                 }
                 Ok(Value::Array(out))
             }
-            Func::Base64Encode => Ok(Value::String(crate::rng::base64_encode(
-                as_str(&vals[0], "States.Base64Encode")?.as_bytes(),
-            ))),
+            Func::Base64Encode => Ok(Value::String(crate::rng::base64_encode(as_str(&vals[0], "States.Base64Encode")?.as_bytes()))),
             Func::Base64Decode => {
                 let bytes = crate::rng::base64_decode(as_str(&vals[0], "States.Base64Decode")?)
                     .ok_or_else(|| fail("States.Base64Decode: invalid base64"))?;
-                String::from_utf8(bytes)
-                    .map(Value::String)
-                    .map_err(|_| fail("States.Base64Decode: the decoded bytes are not UTF-8"))
+                String::from_utf8(bytes).map(Value::String).map_err(|_| fail("States.Base64Decode: the decoded bytes are not UTF-8"))
             }
             Func::JsonMerge => {
                 let (Value::Object(a), Value::Object(b)) = (&vals[0], &vals[1]) else {
                     return Err(fail("States.JsonMerge: both arguments must be objects"));
                 };
                 if vals[2] != Value::Bool(false) {
-                    return Err(fail(
-                        "States.JsonMerge: only shallow merge (third argument false) is supported",
-                    ));
+                    return Err(fail("States.JsonMerge: only shallow merge (third argument false) is supported"));
                 }
                 let mut m: Map<String, Value> = a.clone();
                 for (k, v) in b {
@@ -429,19 +386,12 @@ impl Call {
             Func::MathAdd => {
                 let a = as_int(&vals[0], "States.MathAdd")?;
                 let b = as_int(&vals[1], "States.MathAdd")?;
-                a.checked_add(b)
-                    .map(Value::from)
-                    .ok_or_else(|| fail("States.MathAdd: overflow"))
+                a.checked_add(b).map(Value::from).ok_or_else(|| fail("States.MathAdd: overflow"))
             }
             Func::StringSplit => {
                 let s = as_str(&vals[0], "States.StringSplit")?;
                 let delims = as_str(&vals[1], "States.StringSplit")?;
-                Ok(Value::Array(
-                    s.split(|c| delims.contains(c))
-                        .filter(|p| !p.is_empty())
-                        .map(|p| Value::String(p.to_string()))
-                        .collect(),
-                ))
+                Ok(Value::Array(s.split(|c| delims.contains(c)).filter(|p| !p.is_empty()).map(|p| Value::String(p.to_string())).collect()))
             }
             Func::Uuid => Ok(Value::String(env.rng.uuid_v4())),
         }
@@ -449,12 +399,10 @@ impl Call {
 }
 
 fn as_str<'v>(v: &'v Value, f: &str) -> Result<&'v str, Failure> {
-    v.as_str()
-        .ok_or_else(|| fail(format!("{f}: expected a string, got {}", type_name(v))))
+    v.as_str().ok_or_else(|| fail(format!("{f}: expected a string, got {}", type_name(v))))
 }
 fn as_array<'v>(v: &'v Value, f: &str) -> Result<&'v Vec<Value>, Failure> {
-    v.as_array()
-        .ok_or_else(|| fail(format!("{f}: expected an array, got {}", type_name(v))))
+    v.as_array().ok_or_else(|| fail(format!("{f}: expected an array, got {}", type_name(v))))
 }
 fn as_int(v: &Value, f: &str) -> Result<i64, Failure> {
     if let Some(i) = v.as_i64() {
@@ -481,17 +429,12 @@ fn format(template: &str, args: &[Value]) -> Result<Value, Failure> {
             }
             '{' if chars.get(i + 1) == Some(&'}') => {
                 let arg = args.get(next).ok_or_else(|| {
-                    fail(format!(
-                        "States.Format: the template has more placeholders than the {} argument(s)",
-                        args.len()
-                    ))
+                    fail(format!("States.Format: the template has more placeholders than the {} argument(s)", args.len()))
                 })?;
                 match arg {
                     Value::String(s) => out.push_str(s),
                     Value::Object(_) | Value::Array(_) => {
-                        return Err(fail(
-                            "States.Format: arguments must be strings, numbers, booleans or null",
-                        ));
+                        return Err(fail("States.Format: arguments must be strings, numbers, booleans or null"));
                     }
                     v => out.push_str(&v.to_string()),
                 }
@@ -505,10 +448,7 @@ fn format(template: &str, args: &[Value]) -> Result<Value, Failure> {
         }
     }
     if next != args.len() {
-        return Err(fail(format!(
-            "States.Format: the template has {next} placeholder(s) but {} argument(s) were given",
-            args.len()
-        )));
+        return Err(fail(format!("States.Format: the template has {next} placeholder(s) but {} argument(s) were given", args.len())));
     }
     Ok(Value::String(out))
 }
@@ -522,11 +462,7 @@ mod tests {
         let call = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         let mut rng = Rng::new(7);
         let ctx = json!({"Execution": {"Name": "exec-1"}});
-        call.eval(&mut Env {
-            input: &input,
-            context: &ctx,
-            rng: &mut rng,
-        })
+        call.eval(&mut Env { input: &input, context: &ctx, rng: &mut rng })
     }
 
     #[test]
@@ -601,10 +537,7 @@ mod tests {
     fn uuid_is_a_version_4_uuid() {
         let v = eval("States.UUID()", json!({})).unwrap();
         let s = v.as_str().unwrap();
-        let re = regex::Regex::new(
-            "^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
-        )
-        .unwrap();
+        let re = regex::Regex::new("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$").unwrap();
         assert!(re.is_match(s), "{s}");
     }
 

@@ -41,14 +41,8 @@ impl PathExpr {
         };
         let (rewritten, segments) = rewrite(rest).map_err(|e| format!("path `{text}`: {e}"))?;
         let full = format!("${rewritten}");
-        let compiled = JsonPath::parse(&full)
-            .map_err(|e| format!("path `{text}` is not a valid JSONPath: {e}"))?;
-        Ok(PathExpr {
-            source: text.to_string(),
-            context,
-            segments,
-            compiled,
-        })
+        let compiled = JsonPath::parse(&full).map_err(|e| format!("path `{text}` is not a valid JSONPath: {e}"))?;
+        Ok(PathExpr { source: text.to_string(), context, segments, compiled })
     }
 
     /// The path as written in the definition.
@@ -71,9 +65,7 @@ impl PathExpr {
         let root = if self.context { context } else { input };
         match &self.segments {
             Some(segs) => get(root, segs).cloned(),
-            None => Some(Value::Array(
-                self.compiled.query(root).all().into_iter().cloned().collect(),
-            )),
+            None => Some(Value::Array(self.compiled.query(root).all().into_iter().cloned().collect())),
         }
     }
 }
@@ -191,9 +183,7 @@ fn rewrite(rest: &str) -> Result<(String, Option<Vec<Seg>>), String> {
                 out.push(']');
                 let t = inner.trim();
                 if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
-                    segs.push(Seg::Index(
-                        t.parse().map_err(|_| format!("index `{t}` too large"))?,
-                    ));
+                    segs.push(Seg::Index(t.parse().map_err(|_| format!("index `{t}` too large"))?));
                 } else if let Some(name) = single_quoted(t) {
                     segs.push(Seg::Key(name));
                 } else {
@@ -248,31 +238,21 @@ pub(crate) fn write(root: Value, segs: &[Seg], value: Value) -> Result<Value, Wr
         match seg {
             Seg::Key(k) => {
                 let Value::Object(map) = cur else {
-                    return Err(WriteError(format!(
-                        "cannot set field `{k}` on a {} value",
-                        type_name(cur)
-                    )));
+                    return Err(WriteError(format!("cannot set field `{k}` on a {} value", type_name(cur))));
                 };
                 if last {
                     map.insert(k.clone(), value);
                     return Ok(root);
                 }
-                cur = map
-                    .entry(k.clone())
-                    .or_insert_with(|| Value::Object(Map::new()));
+                cur = map.entry(k.clone()).or_insert_with(|| Value::Object(Map::new()));
             }
             Seg::Index(i) => {
                 let Value::Array(arr) = cur else {
-                    return Err(WriteError(format!(
-                        "cannot set index [{i}] on a {} value",
-                        type_name(cur)
-                    )));
+                    return Err(WriteError(format!("cannot set index [{i}] on a {} value", type_name(cur))));
                 };
                 let len = arr.len();
                 let Some(slot) = arr.get_mut(*i) else {
-                    return Err(WriteError(format!(
-                        "index [{i}] is out of bounds of an array of {len} items"
-                    )));
+                    return Err(WriteError(format!("index [{i}] is out of bounds of an array of {len} items")));
                 };
                 if last {
                     *slot = value;
@@ -306,10 +286,7 @@ mod tests {
         let p = PathExpr::parse("$.my-key.sub_key").unwrap();
         let v = json!({"my-key": {"sub_key": 7}});
         assert_eq!(p.eval(&v, &Value::Null), Some(json!(7)));
-        assert_eq!(
-            p.segments().unwrap(),
-            &[Seg::Key("my-key".into()), Seg::Key("sub_key".into())]
-        );
+        assert_eq!(p.segments().unwrap(), &[Seg::Key("my-key".into()), Seg::Key("sub_key".into())]);
     }
 
     #[test]
@@ -353,9 +330,7 @@ mod tests {
         assert_eq!(p.eval(&v, &Value::Null), Some(json!([1, 2])));
         let desc = PathExpr::parse("$..my-id").unwrap();
         let v = json!({"a": {"my-id": 1}, "b": [{"my-id": 2}]});
-        let Some(Value::Array(mut got)) = desc.eval(&v, &Value::Null) else {
-            panic!()
-        };
+        let Some(Value::Array(mut got)) = desc.eval(&v, &Value::Null) else { panic!() };
         got.sort_by_key(|v| v.as_i64());
         assert_eq!(got, vec![json!(1), json!(2)]);
     }
@@ -363,18 +338,12 @@ mod tests {
     #[test]
     fn writing_creates_missing_objects_and_refuses_scalar_parents() {
         let segs = [Seg::Key("a".into()), Seg::Key("b".into())];
-        assert_eq!(
-            write(json!({"x": 1}), &segs, json!(2)).unwrap(),
-            json!({"x": 1, "a": {"b": 2}})
-        );
+        assert_eq!(write(json!({"x": 1}), &segs, json!(2)).unwrap(), json!({"x": 1, "a": {"b": 2}}));
         assert!(write(json!({"a": 5}), &segs, json!(2)).is_err());
         assert!(write(json!("str"), &segs, json!(2)).is_err());
         assert_eq!(write(json!({"a": 5}), &[], json!(2)).unwrap(), json!(2));
         let idx = [Seg::Key("a".into()), Seg::Index(1)];
-        assert_eq!(
-            write(json!({"a": [0, 0]}), &idx, json!(9)).unwrap(),
-            json!({"a": [0, 9]})
-        );
+        assert_eq!(write(json!({"a": [0, 0]}), &idx, json!(9)).unwrap(), json!({"a": [0, 9]}));
         assert!(write(json!({"a": [0]}), &idx, json!(9)).is_err());
     }
 }

@@ -24,10 +24,7 @@ pub struct TaskError {
 impl TaskError {
     /// A task error with a cause.
     pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Self {
-        TaskError {
-            error: error.into(),
-            cause: Some(cause.into()),
-        }
+        TaskError { error: error.into(), cause: Some(cause.into()) }
     }
 }
 
@@ -123,11 +120,7 @@ impl TaskRegistry {
             return Some(h.clone());
         }
         let name = lambda_name(key);
-        let mut found: Vec<(&String, &Handler)> = self
-            .handlers
-            .iter()
-            .filter(|(k, _)| lambda_name(k) == name)
-            .collect();
+        let mut found: Vec<(&String, &Handler)> = self.handlers.iter().filter(|(k, _)| lambda_name(k) == name).collect();
         found.sort_by(|a, b| a.0.cmp(b.0));
         found.first().map(|(_, h)| (*h).clone())
     }
@@ -141,10 +134,7 @@ mod tests {
     fn lambda_handlers_are_found_by_name_or_arn() {
         let mut r = TaskRegistry::new();
         r.register("validate", |_| async { Ok(Value::Null) });
-        r.register(
-            "arn:aws:lambda:eu-west-1:123456789012:function:other",
-            |_| async { Ok(Value::Null) },
-        );
+        r.register("arn:aws:lambda:eu-west-1:123456789012:function:other", |_| async { Ok(Value::Null) });
         assert!(r.contains("validate"));
         assert!(r.contains("arn:aws:lambda:us-east-1:123456789012:function:validate"));
         assert!(r.contains("arn:aws:lambda:us-east-1:123456789012:function:validate:live"));

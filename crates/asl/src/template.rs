@@ -14,7 +14,7 @@ pub(crate) enum Template {
     Object(Vec<(String, Template)>),
     Array(Vec<Template>),
     Path { field: String, path: PathExpr },
-    Intrinsic { field: String, call: Call },
+    Intrinsic(Call),
 }
 
 /// A path or an intrinsic function: the value of a `.$` field, or of `ErrorPath` etc.
@@ -31,9 +31,7 @@ impl Dynamic {
         } else if allow_intrinsic && text.starts_with("States.") {
             intrinsic::parse(text).map(Dynamic::Intrinsic)
         } else if allow_intrinsic {
-            Err(format!(
-                "`{text}` is neither a JSONPath (`$...`) nor an intrinsic function (`States....`)"
-            ))
+            Err(format!("`{text}` is neither a JSONPath (`$...`) nor an intrinsic function (`States....`)"))
         } else {
             Err(format!("`{text}` is not a JSONPath (`$...`)"))
         }
@@ -55,17 +53,9 @@ impl Template {
                                 format!("the value of `{k}` must be a string path or intrinsic function"),
                             ));
                         };
-                        let t = match Dynamic::parse(text, true)
-                            .map_err(|e| LoadError::invalid(state, field, format!("`{k}`: {e}")))?
-                        {
-                            Dynamic::Path(path) => Template::Path {
-                                field: k.clone(),
-                                path,
-                            },
-                            Dynamic::Intrinsic(call) => Template::Intrinsic {
-                                field: k.clone(),
-                                call,
-                            },
+                        let t = match Dynamic::parse(text, true).map_err(|e| LoadError::invalid(state, field, format!("`{k}`: {e}")))? {
+                            Dynamic::Path(path) => Template::Path { field: k.clone(), path },
+                            Dynamic::Intrinsic(call) => Template::Intrinsic(call),
                         };
                         out.push((name.to_string(), t));
                     } else {
@@ -74,11 +64,7 @@ impl Template {
                 }
                 Template::Object(out)
             }
-            Value::Array(a) => Template::Array(
-                a.iter()
-                    .map(|v| Template::compile(v, state, field))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Value::Array(a) => Template::Array(a.iter().map(|v| Template::compile(v, state, field)).collect::<Result<_, _>>()?),
             v => Template::Literal(v.clone()),
         })
     }
@@ -93,32 +79,21 @@ impl Template {
                 }
                 Value::Object(m)
             }
-            Template::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|t| t.eval(env))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Template::Path { field, path } => {
-                path.eval(env.input, env.context).ok_or_else(|| {
-                    let (what, doc) = if path.is_context() {
-                        ("context object", env.context)
-                    } else {
-                        ("input", env.input)
-                    };
-                    Failure::new(
-                        names::PARAMETER_PATH_FAILURE,
-                        format!(
-                            "The JSONPath '{}' specified for the field '{}' could not be found in the {} '{}'",
-                            path.source(),
-                            field,
-                            what,
-                            doc
-                        ),
-                    )
-                })?
-            }
-            Template::Intrinsic { call, .. } => call.eval(env)?,
+            Template::Array(items) => Value::Array(items.iter().map(|t| t.eval(env)).collect::<Result<_, _>>()?),
+            Template::Path { field, path } => path.eval(env.input, env.context).ok_or_else(|| {
+                let (what, doc) = if path.is_context() { ("context object", env.context) } else { ("input", env.input) };
+                Failure::new(
+                    names::PARAMETER_PATH_FAILURE,
+                    format!(
+                        "The JSONPath '{}' specified for the field '{}' could not be found in the {} '{}'",
+                        path.source(),
+                        field,
+                        what,
+                        doc
+                    ),
+                )
+            })?,
+            Template::Intrinsic(call) => call.eval(env)?,
         })
     }
 }
@@ -133,11 +108,7 @@ mod tests {
         let t = Template::compile(&template, "S", "Parameters").unwrap();
         let ctx = json!({"State": {"Name": "S"}});
         let mut rng = Rng::new(1);
-        t.eval(&mut Env {
-            input: &input,
-            context: &ctx,
-            rng: &mut rng,
-        })
+        t.eval(&mut Env { input: &input, context: &ctx, rng: &mut rng })
     }
 
     #[test]
@@ -170,10 +141,7 @@ mod tests {
         let err = run(json!({"x.$": "$.missing"}), json!({"present": null})).unwrap_err();
         assert_eq!(err.error, names::PARAMETER_PATH_FAILURE);
         assert!(err.cause.contains("$.missing"), "{}", err.cause);
-        assert_eq!(
-            run(json!({"x.$": "$.present"}), json!({"present": null})).unwrap(),
-            json!({"x": null})
-        );
+        assert_eq!(run(json!({"x.$": "$.present"}), json!({"present": null})).unwrap(), json!({"x": null}));
     }
 
     #[test]
