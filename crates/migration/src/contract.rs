@@ -1,1 +1,513 @@
-//! placeholder
+//! The contract every adapter of the ports must pass, written once and run against the
+//! in-memory adapters (this crate's tests) and the AWS adapters on an emulator
+//! (`migration-aws`'s tests). Enabled by the `contract` feature.
+//!
+//! Each check is a `pub async fn` that takes a fresh adapter (or fixture) and panics on a
+//! breach. [`store_contract_tests!`](crate::store_contract_tests) and
+//! [`org_contract_tests!`](crate::org_contract_tests) turn them into one `#[tokio::test]` per
+//! check, given an async fn that makes a fresh adapter, or `None` to skip (an emulator that is
+//! not running, outside CI).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+
+use crate::ids::{AwsAccountId, MigrationId, OrgId};
+use crate::memory::{ManualClock, RoleTrust, SimAws, SimSupportPlan};
+use crate::ports::{IdempotencyRecord, MigrationStore, Organizations};
+use crate::record::{Actor, Change, ChangeBuilder, HistoryEvent, Migration, WorkQueue, created_event};
+use crate::request::{Acknowledgements, MigrationRequest};
+use crate::rules::{Approval, OrgProfile, Terms, TermsAcceptance, TermsDocument};
+use crate::status::Status;
+
+/// A fixed start for every check, on a whole second so every adapter keeps it exactly.
+pub fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").expect("valid time").with_timezone(&Utc)
+}
+
+/// A valid new record for `account` in `org`, requested at `at` (its id sorts by `at`).
+pub fn sample_record(org: &str, account: &str, at: DateTime<Utc>) -> Migration {
+    let request = MigrationRequest {
+        provider_name: "Production AWS".into(),
+        aws_account_id: account.into(),
+        role_arn: format!("arn:aws:iam::{account}:role/CenturyLinkFullHardening"),
+        access_level: "full_hardening".into(),
+        accepted_terms: vec![TermsAcceptance { document_id: "ctl-aws-terms-us".into(), version: "2024-01".into() }],
+        acknowledgements: Acknowledgements { historical_usage_data: true, cost_allocation_tags: true, reserved_instances: true },
+    }
+    .validate()
+    .expect("a valid sample request");
+    Migration::new(
+        MigrationId::new_at(at),
+        org.parse().expect("valid org"),
+        "US".parse().expect("valid territory"),
+        "alice@acme.example".parse().expect("valid user"),
+        request,
+        at,
+    )
+}
+
+fn idempotency_for(record: &Migration, key: &str, ttl: Duration) -> IdempotencyRecord {
+    IdempotencyRecord {
+        org_id: record.org_id.clone(),
+        key: key.into(),
+        fingerprint: format!("sha256-of-body-{}", record.id),
+        migration_id: record.id,
+        created_at: record.requested_at,
+        expires_at: record.requested_at + ttl,
+    }
+}
+
+/// Creates a sample record with its first event; returns it.
+async fn create(store: &dyn MigrationStore, org: &str, account: &str, at: DateTime<Utc>) -> Migration {
+    let record = sample_record(org, account, at);
+    store.create(&record, &created_event(&record), None).await.expect("created");
+    record
+}
+
+fn change_to(current: &Migration, to: Status, at: DateTime<Utc>) -> Change {
+    ChangeBuilder::new(current, Actor::System("contract".into()), at)
+        .transition(to, format!("to {to}"))
+        .expect("allowed transition")
+        .build()
+}
+
+/// Applies a transition and returns the stored record.
+async fn advance(store: &dyn MigrationStore, current: &Migration, to: Status, at: DateTime<Utc>) -> Migration {
+    let change = change_to(current, to, at);
+    store.update(&change).await.expect("updated");
+    change.record
+}
+
+fn ids(items: &[Migration]) -> Vec<MigrationId> {
+    items.iter().map(|m| m.id).collect()
+}
+
+/// The store's checks.
+pub mod store {
+    use super::*;
+    use crate::error::StoreError;
+
+    pub async fn create_then_get(store: Arc<dyn MigrationStore>) {
+        let record = sample_record("acme", "000123456789", t0());
+        let event = created_event(&record);
+
+        store.create(&record, &event, None).await.expect("created");
+
+        assert_eq!(store.get(record.id).await.unwrap(), Some(record.clone()), "the record reads back exactly");
+        assert_eq!(store.history(record.id).await.unwrap(), vec![event]);
+        assert_eq!(store.lock_holder(&record.aws_account_id).await.unwrap(), Some(record.id));
+        assert_eq!(store.get(MigrationId::new_at(t0())).await.unwrap(), None, "an unknown id is None");
+        assert_eq!(store.lock_holder(&"999000111222".parse().unwrap()).await.unwrap(), None);
+    }
+
+    pub async fn lock_conflict_names_the_existing_migration(store: Arc<dyn MigrationStore>) {
+        let first = create(&*store, "acme", "000123456789", t0()).await;
+        let second = sample_record("globex", "000123456789", t0() + Duration::seconds(1));
+        let idem = idempotency_for(&second, "key-of-second", Duration::hours(24));
+
+        let err = store.create(&second, &created_event(&second), Some(&idem)).await.unwrap_err();
+
+        assert_eq!(err, StoreError::AccountLocked { account: first.aws_account_id.clone(), existing: first.id });
+        assert_eq!(store.get(second.id).await.unwrap(), None, "nothing of the refused create is written");
+        assert!(store.history(second.id).await.unwrap().is_empty());
+        assert_eq!(store.idempotency(&second.org_id, "key-of-second").await.unwrap(), None);
+        assert_eq!(store.lock_holder(&first.aws_account_id).await.unwrap(), Some(first.id));
+    }
+
+    pub async fn idempotency_key_conflict_returns_the_stored_key(store: Arc<dyn MigrationStore>) {
+        let first = sample_record("acme", "000123456789", t0());
+        let first_key = idempotency_for(&first, "k-1", Duration::hours(24));
+        store.create(&first, &created_event(&first), Some(&first_key)).await.expect("created");
+        assert_eq!(store.idempotency(&first.org_id, "k-1").await.unwrap(), Some(first_key.clone()));
+        assert_eq!(store.idempotency(&"globex".parse().unwrap(), "k-1").await.unwrap(), None, "keys are per organization");
+
+        // The same key for another account, within the key's lifetime.
+        let second = sample_record("acme", "000123456780", t0() + Duration::hours(1));
+        let second_key = idempotency_for(&second, "k-1", Duration::hours(24));
+        let err = store.create(&second, &created_event(&second), Some(&second_key)).await.unwrap_err();
+        assert_eq!(err, StoreError::IdempotencyKeyUsed { existing: first_key.clone() });
+        assert_eq!(store.get(second.id).await.unwrap(), None);
+        assert_eq!(store.lock_holder(&second.aws_account_id).await.unwrap(), None, "no lock left behind");
+
+        // After the key expired it may be used again.
+        let third = sample_record("acme", "000123456781", t0() + Duration::hours(25));
+        let third_key = idempotency_for(&third, "k-1", Duration::hours(24));
+        store.create(&third, &created_event(&third), Some(&third_key)).await.expect("an expired key is reusable");
+        assert_eq!(store.idempotency(&third.org_id, "k-1").await.unwrap(), Some(third_key));
+    }
+
+    pub async fn stale_update_is_refused_and_overwrites_nothing(store: Arc<dyn MigrationStore>) {
+        let original = create(&*store, "acme", "000123456789", t0()).await;
+        let fresh = change_to(&original, Status::Validated, t0() + Duration::minutes(1));
+        store.update(&fresh).await.expect("the first change applies");
+        let history_before = store.history(original.id).await.unwrap();
+
+        // A writer that read the original record and decides otherwise.
+        let stale = change_to(&original, Status::Canceled, t0() + Duration::minutes(2));
+        let err = store.update(&stale).await.unwrap_err();
+
+        assert_eq!(err, StoreError::VersionConflict(original.id));
+        assert_eq!(store.get(original.id).await.unwrap(), Some(fresh.record.clone()), "the record is unchanged");
+        assert_eq!(store.history(original.id).await.unwrap(), history_before, "no history entry of the stale change");
+        assert_eq!(history_before.len(), 2);
+        assert_eq!(store.lock_holder(&original.aws_account_id).await.unwrap(), Some(original.id), "the stale failure kept the lock");
+
+        // A record that does not exist.
+        let ghost = sample_record("acme", "000123456782", t0());
+        let err = store.update(&change_to(&ghost, Status::Validated, t0())).await.unwrap_err();
+        assert_eq!(err, StoreError::NotFound(ghost.id));
+        assert_eq!(store.get(ghost.id).await.unwrap(), None);
+    }
+
+    pub async fn failure_change_releases_only_its_own_lock(store: Arc<dyn MigrationStore>) {
+        let failed = create(&*store, "acme", "000123456789", t0()).await;
+        let change = change_to(&failed, Status::Failed, t0() + Duration::minutes(1));
+        assert!(change.release_lock);
+        store.update(&change).await.expect("failure recorded");
+        assert_eq!(store.lock_holder(&failed.aws_account_id).await.unwrap(), None, "the lock is released with the failure");
+
+        // The account is free for a new migration.
+        let retry = create(&*store, "acme", "000123456789", t0() + Duration::minutes(2)).await;
+        assert_eq!(store.lock_holder(&retry.aws_account_id).await.unwrap(), Some(retry.id));
+
+        // A late change of the failed record that asks to release the lock leaves the new holder's.
+        let mut late =
+            ChangeBuilder::new(&change.record, Actor::System("contract".into()), t0() + Duration::minutes(3)).progress("late note").build();
+        late.release_lock = true;
+        store.update(&late).await.expect("the late change applies");
+        assert_eq!(store.lock_holder(&retry.aws_account_id).await.unwrap(), Some(retry.id), "another migration's lock is kept");
+        assert_eq!(store.get(failed.id).await.unwrap(), Some(late.record));
+    }
+
+    pub async fn history_is_in_order(store: Arc<dyn MigrationStore>) {
+        let created = sample_record("acme", "000123456789", t0());
+        let first = created_event(&created);
+        store.create(&created, &first, None).await.unwrap();
+        let mut expected: Vec<HistoryEvent> = vec![first];
+        let mut current = created;
+        let steps = [Status::Validated, Status::Invited, Status::Joined, Status::SupportConfirmed];
+        for (i, to) in steps.into_iter().enumerate() {
+            let at = t0() + Duration::minutes(i as i64 + 1);
+            let change = ChangeBuilder::new(&current, Actor::System("contract".into()), at)
+                .progress(format!("before {to}"))
+                .transition(to, format!("to {to}"))
+                .unwrap()
+                .progress(format!("after {to}"))
+                .build();
+            store.update(&change).await.unwrap();
+            expected.extend(change.events.iter().cloned());
+            current = change.record;
+        }
+
+        let history = store.history(current.id).await.unwrap();
+
+        assert_eq!(history, expected);
+        assert!(history.windows(2).all(|w| w[0].seq < w[1].seq));
+        assert_eq!(history.len(), 13);
+    }
+
+    pub async fn list_is_newest_first_with_pages_and_filter(store: Arc<dyn MigrationStore>) {
+        let mut acme = Vec::new();
+        for i in 0..5 {
+            acme.push(create(&*store, "acme", &format!("00012345678{i}"), t0() + Duration::minutes(i)).await);
+        }
+        let globex_old = create(&*store, "globex", "000999999990", t0()).await;
+        let globex_new = create(&*store, "globex", "000999999991", t0() + Duration::minutes(9)).await;
+        let acme_org: OrgId = "acme".parse().unwrap();
+
+        // Pages of 2 across 5 records, newest first.
+        let p1 = store.list_by_org(&acme_org, None, 2, None).await.unwrap();
+        assert_eq!(ids(&p1.items), vec![acme[4].id, acme[3].id]);
+        let p2 = store.list_by_org(&acme_org, None, 2, p1.next_cursor.as_deref()).await.unwrap();
+        assert_eq!(ids(&p2.items), vec![acme[2].id, acme[1].id]);
+        let p3 = store.list_by_org(&acme_org, None, 2, p2.next_cursor.as_deref()).await.unwrap();
+        assert_eq!(ids(&p3.items), vec![acme[0].id]);
+        assert_eq!(p3.next_cursor, None, "the last page has no cursor");
+        let all = store.list_by_org(&acme_org, None, 10, None).await.unwrap();
+        assert_eq!(all.items.len(), 5);
+        assert_eq!(all.next_cursor, None);
+        assert_eq!(all.items[0], acme[4], "listed records are whole");
+
+        // A status filter, across pages of one.
+        let v1 = advance(&*store, &acme[1], Status::Validated, t0() + Duration::hours(1)).await;
+        let v3 = advance(&*store, &acme[3], Status::Validated, t0() + Duration::hours(1)).await;
+        let f1 = store.list_by_org(&acme_org, Some(Status::Validated), 1, None).await.unwrap();
+        assert_eq!(f1.items, vec![v3]);
+        let f2 = store.list_by_org(&acme_org, Some(Status::Validated), 1, f1.next_cursor.as_deref()).await.unwrap();
+        assert_eq!(f2.items, vec![v1]);
+        assert_eq!(f2.next_cursor, None);
+        let none = store.list_by_org(&acme_org, Some(Status::Hardened), 3, None).await.unwrap();
+        assert!(none.items.is_empty() && none.next_cursor.is_none());
+
+        // Another organization's listing and cursors.
+        let g = store.list_by_org(&"globex".parse().unwrap(), None, 1, None).await.unwrap();
+        assert_eq!(ids(&g.items), vec![globex_new.id]);
+        let foreign = g.next_cursor.expect("globex has a second page");
+        assert_eq!(store.list_by_org(&acme_org, None, 2, Some(&foreign)).await.unwrap_err(), StoreError::InvalidCursor);
+        let g2 = store.list_by_org(&"globex".parse().unwrap(), None, 1, Some(&foreign)).await.unwrap();
+        assert_eq!(ids(&g2.items), vec![globex_old.id]);
+        for forged in ["not-a-cursor", "", "%%%", "eyJ4IjoxfQ", "00", &"ab".repeat(600)] {
+            assert_eq!(store.list_by_org(&acme_org, None, 2, Some(forged)).await.unwrap_err(), StoreError::InvalidCursor, "{forged:?}");
+        }
+    }
+
+    pub async fn work_queue_returns_due_records_only(store: Arc<dyn MigrationStore>) {
+        // New records sit in the Unstarted queue, due a grace period after they were requested.
+        let a = create(&*store, "acme", "000123456789", t0()).await;
+        let b = create(&*store, "acme", "000123456780", t0() + Duration::minutes(1)).await;
+        let c = create(&*store, "globex", "000123456781", t0() + Duration::minutes(2)).await;
+        let due_a = a.due_at.unwrap();
+
+        assert!(store.due(WorkQueue::Unstarted, due_a - Duration::seconds(1), 10).await.unwrap().is_empty(), "nothing due yet");
+        assert_eq!(ids(&store.due(WorkQueue::Unstarted, due_a, 10).await.unwrap()), vec![a.id], "due exactly now is due");
+        assert_eq!(ids(&store.due(WorkQueue::Unstarted, t0() + Duration::hours(1), 10).await.unwrap()), vec![a.id, b.id, c.id]);
+        assert_eq!(
+            ids(&store.due(WorkQueue::Unstarted, t0() + Duration::hours(1), 2).await.unwrap()),
+            vec![a.id, b.id],
+            "oldest due first"
+        );
+        assert!(store.due(WorkQueue::Handshake, t0() + Duration::hours(1), 10).await.unwrap().is_empty());
+
+        // Validated is in no queue; Invited with a due time is in the handshake queue.
+        let a = advance(&*store, &a, Status::Validated, t0() + Duration::minutes(3)).await;
+        assert_eq!(a.work_queue(), None);
+        assert_eq!(ids(&store.due(WorkQueue::Unstarted, t0() + Duration::hours(1), 10).await.unwrap()), vec![b.id, c.id]);
+        let mut invite = ChangeBuilder::new(&a, Actor::System("contract".into()), t0() + Duration::minutes(4))
+            .transition(Status::Invited, "invited")
+            .unwrap();
+        invite.record().due_at = Some(t0() + Duration::minutes(30));
+        let invite = invite.build();
+        store.update(&invite).await.unwrap();
+        assert!(store.due(WorkQueue::Handshake, t0() + Duration::minutes(29), 10).await.unwrap().is_empty());
+        assert_eq!(store.due(WorkQueue::Handshake, t0() + Duration::minutes(30), 10).await.unwrap(), vec![invite.record]);
+        assert!(store.due(WorkQueue::Hardening, t0() + Duration::days(30), 10).await.unwrap().is_empty());
+    }
+
+    pub async fn reference_data_round_trips(store: Arc<dyn MigrationStore>) {
+        let mut profile = OrgProfile {
+            org_id: "acme".parse().unwrap(),
+            external_id: "cam-acme-7f3a9c".parse().unwrap(),
+            territory: "US".parse().unwrap(),
+            billable: true,
+            demo: false,
+            trial: false,
+            internal: false,
+            reseller: false,
+            reseller_customer: false,
+            us_offices: true,
+        };
+        let approval = Approval {
+            account_id: "000123456789".parse().unwrap(),
+            reference: "AWS-TRANSFER-2026-001".into(),
+            approved: true,
+            recorded_by: "ops@partner".into(),
+            recorded_at: t0(),
+        };
+        let terms = Terms {
+            territory: "US".parse().unwrap(),
+            documents: vec![TermsDocument {
+                document_id: "ctl-aws-terms-us".into(),
+                version: "2024-01".into(),
+                title: "CenturyLink AWS Terms".into(),
+                url: "https://example.invalid/terms".into(),
+            }],
+        };
+        assert_eq!(store.org_profile(&profile.org_id).await.unwrap(), None);
+        assert_eq!(store.approval(&approval.account_id).await.unwrap(), None);
+        assert_eq!(store.terms(&terms.territory).await.unwrap(), None);
+
+        store.put_org_profile(&profile).await.unwrap();
+        store.put_approval(&approval).await.unwrap();
+        store.put_terms(&terms).await.unwrap();
+
+        assert_eq!(store.org_profile(&profile.org_id).await.unwrap(), Some(profile.clone()));
+        assert_eq!(store.approval(&approval.account_id).await.unwrap(), Some(approval.clone()));
+        assert_eq!(store.terms(&terms.territory).await.unwrap(), Some(terms.clone()));
+        assert_eq!(store.lock_holder(&approval.account_id).await.unwrap(), None, "an approval is not a lock");
+
+        // Operators overwrite.
+        profile.trial = true;
+        store.put_org_profile(&profile).await.unwrap();
+        assert_eq!(store.org_profile(&profile.org_id).await.unwrap(), Some(profile));
+        assert!(
+            store.list_by_org(&"acme".parse().unwrap(), None, 10, None).await.unwrap().items.is_empty(),
+            "a profile is not a migration"
+        );
+    }
+}
+
+/// Turns the store checks into one `#[tokio::test]` each. `$make` is an async fn returning
+/// `Option<Arc<dyn MigrationStore>>`, a fresh store per call (`None` skips the test).
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($make:path) => {
+        $crate::store_contract_tests!(@each $make;
+            create_then_get,
+            lock_conflict_names_the_existing_migration,
+            idempotency_key_conflict_returns_the_stored_key,
+            stale_update_is_refused_and_overwrites_nothing,
+            failure_change_releases_only_its_own_lock,
+            history_is_in_order,
+            list_is_newest_first_with_pages_and_filter,
+            work_queue_returns_due_records_only,
+            reference_data_round_trips
+        );
+    };
+    (@each $make:path; $($check:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                if let Some(store) = $make().await {
+                    $crate::contract::store::$check(store).await;
+                }
+            }
+        )*
+    };
+}
+
+/// What a check can see of the partner organization besides the port itself.
+#[async_trait]
+pub trait OrgObserver: Send + Sync {
+    async fn policies_of(&self, account: &AwsAccountId) -> Vec<String>;
+    async fn tags_of(&self, account: &AwsAccountId) -> BTreeMap<String, String>;
+}
+
+/// A partner organization with one member account, an OU it is not in, and a policy.
+pub struct OrgFixture {
+    pub orgs: Arc<dyn Organizations>,
+    pub member: AwsAccountId,
+    /// An account that is not a member.
+    pub stranger: AwsAccountId,
+    /// An OU the member is not in.
+    pub other_parent: String,
+    pub policy_id: String,
+    pub observer: Arc<dyn OrgObserver>,
+}
+
+#[async_trait]
+impl OrgObserver for SimAws {
+    async fn policies_of(&self, account: &AwsAccountId) -> Vec<String> {
+        self.member_view(account).map(|(_, policies, _)| policies).unwrap_or_default()
+    }
+
+    async fn tags_of(&self, account: &AwsAccountId) -> BTreeMap<String, String> {
+        self.member_view(account).map(|(_, _, tags)| tags).unwrap_or_default()
+    }
+}
+
+/// The fixture on the simulated AWS: a customer who accepted the invitation.
+pub fn sim_org_fixture() -> OrgFixture {
+    let sim = SimAws::new("999999999999".parse().unwrap(), Arc::new(ManualClock::new(t0())));
+    let member: AwsAccountId = "000123456789".parse().unwrap();
+    let role = format!("arn:aws:iam::{member}:role/CenturyLinkFullHardening").parse().unwrap();
+    sim.add_standalone_customer(&role, RoleTrust::NoExternalId, SimSupportPlan::Business);
+    let handshake = sim.send_invitation(&member).expect("invited");
+    sim.accept(&handshake.id).expect("accepted");
+    OrgFixture {
+        orgs: Arc::new(sim.organizations()),
+        member,
+        stranger: "000999888777".parse().unwrap(),
+        other_parent: "ou-sim0-hardened".into(),
+        policy_id: "p-sim0guard".into(),
+        observer: Arc::new(sim),
+    }
+}
+
+/// The Organizations checks (account, OU, SCP and tag operations; handshakes are covered
+/// by adapter-specific tests since no emulator implements them).
+pub mod organizations {
+    use super::*;
+    use crate::error::OrgError;
+
+    pub async fn membership_is_known_for_members_only(f: OrgFixture) {
+        let membership = f.orgs.membership(&f.member).await.expect("described");
+        assert!(membership.is_some(), "the member is a member");
+        assert_eq!(f.orgs.membership(&f.stranger).await.expect("described"), None);
+    }
+
+    pub async fn move_account_changes_the_parent(f: OrgFixture) {
+        let parent = f.orgs.parent_of(&f.member).await.expect("parent");
+        assert_ne!(parent, f.other_parent);
+
+        f.orgs.move_account(&f.member, &parent, &f.other_parent).await.expect("moved");
+
+        assert_eq!(f.orgs.parent_of(&f.member).await.unwrap(), f.other_parent);
+        f.orgs.move_account(&f.member, &f.other_parent, &parent).await.expect("moved back");
+        assert_eq!(f.orgs.parent_of(&f.member).await.unwrap(), parent);
+    }
+
+    pub async fn attach_policy_twice_is_done_once(f: OrgFixture) {
+        f.orgs.attach_policy(&f.policy_id, &f.member).await.expect("attached");
+        f.orgs.attach_policy(&f.policy_id, &f.member).await.expect("already attached counts as done");
+
+        let policies = f.observer.policies_of(&f.member).await;
+        assert_eq!(policies.iter().filter(|p| **p == f.policy_id).count(), 1, "{policies:?}");
+    }
+
+    pub async fn tag_account_sets_and_overwrites(f: OrgFixture) {
+        let tags = |v: &str| vec![("cam:migration-id".to_owned(), v.to_owned()), ("cam:hardening".to_owned(), "full".to_owned())];
+        f.orgs.tag_account(&f.member, &tags("first")).await.expect("tagged");
+        f.orgs.tag_account(&f.member, &tags("second")).await.expect("tagged again");
+
+        let seen = f.observer.tags_of(&f.member).await;
+        assert_eq!(seen.get("cam:migration-id").map(String::as_str), Some("second"));
+        assert_eq!(seen.get("cam:hardening").map(String::as_str), Some("full"));
+    }
+
+    pub async fn a_stranger_is_not_found(f: OrgFixture) {
+        assert_eq!(f.orgs.parent_of(&f.stranger).await.unwrap_err(), OrgError::AccountNotFound);
+        assert_eq!(f.orgs.attach_policy(&f.policy_id, &f.stranger).await.unwrap_err(), OrgError::AccountNotFound);
+        assert_eq!(f.orgs.tag_account(&f.stranger, &[("k".into(), "v".into())]).await.unwrap_err(), OrgError::AccountNotFound);
+    }
+}
+
+/// Turns the Organizations checks into one `#[tokio::test]` each. `$make` is an async fn
+/// returning `Option<OrgFixture>`.
+#[macro_export]
+macro_rules! org_contract_tests {
+    ($make:path) => {
+        $crate::org_contract_tests!(@each $make;
+            membership_is_known_for_members_only,
+            move_account_changes_the_parent,
+            attach_policy_twice_is_done_once,
+            tag_account_sets_and_overwrites,
+            a_stranger_is_not_found
+        );
+    };
+    (@each $make:path; $($check:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                if let Some(fixture) = $make().await {
+                    $crate::contract::organizations::$check(fixture).await;
+                }
+            }
+        )*
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    //! The reference run: the in-memory adapters pass their own contract.
+    use super::*;
+    use crate::memory::MemoryStore;
+
+    async fn memory_store() -> Option<Arc<dyn MigrationStore>> {
+        Some(Arc::new(MemoryStore::new()))
+    }
+
+    async fn sim_orgs() -> Option<OrgFixture> {
+        Some(sim_org_fixture())
+    }
+
+    mod store_contract {
+        crate::store_contract_tests!(super::memory_store);
+    }
+
+    mod org_contract {
+        crate::org_contract_tests!(super::sim_orgs);
+    }
+}

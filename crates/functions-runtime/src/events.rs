@@ -1,0 +1,80 @@
+//! The events handshake-watcher receives. The `AccountJoinedOrganization` service event
+//! arrives through CloudTrail on the management account's default bus in us-east-1; its
+//! detail's field names have changed spelling over time (`...Detail` / `...Details`,
+//! `accountId` / `AccountId` / `accountID`), so the member account id is looked up by
+//! meaning, not by one exact path.
+
+use migration::AwsAccountId;
+use serde_json::Value;
+
+/// What woke the watcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatcherEvent {
+    /// An account joined the partner organization.
+    AccountJoined { account_id: AwsAccountId },
+    /// The periodic sweep.
+    Scheduled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("not an event the watcher handles (source `{event_source}`, detail-type `{detail_type}`, eventName `{event_name}`)")]
+    Unexpected { event_source: String, detail_type: String, event_name: String },
+    #[error("the AccountJoinedOrganization event names no member account id")]
+    NoAccountId,
+    #[error("the AccountJoinedOrganization event names several account ids: {0:?}")]
+    AmbiguousAccountId(Vec<String>),
+}
+
+fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// `accountId`, `AccountId`, `accountID`, `account_id`: the spellings seen for one field.
+fn is_account_id_key(key: &str) -> bool {
+    key.replace('_', "").eq_ignore_ascii_case("accountid")
+}
+
+fn collect_account_ids(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) => {
+            for (k, child) in map {
+                match child {
+                    Value::String(s) if is_account_id_key(k) && s.parse::<AwsAccountId>().is_ok() => {
+                        if !out.contains(s) {
+                            out.push(s.clone());
+                        }
+                    }
+                    _ => collect_account_ids(child, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_account_ids(i, out)),
+        _ => {}
+    }
+}
+
+pub fn parse_watcher_event(event: &Value) -> Result<WatcherEvent, EventError> {
+    let source = str_at(event, "source");
+    let detail_type = str_at(event, "detail-type");
+    let detail = event.get("detail").unwrap_or(&Value::Null);
+    let event_name = str_at(detail, "eventName");
+
+    if detail_type == "Scheduled Event" || matches!(source, "aws.events" | "aws.scheduler") {
+        return Ok(WatcherEvent::Scheduled);
+    }
+    if source == "aws.organizations" && event_name == "AccountJoinedOrganization" {
+        // Only the service event details name the member; the envelope's `account` and
+        // `recipientAccountId` are the management account's.
+        let mut ids = Vec::new();
+        if let Some(details) = detail.as_object().and_then(|d| d.iter().find(|(k, _)| k.eq_ignore_ascii_case("serviceEventDetails"))) {
+            collect_account_ids(details.1, &mut ids);
+        }
+        return match ids.as_slice() {
+            [] => Err(EventError::NoAccountId),
+            [one] => Ok(WatcherEvent::AccountJoined { account_id: one.parse().expect("checked while collecting") }),
+            _ => Err(EventError::AmbiguousAccountId(ids)),
+        };
+    }
+    Err(EventError::Unexpected { event_source: source.to_owned(), detail_type: detail_type.to_owned(), event_name: event_name.to_owned() })
+}

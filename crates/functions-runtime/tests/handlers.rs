@@ -1,0 +1,163 @@
+//! The functions' handlers on their event fixtures (the files `cargo lambda invoke
+//! --data-file` uses), over the in-memory adapters.
+
+use chrono::{DateTime, Utc};
+use functions_runtime::events::EventError;
+use functions_runtime::{Config, StepFailure, WatcherEvent, parse_watcher_event, scan_handler, step_handler, watcher_handler};
+use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use migration::memory::fixtures::{self, Fixture};
+use migration::memory::{ManualClock, RecordingExecutions};
+use migration::ports::MigrationStore;
+use migration::request::AccessLevel;
+use migration::workflow::Step;
+use migration::{MigrationId, Status, steps};
+use serde_json::Value;
+
+macro_rules! fixture {
+    ($function:literal, $file:literal) => {
+        serde_json::from_str::<Value>(include_str!(concat!("../../../functions/", $function, "/events/", $file))).expect("fixture is JSON")
+    };
+}
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").unwrap().with_timezone(&Utc)
+}
+
+fn event(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// A fixture payload pointed at a real migration.
+fn for_migration(mut payload: Value, id: MigrationId) -> Value {
+    payload["migration_id"] = Value::String(id.to_string());
+    payload
+}
+
+async fn world() -> (Fixture<ManualClock>, std::sync::Arc<RecordingExecutions>, MigrationId) {
+    let (f, recorder) = Fixture::with_recorder(start()).await;
+    let id = steps::create_migration(&f.ports, &fixtures::admin(), &fixtures::request(AccessLevel::FullHardening), None)
+        .await
+        .unwrap()
+        .record
+        .id;
+    (f, recorder, id)
+}
+
+#[tokio::test]
+async fn step_fixtures_drive_the_steps() {
+    let (f, _, id) = world().await;
+    step_handler(&f.ports, Step::Validate, event(for_migration(fixture!("validate", "step.json"), id))).await.unwrap();
+    let out = step_handler(&f.ports, Step::Invite, event(for_migration(fixture!("invite", "step.json"), id))).await.unwrap();
+    assert_eq!(out["already_member"], false);
+    step_handler(&f.ports, Step::WaitForHandshake, event(for_migration(fixture!("wait-for-handshake", "step.json"), id))).await.unwrap();
+    let record = f.store.get(id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Invited);
+    assert_eq!(record.task_token.unwrap().expose(), "AQCEAAAAKgAAAAMAAAAAAAAAAexampletoken");
+
+    let out = step_handler(&f.ports, Step::RecordFailure, event(for_migration(fixture!("record-failure", "caught-decline.json"), id)))
+        .await
+        .unwrap();
+    assert_eq!(out["error"], "Migration.InvitationDeclined");
+    assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::InvitationDeclined);
+}
+
+#[tokio::test]
+async fn a_lambda_crash_is_recorded_as_a_plain_failure() {
+    let (f, _, id) = world().await;
+    let out = step_handler(&f.ports, Step::RecordFailure, event(for_migration(fixture!("record-failure", "caught-lambda-crash.json"), id)))
+        .await
+        .unwrap();
+    assert_eq!(out["error"], "Migration.Failed");
+    assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::Failed);
+}
+
+#[tokio::test]
+async fn errors_become_diagnostics_named_as_the_state_machine_matches() {
+    let (f, _, _) = world().await;
+    let missing = step_handler(&f.ports, Step::Validate, event(fixture!("validate", "step.json"))).await.unwrap_err();
+    let d = Diagnostic::from(missing);
+    assert_eq!(d.error_type, "Migration.NotFound");
+
+    let mut bad = fixture!("wait-for-handshake", "step.json");
+    bad["migration_id"] = Value::from(42);
+    let err: StepFailure = step_handler(&f.ports, Step::WaitForHandshake, event(bad)).await.unwrap_err();
+    let d = Diagnostic::from(err);
+    assert_eq!(d.error_type, "Migration.BadInput");
+    assert!(!d.error_message.contains("AQCEAAAA"), "a task token never reaches an error message");
+}
+
+#[test]
+fn watcher_events_parse_in_both_spellings() {
+    let expected = WatcherEvent::AccountJoined { account_id: fixtures::account() };
+    assert_eq!(parse_watcher_event(&fixture!("handshake-watcher", "account-joined.json")), Ok(expected.clone()));
+    assert_eq!(parse_watcher_event(&fixture!("handshake-watcher", "account-joined-older-spelling.json")), Ok(expected));
+    assert_eq!(parse_watcher_event(&fixture!("handshake-watcher", "scheduled.json")), Ok(WatcherEvent::Scheduled));
+    assert_eq!(parse_watcher_event(&fixture!("hardening-scan", "scheduled.json")), Ok(WatcherEvent::Scheduled));
+}
+
+#[test]
+fn watcher_refuses_events_it_does_not_handle() {
+    let mut other = fixture!("handshake-watcher", "account-joined.json");
+    other["detail"]["eventName"] = Value::from("CreateAccountResult");
+    assert!(matches!(parse_watcher_event(&other), Err(EventError::Unexpected { .. })));
+    let mut no_member = fixture!("handshake-watcher", "account-joined.json");
+    no_member["detail"]["serviceEventDetails"] = serde_json::json!({});
+    assert_eq!(parse_watcher_event(&no_member), Err(EventError::NoAccountId));
+    let mut two = fixture!("handshake-watcher", "account-joined.json");
+    two["detail"]["serviceEventDetails"]["extra"] = serde_json::json!({"accountId": "111111111111"});
+    assert!(matches!(parse_watcher_event(&two), Err(EventError::AmbiguousAccountId(_))));
+}
+
+#[tokio::test]
+async fn watcher_resolves_the_joined_account_from_the_event() {
+    let (f, recorder, id) = world().await;
+    steps::validate(&f.ports, id).await.unwrap();
+    steps::invite(&f.ports, id).await.unwrap();
+    steps::wait_for_handshake(&f.ports, id, migration::TaskToken::new("tok")).await.unwrap();
+    let handshake = f.store.get(id).await.unwrap().unwrap().handshake.unwrap().id;
+    f.sim.accept(&handshake).unwrap();
+
+    let out = watcher_handler(&f.ports, event(fixture!("handshake-watcher", "account-joined.json"))).await.unwrap();
+    assert_eq!(out["resolved"], id.to_string());
+    assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::Joined);
+    assert_eq!(recorder.token_outcomes().len(), 1);
+}
+
+#[tokio::test]
+async fn scheduled_watcher_starts_unstarted_executions() {
+    let (f, recorder, id) = world().await;
+    f.clock.advance(chrono::Duration::minutes(6));
+    let out = watcher_handler(&f.ports, event(fixture!("handshake-watcher", "scheduled.json"))).await.unwrap();
+    assert_eq!(out["started"], 1);
+    assert_eq!(recorder.start_calls(), 2, "once by the API, once by the sweep");
+    assert_eq!(recorder.started(), vec![id]);
+}
+
+#[tokio::test]
+async fn scan_works_only_while_time_remains() {
+    let (f, _, id) = world().await;
+    f.sim.set_support_plan(&fixtures::account(), migration::memory::SimSupportPlan::Business).unwrap();
+    steps::validate(&f.ports, id).await.unwrap();
+    steps::invite(&f.ports, id).await.unwrap();
+    f.sim.accept(&f.store.get(id).await.unwrap().unwrap().handshake.unwrap().id).unwrap();
+    steps::account_joined(&f.ports, &fixtures::account()).await.unwrap();
+    steps::check_support(&f.ports, id).await.unwrap();
+    steps::schedule_hardening(&f.ports, id).await.unwrap();
+
+    // The invocation's deadline has passed: the job is left for the next run.
+    let out = scan_handler(&f.ports, event(fixture!("hardening-scan", "scheduled.json"))).await.unwrap();
+    assert_eq!((out["examined"].as_u64(), out["deferred"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::HardeningScheduled);
+
+    let mut context = Context::default();
+    context.deadline = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap() + 900_000;
+    let out = scan_handler(&f.ports, LambdaEvent::new(fixture!("hardening-scan", "scheduled.json"), context)).await.unwrap();
+    assert_eq!(out["completed"], 1);
+    assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::Hardened);
+}
+
+#[test]
+fn config_names_what_is_missing() {
+    let err = Config::from_lookup(|_| None).unwrap_err();
+    assert_eq!(err.to_string(), "environment variable TABLE_NAME is not set");
+}

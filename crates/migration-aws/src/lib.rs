@@ -1,0 +1,57 @@
+//! AWS adapters of the migration ports (DESIGN §2): the DynamoDB store, AWS Organizations,
+//! the customer's role through STS, the Support probe and Step Functions executions.
+//!
+//! Clients are built once from one `SdkConfig` ([`AwsPorts::from_env`]); `AWS_ENDPOINT_URL`
+//! points them at an emulator.
+
+pub mod customer;
+pub mod errors;
+pub mod executions;
+pub mod keys;
+pub mod organizations;
+pub mod store;
+pub mod stream;
+pub mod support;
+pub mod table;
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub use customer::{AwsCustomerAccess, role_session_name};
+pub use errors::error_code;
+pub use executions::StepFunctionsExecutions;
+pub use organizations::AwsOrganizations;
+pub use store::DynamoStore;
+pub use stream::status_changed_from_stream_image;
+pub use support::AwsSupportProbe;
+pub use table::{IndexDefinition, TableDefinition, table_definition};
+
+/// Every AWS adapter, built from one configuration.
+#[derive(Clone, Debug)]
+pub struct AwsPorts {
+    pub store: DynamoStore,
+    pub organizations: AwsOrganizations,
+    pub customer: AwsCustomerAccess,
+    pub support: AwsSupportProbe,
+    pub executions: StepFunctionsExecutions,
+}
+
+impl AwsPorts {
+    /// Loads the standard AWS configuration (environment, `AWS_ENDPOINT_URL`, the Lambda
+    /// role) once and builds every client from it.
+    pub async fn from_env(table_name: &str, state_machine_arn: &str) -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        Self::from_config(&config, table_name, state_machine_arn)
+    }
+
+    pub fn from_config(config: &SdkConfig, table_name: &str, state_machine_arn: &str) -> Self {
+        // Organizations is a global service answered in us-east-1.
+        let global = config.to_builder().region(Region::from_static(customer::GLOBAL_REGION)).build();
+        Self {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table_name),
+            organizations: AwsOrganizations::new(aws_sdk_organizations::Client::new(&global)),
+            customer: AwsCustomerAccess::new(aws_sdk_sts::Client::new(config), config.clone()),
+            support: AwsSupportProbe::new(config.clone()),
+            executions: StepFunctionsExecutions::new(aws_sdk_sfn::Client::new(config), state_machine_arn),
+        }
+    }
+}

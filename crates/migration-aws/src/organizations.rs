@@ -1,0 +1,245 @@
+//! The partner organization through AWS Organizations, called with the management account's
+//! credentials.
+
+use async_trait::async_trait;
+use aws_sdk_organizations::Client;
+use aws_sdk_organizations::operation::attach_policy::AttachPolicyError;
+use aws_sdk_organizations::operation::cancel_handshake::CancelHandshakeError;
+use aws_sdk_organizations::operation::describe_account::DescribeAccountError;
+use aws_sdk_organizations::operation::invite_account_to_organization::InviteAccountToOrganizationError;
+use aws_sdk_organizations::operation::move_account::MoveAccountError;
+use aws_sdk_organizations::operation::tag_resource::TagResourceError;
+use aws_sdk_organizations::primitives::DateTime as SmithyDateTime;
+use aws_sdk_organizations::types::{self, ActionType, HandshakeFilter, HandshakeParty, HandshakePartyType, Tag};
+use chrono::{DateTime, Utc};
+use migration::error::OrgError;
+use migration::ports::{Membership, Organizations};
+use migration::record::{Handshake, HandshakeState};
+use migration::{AwsAccountId, HandshakeId, MigrationId};
+use tracing::{debug, info, instrument};
+
+use crate::errors::org_error;
+
+/// The AWS adapter of [`Organizations`].
+#[derive(Clone, Debug)]
+pub struct AwsOrganizations {
+    client: Client,
+}
+
+pub(crate) fn to_chrono(at: &SmithyDateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(at.secs(), at.subsec_nanos())
+}
+
+fn handshake_state(state: Option<&types::HandshakeState>) -> Result<HandshakeState, OrgError> {
+    Ok(match state {
+        Some(types::HandshakeState::Requested) => HandshakeState::Requested,
+        Some(types::HandshakeState::Open) => HandshakeState::Open,
+        Some(types::HandshakeState::Canceled) => HandshakeState::Canceled,
+        Some(types::HandshakeState::Accepted) => HandshakeState::Accepted,
+        Some(types::HandshakeState::Declined) => HandshakeState::Declined,
+        Some(types::HandshakeState::Expired) => HandshakeState::Expired,
+        other => return Err(OrgError::Other(format!("unknown handshake state {other:?}"))),
+    })
+}
+
+/// The account an invitation is for: its ACCOUNT party.
+fn invited_account(h: &types::Handshake) -> Option<&str> {
+    h.parties().iter().find(|p| p.r#type() == &HandshakePartyType::Account).map(HandshakeParty::id)
+}
+
+fn handshake_from(h: &types::Handshake) -> Result<Handshake, OrgError> {
+    let malformed = |what: &str| OrgError::Other(format!("the handshake has no valid {what}"));
+    Ok(Handshake {
+        id: h.id().and_then(|id| id.parse::<HandshakeId>().ok()).ok_or_else(|| malformed("id"))?,
+        account_id: invited_account(h).and_then(|a| a.parse().ok()).ok_or_else(|| malformed("account party"))?,
+        state: handshake_state(h.state())?,
+        requested_at: h.requested_timestamp().and_then(to_chrono).ok_or_else(|| malformed("RequestedTimestamp"))?,
+        expires_at: h.expiration_timestamp().and_then(to_chrono).ok_or_else(|| malformed("ExpirationTimestamp"))?,
+    })
+}
+
+fn account_party(account: &AwsAccountId) -> HandshakeParty {
+    HandshakeParty::builder().id(account.as_str()).r#type(HandshakePartyType::Account).build().expect("id and type set")
+}
+
+fn invite_reason(err: &InviteAccountToOrganizationError) -> Option<&str> {
+    match err {
+        InviteAccountToOrganizationError::HandshakeConstraintViolationException(e) => e.reason().map(|r| r.as_str()),
+        InviteAccountToOrganizationError::ConstraintViolationException(e) => e.reason().map(|r| r.as_str()),
+        _ => None,
+    }
+}
+
+impl AwsOrganizations {
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// An OPEN or REQUESTED invitation to the account, looking through every page: pages can
+    /// be empty while more follow, so only an absent NextToken ends the listing.
+    async fn find_open_invitation(&self, account: &AwsAccountId) -> Result<Option<Handshake>, OrgError> {
+        let filter = HandshakeFilter::builder().action_type(ActionType::InviteAccountToOrganization).build();
+        let mut next_token: Option<String> = None;
+        let mut pages = 0u32;
+        loop {
+            pages += 1;
+            let out = self
+                .client
+                .list_handshakes_for_organization()
+                .filter(filter.clone())
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|e| org_error(&e, None))?;
+            let open = out.handshakes().iter().find(|h| {
+                invited_account(h) == Some(account.as_str())
+                    && matches!(h.state(), Some(types::HandshakeState::Open | types::HandshakeState::Requested))
+            });
+            if let Some(h) = open {
+                debug!(pages, "found an open invitation");
+                return handshake_from(h).map(Some);
+            }
+            match out.next_token {
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => return Ok(None),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Organizations for AwsOrganizations {
+    #[instrument(skip(self), fields(migration_id = %migration))]
+    async fn invite_account(&self, account: &AwsAccountId, migration: MigrationId) -> Result<Handshake, OrgError> {
+        if let Some(open) = self.find_open_invitation(account).await? {
+            info!(handshake_id = %open.id, "reusing the open invitation");
+            return Ok(open);
+        }
+        let sent = self
+            .client
+            .invite_account_to_organization()
+            .target(account_party(account))
+            .notes(format!("Cloud Application Manager migration {migration}"))
+            .send()
+            .await;
+        match sent {
+            Ok(out) => {
+                let handshake = out.handshake().ok_or_else(|| OrgError::Other("the invitation returned no handshake".into()))?;
+                let handshake = handshake_from(handshake)?;
+                info!(handshake_id = %handshake.id, "invited the account");
+                Ok(handshake)
+            }
+            Err(err) if matches!(err.as_service_error(), Some(InviteAccountToOrganizationError::DuplicateHandshakeException(_))) => {
+                // Another invitation appeared since the listing (a concurrent or retried call).
+                match self.find_open_invitation(account).await? {
+                    Some(open) => {
+                        info!(handshake_id = %open.id, "adopted the concurrent invitation");
+                        Ok(open)
+                    }
+                    None => Err(OrgError::Retryable {
+                        code: "DuplicateHandshakeException".into(),
+                        message: "AWS reports an open invitation that the listing does not show yet".into(),
+                    }),
+                }
+            }
+            Err(err) => Err(org_error(&err, err.as_service_error().and_then(invite_reason))),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn describe_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError> {
+        let out = self.client.describe_handshake().handshake_id(id.as_str()).send().await.map_err(|e| org_error(&e, None))?;
+        handshake_from(out.handshake().ok_or(OrgError::HandshakeNotFound)?)
+    }
+
+    #[instrument(skip(self))]
+    async fn cancel_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError> {
+        match self.client.cancel_handshake().handshake_id(id.as_str()).send().await {
+            Ok(out) => handshake_from(out.handshake().ok_or_else(|| OrgError::Other("the cancellation returned no handshake".into()))?),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(
+                        CancelHandshakeError::InvalidHandshakeTransitionException(_)
+                            | CancelHandshakeError::HandshakeAlreadyInStateException(_)
+                    )
+                ) =>
+            {
+                // Already decided (or already canceled): its state says what happened.
+                debug!("the handshake is no longer open; describing it");
+                self.describe_handshake(id).await
+            }
+            Err(err) => Err(org_error(&err, None)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError> {
+        match self.client.describe_account().account_id(account.as_str()).send().await {
+            Ok(out) => {
+                let joined_at = out
+                    .account()
+                    .and_then(|a| a.joined_timestamp())
+                    .and_then(to_chrono)
+                    .ok_or_else(|| OrgError::Other("the account has no JoinedTimestamp".into()))?;
+                Ok(Some(Membership { joined_at }))
+            }
+            Err(err) if matches!(err.as_service_error(), Some(DescribeAccountError::AccountNotFoundException(_))) => Ok(None),
+            Err(err) => Err(org_error(&err, None)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn parent_of(&self, account: &AwsAccountId) -> Result<String, OrgError> {
+        let out = self.client.list_parents().child_id(account.as_str()).send().await.map_err(|e| org_error(&e, None))?;
+        out.parents().first().and_then(|p| p.id()).map(str::to_owned).ok_or(OrgError::AccountNotFound)
+    }
+
+    #[instrument(skip(self))]
+    async fn move_account(&self, account: &AwsAccountId, from: &str, to: &str) -> Result<(), OrgError> {
+        let result = self.client.move_account().account_id(account.as_str()).source_parent_id(from).destination_parent_id(to).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if matches!(err.as_service_error(), Some(MoveAccountError::DuplicateAccountException(_))) => Ok(()),
+            Err(err) if matches!(err.as_service_error(), Some(MoveAccountError::SourceParentNotFoundException(_))) => {
+                // Not in `from` any more: done if it is already where it should go.
+                if self.parent_of(account).await? == to {
+                    Ok(())
+                } else {
+                    Err(OrgError::Other(format!("SourceParentNotFoundException: the account is not in {from}")))
+                }
+            }
+            Err(err) => Err(org_error(&err, None)),
+        }
+    }
+
+    #[instrument(skip(self))]
+    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError> {
+        match self.client.attach_policy().policy_id(policy_id).target_id(account.as_str()).send().await {
+            Ok(_) => Ok(()),
+            Err(err) if matches!(err.as_service_error(), Some(AttachPolicyError::DuplicatePolicyAttachmentException(_))) => Ok(()),
+            Err(err) => {
+                let reason = match err.as_service_error() {
+                    Some(AttachPolicyError::ConstraintViolationException(e)) => e.reason().map(|r| r.as_str()),
+                    _ => None,
+                };
+                Err(org_error(&err, reason))
+            }
+        }
+    }
+
+    #[instrument(skip(self, tags), fields(tags = tags.len()))]
+    async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError> {
+        let tags: Vec<Tag> = tags.iter().map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value set")).collect();
+        match self.client.tag_resource().resource_id(account.as_str()).set_tags(Some(tags)).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                let reason = match err.as_service_error() {
+                    Some(TagResourceError::ConstraintViolationException(e)) => e.reason().map(|r| r.as_str()),
+                    _ => None,
+                };
+                Err(org_error(&err, reason))
+            }
+        }
+    }
+}
