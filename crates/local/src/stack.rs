@@ -100,7 +100,7 @@ impl LocalStack {
         }
         let options = asl::ExecutorOptions { state_machine_name: "cam-migration".into(), ..Default::default() };
         let executor = asl::Executor::with_options(definition, registry, clock, options);
-        executions.0.set(executor.clone()).ok().expect("set once");
+        executions.0.set(executor.clone()).unwrap_or_else(|_| unreachable!("the cell was created empty just above"));
         Ok(Self { fixture, executor })
     }
 
