@@ -28,7 +28,7 @@ macro_rules! violation_codes {
     ($($variant:ident => $code:literal, $class:ident, $remediation:literal;)*) => {
         /// Stable error codes. Clients and operators match on these strings; never rename one.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum ViolationCode { $($variant),* }
+        pub enum ViolationCode { $(#[serde(rename = $code)] $variant),* }
 
         impl ViolationCode {
             pub const ALL: &'static [ViolationCode] = &[$(ViolationCode::$variant),*];
@@ -452,6 +452,7 @@ mod tests {
             assert!(seen.insert(code.as_str()), "duplicate {}", code.as_str());
             assert!(code.as_str().bytes().all(|b| b.is_ascii_uppercase() || b == b'_'));
             assert!(!code.remediation().is_empty());
+            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(code.as_str()), "stored and published as the stable code");
         }
     }
 }

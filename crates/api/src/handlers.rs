@@ -1,0 +1,297 @@
+//! Executing commands over the domain's ports and rendering the answers.
+
+use http::header::{self, HeaderName, HeaderValue};
+use http::{HeaderMap, StatusCode};
+use migration::Ports;
+use migration::ids::{ExternalId, OrgId};
+use migration::ports::MigrationStore;
+use migration::rules::{self, Approval, Caller, OrgProfile, Terms};
+use migration::steps::{CancelError, CreateError, cancel_migration, create_migration};
+use migration::{Migration, MigrationId, StepError, StoreError};
+use serde::Serialize;
+use tracing::{Instrument, Span, error, field, info, info_span, warn};
+
+use crate::parse::{Command, parse};
+use crate::problem::{Problem, codes};
+use crate::request::{ApiRequest, ApiResponse};
+use crate::views;
+
+/// Settings of the API beyond the domain's.
+#[derive(Debug, Clone, Default)]
+pub struct ApiConfig {
+    /// Where the customer role template (`infra/customer-role.yaml`) is published. When set,
+    /// `GET /onboarding` adds the template URL and a CloudFormation quick-create link.
+    pub role_template_url: Option<String>,
+}
+
+/// The router: one per process, shared by every request.
+#[derive(Clone)]
+pub struct Api {
+    ports: Ports,
+    config: ApiConfig,
+}
+
+/// A successful answer before rendering.
+struct Reply {
+    status: StatusCode,
+    body: serde_json::Value,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Reply {
+    fn ok(body: impl Serialize) -> Self {
+        Self::with_status(StatusCode::OK, body)
+    }
+
+    fn with_status(status: StatusCode, body: impl Serialize) -> Self {
+        Self { status, body: serde_json::to_value(body).expect("views serialize"), headers: Vec::new() }
+    }
+}
+
+impl Api {
+    pub fn new(ports: Ports, config: ApiConfig) -> Self {
+        Self { ports, config }
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    /// Answers one request. Never panics on input and never fails: every refusal is a
+    /// problem document.
+    pub async fn handle(&self, req: ApiRequest) -> ApiResponse {
+        let span = info_span!(
+            "api",
+            request_id = %req.request_id,
+            method = %req.method,
+            route = field::Empty,
+            migration_id = field::Empty,
+            status = field::Empty,
+        );
+        async {
+            let outcome = match parse(&req) {
+                Ok(command) => {
+                    Span::current().record("route", command.route().spec().operation_id);
+                    self.execute(command).await
+                }
+                Err(problem) => Err(problem),
+            };
+            let response = render(outcome, &req.request_id);
+            Span::current().record("status", response.status.as_u16());
+            if response.status.is_server_error() {
+                warn!("request failed");
+            } else {
+                info!("request handled");
+            }
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn execute(&self, command: Command) -> Result<Reply, Problem> {
+        let store = self.ports.store.as_ref();
+        match command {
+            Command::CreateMigration { caller, request, idempotency_key } => {
+                match create_migration(&self.ports, &caller, &request, idempotency_key.as_deref()).await {
+                    Ok(created) => {
+                        record_migration(created.record.id);
+                        let mut reply = Reply::with_status(StatusCode::ACCEPTED, self.view(&created.record).await?);
+                        let location = format!("/migrations/{}", created.record.id);
+                        reply.headers.push((header::LOCATION, HeaderValue::try_from(location).expect("ids are header-safe")));
+                        if created.replayed {
+                            reply.headers.push((HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true")));
+                        }
+                        Ok(reply)
+                    }
+                    Err(CreateError::Refused(violations)) => Err(Problem::from_violations(&violations)),
+                    Err(CreateError::IdempotencyMismatch { migration_id }) => {
+                        record_migration(migration_id);
+                        Err(Problem::new(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            codes::IDEMPOTENCY_KEY_REUSED,
+                            "this Idempotency-Key was used with a different request body; use a new key for a new request",
+                        ))
+                    }
+                    Err(CreateError::Store(e)) => Err(store_problem(&e)),
+                }
+            }
+            Command::GetMigration { caller, id } => {
+                record_migration(id);
+                let record = self.own_migration(&caller, id).await?;
+                Ok(Reply::ok(self.view(&record).await?))
+            }
+            Command::ListMigrations { caller, status, limit, cursor } => {
+                let page = store.list_by_org(&caller.org, status, limit, cursor.as_deref()).await.map_err(|e| store_problem(&e))?;
+                Ok(Reply::ok(views::MigrationPage {
+                    items: page.items.iter().map(views::migration_summary).collect(),
+                    next_cursor: page.next_cursor,
+                }))
+            }
+            Command::CancelMigration { caller, id } => {
+                record_migration(id);
+                match cancel_migration(&self.ports, &caller, id).await {
+                    Ok(record) => Ok(Reply::ok(self.view(&record).await?)),
+                    Err(CancelError::Forbidden(v)) => Err(Problem::from_violations(&[v])),
+                    Err(CancelError::NotFound) => Err(migration_not_found()),
+                    Err(CancelError::NotCancellable(status)) => Err(Problem::new(
+                        StatusCode::CONFLICT,
+                        codes::NOT_CANCELLABLE,
+                        format!("the migration is {status}; only a migration that has not joined yet can be canceled"),
+                    )),
+                    Err(CancelError::Step(e)) => Err(step_problem(&e)),
+                }
+            }
+            Command::GetOnboarding { caller } => {
+                let profile = store.org_profile(&caller.org).await.map_err(|e| store_problem(&e))?;
+                let Some(profile) = profile else {
+                    return Err(Problem::from_violations(&rules::check_eligibility(None)));
+                };
+                let terms = store.terms(&profile.territory).await.map_err(|e| store_problem(&e))?;
+                let partner = self.ports.settings.partner_account_id.to_string();
+                Ok(Reply::ok(views::onboarding_view(&profile, &partner, terms.as_ref(), self.config.role_template_url.as_deref())))
+            }
+            Command::PutOrgProfile { operator, org, body } => {
+                let existing = store.org_profile(&org).await.map_err(|e| store_problem(&e))?;
+                let external_id = match (body.external_id, existing) {
+                    (Some(given), _) => given.parse().map_err(|_| Problem::bad_request(codes::INVALID_BODY, "external_id is not valid"))?,
+                    (None, Some(existing)) => existing.external_id,
+                    (None, None) => issue_external_id(&org),
+                };
+                let profile = OrgProfile {
+                    org_id: org,
+                    external_id,
+                    territory: body.territory.parse().map_err(|_| Problem::bad_request(codes::INVALID_BODY, "territory is not valid"))?,
+                    billable: body.billable,
+                    demo: body.demo,
+                    trial: body.trial,
+                    internal: body.internal,
+                    reseller: body.reseller,
+                    reseller_customer: body.reseller_customer,
+                    us_offices: body.us_offices,
+                };
+                store.put_org_profile(&profile).await.map_err(|e| store_problem(&e))?;
+                info!(org_id = %profile.org_id, operator = %operator, "organization profile written");
+                Ok(Reply::ok(views::org_profile_view(&profile)))
+            }
+            Command::GetOrgProfile { org } => {
+                let profile = store.org_profile(&org).await.map_err(|e| store_problem(&e))?;
+                profile
+                    .map(|p| Reply::ok(views::org_profile_view(&p)))
+                    .ok_or_else(|| Problem::not_found("no profile for this organization"))
+            }
+            Command::PutApproval { operator, account, body } => {
+                let approval = Approval {
+                    account_id: account,
+                    reference: body.reference,
+                    approved: body.approved,
+                    recorded_by: operator,
+                    recorded_at: self.ports.clock.now(),
+                };
+                store.put_approval(&approval).await.map_err(|e| store_problem(&e))?;
+                info!(aws_account_id = %approval.account_id, approved = approval.approved, operator = %approval.recorded_by, "approval written");
+                Ok(Reply::ok(views::approval_view(&approval)))
+            }
+            Command::GetApproval { account } => {
+                let approval = store.approval(&account).await.map_err(|e| store_problem(&e))?;
+                approval
+                    .map(|a| Reply::ok(views::approval_view(&a)))
+                    .ok_or_else(|| Problem::not_found("no approval recorded for this account"))
+            }
+            Command::PutTerms { territory, body } => {
+                let terms = Terms { territory, documents: body.documents };
+                store.put_terms(&terms).await.map_err(|e| store_problem(&e))?;
+                info!(territory = %terms.territory, documents = terms.documents.len(), "terms written");
+                Ok(Reply::ok(views::terms_view(&terms)))
+            }
+            Command::GetTerms { territory } => {
+                let terms = store.terms(&territory).await.map_err(|e| store_problem(&e))?;
+                terms.map(|t| Reply::ok(views::terms_view(&t))).ok_or_else(|| Problem::not_found("no terms published for this territory"))
+            }
+        }
+    }
+
+    /// The caller's organization's migration; anything else is indistinguishable from missing.
+    async fn own_migration(&self, caller: &Caller, id: MigrationId) -> Result<Migration, Problem> {
+        match self.ports.store.get(id).await {
+            Ok(Some(m)) if m.org_id == caller.org => Ok(m),
+            Ok(_) => Err(migration_not_found()),
+            Err(e) => Err(store_problem(&e)),
+        }
+    }
+
+    async fn view(&self, record: &Migration) -> Result<views::MigrationView, Problem> {
+        let history = MigrationStore::history(self.ports.store.as_ref(), record.id).await.map_err(|e| store_problem(&e))?;
+        Ok(views::migration_view(record, &history))
+    }
+}
+
+fn record_migration(id: MigrationId) {
+    Span::current().record("migration_id", field::display(id));
+}
+
+fn migration_not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, codes::MIGRATION_NOT_FOUND, "no migration with this id in your organization")
+}
+
+/// Store failures, logged here (the client sees no detail).
+fn store_problem(e: &StoreError) -> Problem {
+    let problem = Problem::from_store(e);
+    if problem.status.is_server_error() {
+        error!(error = %e, "store failure");
+    }
+    problem
+}
+
+fn step_problem(e: &StepError) -> Problem {
+    match e {
+        StepError::Transient(_) => {
+            warn!(error = %e, "transient failure");
+            Problem::unavailable()
+        }
+        StepError::NotFound(_) => migration_not_found(),
+        StepError::WrongStatus { actual } => {
+            Problem::new(StatusCode::CONFLICT, codes::NOT_CANCELLABLE, format!("the migration is {actual} and can no longer be canceled"))
+        }
+        other => {
+            error!(error = %other, error_name = other.name(), "step failure");
+            Problem::internal()
+        }
+    }
+}
+
+/// A new ExternalId for an organization: unguessable, and readable in a trust policy.
+fn issue_external_id(org: &OrgId) -> ExternalId {
+    format!("cam-{org}-{}", ulid::Ulid::new().to_string().to_lowercase()).parse().expect("org ids and ULIDs are ExternalId characters")
+}
+
+fn render(outcome: Result<Reply, Problem>, request_id: &str) -> ApiResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(id) = HeaderValue::try_from(request_id) {
+        headers.insert(HeaderName::from_static("x-request-id"), id);
+    }
+    let (status, body) = match outcome {
+        Ok(reply) => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            for (name, value) in reply.headers {
+                headers.insert(name, value);
+            }
+            (reply.status, reply.body)
+        }
+        Err(problem) => {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+            if let Some(seconds) = problem.retry_after {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            }
+            if let Some(allow) = problem.allow.as_deref().and_then(|a| HeaderValue::try_from(a).ok()) {
+                headers.insert(header::ALLOW, allow);
+            }
+            if problem.status == StatusCode::UNAUTHORIZED {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            (problem.status, problem.to_json(request_id))
+        }
+    };
+    ApiResponse { status, headers, body: serde_json::to_vec(&body).expect("JSON values serialize") }
+}

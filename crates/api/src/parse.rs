@@ -1,0 +1,402 @@
+//! From request to typed command, without touching the store: route, identity, path
+//! parameters, query, headers, body. Everything hostile is refused here, as a 4xx
+//! [`Problem`]; the property test and the fuzz target drive this function.
+
+use std::collections::HashSet;
+
+use http::{HeaderMap, StatusCode};
+use migration::ids::{AwsAccountId, MigrationId, OrgId, Territory};
+use migration::request::MigrationRequest;
+use migration::rules::{self, Caller, TermsDocument};
+use migration::status::Status;
+use serde::Deserialize;
+
+use crate::json::parse_strict;
+use crate::problem::{Problem, ViolationView, codes};
+use crate::request::{ApiRequest, Identity};
+use crate::routes::{Audience, Match, RouteId, RouteSpec, match_route};
+use crate::{DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE_SIZE};
+
+/// `PUT /admin/organizations/{org}/profile`. The ExternalId is write-only: given, it
+/// replaces the organization's; absent, the current one is kept or a new one is issued.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgProfileBody {
+    #[serde(default)]
+    pub external_id: Option<String>,
+    pub territory: String,
+    pub billable: bool,
+    pub demo: bool,
+    pub trial: bool,
+    pub internal: bool,
+    pub reseller: bool,
+    pub reseller_customer: bool,
+    pub us_offices: bool,
+}
+
+/// `PUT /admin/approvals/{account}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalBody {
+    /// The reference of AWS's transfer agreement.
+    pub reference: String,
+    pub approved: bool,
+}
+
+/// `PUT /admin/terms/{territory}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TermsBody {
+    pub documents: Vec<TermsDocument>,
+}
+
+/// A request the router understood, with every input typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    CreateMigration { caller: Caller, request: MigrationRequest, idempotency_key: Option<String> },
+    ListMigrations { caller: Caller, status: Option<Status>, limit: u32, cursor: Option<String> },
+    GetMigration { caller: Caller, id: MigrationId },
+    CancelMigration { caller: Caller, id: MigrationId },
+    GetOnboarding { caller: Caller },
+    PutOrgProfile { operator: String, org: OrgId, body: OrgProfileBody },
+    GetOrgProfile { org: OrgId },
+    PutApproval { operator: String, account: AwsAccountId, body: ApprovalBody },
+    GetApproval { account: AwsAccountId },
+    PutTerms { territory: Territory, body: TermsBody },
+    GetTerms { territory: Territory },
+}
+
+impl Command {
+    pub fn route(&self) -> RouteId {
+        match self {
+            Command::CreateMigration { .. } => RouteId::CreateMigration,
+            Command::ListMigrations { .. } => RouteId::ListMigrations,
+            Command::GetMigration { .. } => RouteId::GetMigration,
+            Command::CancelMigration { .. } => RouteId::CancelMigration,
+            Command::GetOnboarding { .. } => RouteId::GetOnboarding,
+            Command::PutOrgProfile { .. } => RouteId::PutOrgProfile,
+            Command::GetOrgProfile { .. } => RouteId::GetOrgProfile,
+            Command::PutApproval { .. } => RouteId::PutApproval,
+            Command::GetApproval { .. } => RouteId::GetApproval,
+            Command::PutTerms { .. } => RouteId::PutTerms,
+            Command::GetTerms { .. } => RouteId::GetTerms,
+        }
+    }
+}
+
+/// Who is calling, once the route's audience is satisfied.
+enum Who {
+    Customer(Caller),
+    Operator(String),
+}
+
+/// Parses a request. Order: route (404/405), credentials (401/403), role (403), path
+/// parameters, query, headers (400), body size (413), content type (415), body (400).
+pub fn parse(req: &ApiRequest) -> Result<Command, Problem> {
+    let (spec, raw_params) = match match_route(req.method.as_str(), &req.path) {
+        Match::Found(spec, params) => (spec, params),
+        Match::MethodNotAllowed(allowed) => {
+            let mut p = Problem::new(StatusCode::METHOD_NOT_ALLOWED, codes::METHOD_NOT_ALLOWED, "this path does not accept this method");
+            p.allow = Some(allowed.join(", "));
+            return Err(p);
+        }
+        Match::NotFound => return Err(Problem::not_found("no such route")),
+    };
+    let who = authorize(spec, &req.identity)?;
+    let params = raw_params.iter().map(|p| decode_segment(p)).collect::<Result<Vec<_>, _>>()?;
+    let query = parse_query(&req.query, allowed_query(spec.id))?;
+    let reject_query =
+        || if query.is_empty() { Ok(()) } else { Err(Problem::bad_request(codes::INVALID_QUERY, "this route takes no query parameters")) };
+
+    let command = match (spec.id, who) {
+        (RouteId::CreateMigration, Who::Customer(caller)) => {
+            reject_query()?;
+            let idempotency_key = idempotency_key(&req.headers)?;
+            let request = json_body(req)?.ok_or_else(|| Problem::bad_request(codes::INVALID_BODY, "a JSON body is required"))?;
+            Command::CreateMigration { caller, request, idempotency_key }
+        }
+        (RouteId::ListMigrations, Who::Customer(caller)) => {
+            let status = query
+                .iter()
+                .find(|(k, _)| k == "status")
+                .map(|(_, v)| {
+                    v.parse::<Status>().map_err(|_| query_problem("status", "must be one of the documented statuses, e.g. INVITED"))
+                })
+                .transpose()?;
+            let limit = match query.iter().find(|(k, _)| k == "limit") {
+                None => DEFAULT_PAGE_SIZE,
+                Some((_, v)) => match v.parse::<u32>() {
+                    Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) && v.bytes().all(|b| b.is_ascii_digit()) => n,
+                    _ => return Err(query_problem("limit", &format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"))),
+                },
+            };
+            let cursor = match query.iter().find(|(k, _)| k == "cursor") {
+                None => None,
+                Some((_, v)) if (1..=1024).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()) => Some(v.clone()),
+                Some(_) => {
+                    return Err(Problem::bad_request(codes::INVALID_CURSOR, "the cursor is not one this API issued for this listing"));
+                }
+            };
+            Command::ListMigrations { caller, status, limit, cursor }
+        }
+        (RouteId::GetMigration, Who::Customer(caller)) => {
+            reject_query()?;
+            Command::GetMigration { caller, id: path_param(&params[0], "id")? }
+        }
+        (RouteId::CancelMigration, Who::Customer(caller)) => {
+            reject_query()?;
+            let id = path_param(&params[0], "id")?;
+            // An empty body or `{}`; anything else is a mistake worth telling.
+            match json_body::<serde_json::Value>(req)? {
+                None => {}
+                Some(serde_json::Value::Object(map)) if map.is_empty() => {}
+                Some(_) => return Err(Problem::bad_request(codes::INVALID_BODY, "cancel takes no body (or an empty JSON object)")),
+            }
+            Command::CancelMigration { caller, id }
+        }
+        (RouteId::GetOnboarding, Who::Customer(caller)) => {
+            reject_query()?;
+            Command::GetOnboarding { caller }
+        }
+        (RouteId::PutOrgProfile, Who::Operator(operator)) => {
+            reject_query()?;
+            let org = path_param(&params[0], "org")?;
+            let body: OrgProfileBody = required_body(req)?;
+            check_profile_body(&body)?;
+            Command::PutOrgProfile { operator, org, body }
+        }
+        (RouteId::GetOrgProfile, Who::Operator(_)) => {
+            reject_query()?;
+            Command::GetOrgProfile { org: path_param(&params[0], "org")? }
+        }
+        (RouteId::PutApproval, Who::Operator(operator)) => {
+            reject_query()?;
+            let account = path_param(&params[0], "account")?;
+            let body: ApprovalBody = required_body(req)?;
+            check_fields(vec![short_text("reference", &body.reference, 256)])?;
+            Command::PutApproval { operator, account, body }
+        }
+        (RouteId::GetApproval, Who::Operator(_)) => {
+            reject_query()?;
+            Command::GetApproval { account: path_param(&params[0], "account")? }
+        }
+        (RouteId::PutTerms, Who::Operator(_)) => {
+            reject_query()?;
+            let territory = path_param(&params[0], "territory")?;
+            let body: TermsBody = required_body(req)?;
+            check_terms_body(&body)?;
+            Command::PutTerms { territory, body }
+        }
+        (RouteId::GetTerms, Who::Operator(_)) => {
+            reject_query()?;
+            Command::GetTerms { territory: path_param(&params[0], "territory")? }
+        }
+        // `authorize` already matched the audience to the route.
+        _ => return Err(Problem::internal()),
+    };
+    Ok(command)
+}
+
+fn authorize(spec: &RouteSpec, identity: &Identity) -> Result<Who, Problem> {
+    let unauthenticated = || Problem::new(StatusCode::UNAUTHORIZED, codes::UNAUTHENTICATED, "this route needs credentials");
+    match (spec.audience, identity) {
+        (Audience::Customer { admin_only }, Identity::Customer(caller)) => {
+            if admin_only {
+                rules::check_administrator(caller).map_err(|v| Problem::from_violations(&[v]))?;
+            }
+            Ok(Who::Customer(caller.clone()))
+        }
+        (Audience::Customer { .. }, Identity::Operator { .. }) => Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            codes::CUSTOMER_ONLY,
+            "this route serves CAM users; operator credentials cannot act for an organization",
+        )),
+        (Audience::Customer { .. }, Identity::Malformed(reason)) => {
+            Err(Problem::new(StatusCode::UNAUTHORIZED, codes::INVALID_CLAIMS, reason.clone()))
+        }
+        (Audience::Operator, Identity::Operator { principal_arn }) => Ok(Who::Operator(principal_arn.clone())),
+        (Audience::Operator, Identity::Customer(_)) => {
+            Err(Problem::new(StatusCode::FORBIDDEN, codes::OPERATOR_ONLY, "operator routes need IAM credentials, never a customer token"))
+        }
+        (_, Identity::Anonymous) | (Audience::Operator, Identity::Malformed(_)) => Err(unauthenticated()),
+    }
+}
+
+/// Percent-decodes one path segment; it must be UTF-8 without control characters.
+fn decode_segment(raw: &str) -> Result<String, Problem> {
+    let invalid = || Problem::bad_request(codes::INVALID_PATH_PARAMETER, "a path parameter is not valid");
+    let decoded = percent_encoding::percent_decode_str(raw).decode_utf8().map_err(|_| invalid())?;
+    if decoded.is_empty() || decoded.chars().any(char::is_control) {
+        return Err(invalid());
+    }
+    Ok(decoded.into_owned())
+}
+
+fn path_param<T: std::str::FromStr<Err = migration::ids::InvalidId>>(value: &str, name: &str) -> Result<T, Problem> {
+    value.parse().map_err(|e: migration::ids::InvalidId| {
+        Problem::bad_request(codes::INVALID_PATH_PARAMETER, format!("path parameter `{name}` is not valid: {}", e.reason)).with_violations(
+            vec![ViolationView {
+                code: codes::INVALID_PATH_PARAMETER.to_owned(),
+                field: Some(name.to_owned()),
+                message: e.reason.clone(),
+                remediation: "Use the identifier exactly as the API returned it.".to_owned(),
+            }],
+        )
+    })
+}
+
+fn allowed_query(route: RouteId) -> &'static [&'static str] {
+    match route {
+        RouteId::ListMigrations => &["status", "limit", "cursor"],
+        _ => &[],
+    }
+}
+
+fn query_problem(name: &str, message: &str) -> Problem {
+    Problem::bad_request(codes::INVALID_QUERY, format!("query parameter `{name}` {message}")).with_violations(vec![ViolationView {
+        code: codes::INVALID_QUERY.to_owned(),
+        field: Some(name.to_owned()),
+        message: message.to_owned(),
+        remediation: "Fix the query parameter as the API documentation describes it.".to_owned(),
+    }])
+}
+
+/// Longest query string looked at.
+const MAX_QUERY: usize = 2048;
+
+/// The query's parameters: only known names, each at most once.
+fn parse_query(raw: &str, allowed: &[&str]) -> Result<Vec<(String, String)>, Problem> {
+    if raw.is_empty() {
+        return Ok(Vec::new());
+    }
+    if raw.len() > MAX_QUERY {
+        return Err(Problem::bad_request(codes::INVALID_QUERY, "the query string is too long"));
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()) {
+        if !allowed.contains(&k.as_ref()) {
+            let shown: String = k.chars().filter(|c| !c.is_control()).take(40).collect();
+            return Err(query_problem(&shown, "is not a parameter of this route"));
+        }
+        if !seen.insert(k.clone()) {
+            return Err(query_problem(&k, "is given more than once"));
+        }
+        out.push((k.into_owned(), v.into_owned()));
+    }
+    Ok(out)
+}
+
+/// The `Idempotency-Key`: at most one, 1 to 128 printable ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    let mut values = headers.get_all("idempotency-key").iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    let invalid = || {
+        Problem::bad_request(codes::INVALID_IDEMPOTENCY_KEY, "Idempotency-Key must be one header of 1 to 128 printable ASCII characters")
+    };
+    if values.next().is_some() {
+        return Err(invalid());
+    }
+    let bytes = value.as_bytes();
+    if bytes.is_empty() || bytes.len() > 128 || !bytes.iter().all(|b| (0x20..=0x7e).contains(b)) {
+        return Err(invalid());
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// Whether the content type is JSON: `application/json`, optionally `; charset=utf-8`.
+fn is_json_content_type(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all("content-type").iter();
+    let (Some(value), None) = (values.next(), values.next()) else { return false };
+    let Ok(value) = value.to_str() else { return false };
+    let mut parts = value.split(';').map(str::trim);
+    if !parts.next().is_some_and(|mime| mime.eq_ignore_ascii_case("application/json")) {
+        return false;
+    }
+    parts.all(|p| {
+        p.split_once('=')
+            .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case("charset") && v.trim().trim_matches('"').eq_ignore_ascii_case("utf-8"))
+    })
+}
+
+/// The JSON body, if there is one: 413 over the limit, 415 when not JSON, 400 when broken.
+fn json_body<T: serde::de::DeserializeOwned>(req: &ApiRequest) -> Result<Option<T>, Problem> {
+    if req.body.len() > MAX_BODY_BYTES {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::PAYLOAD_TOO_LARGE,
+            format!("the body is {} bytes; the limit is {MAX_BODY_BYTES}", req.body.len()),
+        ));
+    }
+    if req.body.is_empty() {
+        return Ok(None);
+    }
+    if !is_json_content_type(&req.headers) {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            codes::UNSUPPORTED_MEDIA_TYPE,
+            "send the body as application/json (UTF-8)",
+        ));
+    }
+    parse_strict(&req.body).map(Some)
+}
+
+fn required_body<T: serde::de::DeserializeOwned>(req: &ApiRequest) -> Result<T, Problem> {
+    json_body(req)?.ok_or_else(|| Problem::bad_request(codes::INVALID_BODY, "a JSON body is required"))
+}
+
+fn field_violation(field: &str, message: &str) -> ViolationView {
+    ViolationView {
+        code: codes::INVALID_FIELD.to_owned(),
+        field: Some(field.to_owned()),
+        message: message.to_owned(),
+        remediation: "Correct the field and send the request again.".to_owned(),
+    }
+}
+
+fn short_text(field: &str, value: &str, max: usize) -> Option<ViolationView> {
+    let n = value.chars().count();
+    (n == 0 || n > max || value.chars().any(char::is_control) || value.trim() != value)
+        .then(|| field_violation(field, &format!("must be 1 to {max} characters without control characters or surrounding spaces")))
+}
+
+fn check_fields(violations: Vec<Option<ViolationView>>) -> Result<(), Problem> {
+    let violations: Vec<ViolationView> = violations.into_iter().flatten().collect();
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(Problem::bad_request(codes::INVALID_BODY, format!("{} field(s) are not valid; see `violations`", violations.len()))
+            .with_violations(violations))
+    }
+}
+
+fn check_profile_body(body: &OrgProfileBody) -> Result<(), Problem> {
+    check_fields(vec![
+        body.territory.parse::<Territory>().err().map(|e| field_violation("territory", &e.reason)),
+        body.external_id
+            .as_ref()
+            .and_then(|x| x.parse::<migration::ids::ExternalId>().err())
+            .map(|e| field_violation("external_id", &e.reason)),
+    ])
+}
+
+const MAX_TERMS_DOCUMENTS: usize = 32;
+
+fn check_terms_body(body: &TermsBody) -> Result<(), Problem> {
+    let mut checks = Vec::new();
+    if body.documents.is_empty() || body.documents.len() > MAX_TERMS_DOCUMENTS {
+        checks.push(Some(field_violation("documents", &format!("give 1 to {MAX_TERMS_DOCUMENTS} documents"))));
+    }
+    let mut ids = HashSet::new();
+    for (i, d) in body.documents.iter().take(MAX_TERMS_DOCUMENTS).enumerate() {
+        checks.push(short_text(&format!("documents[{i}].document_id"), &d.document_id, 128));
+        checks.push(short_text(&format!("documents[{i}].version"), &d.version, 128));
+        checks.push(short_text(&format!("documents[{i}].title"), &d.title, 512));
+        let url_ok = d.url.starts_with("https://") && d.url.len() <= 2048 && d.url.len() > 8 && d.url.bytes().all(|b| b.is_ascii_graphic());
+        checks.push((!url_ok).then(|| field_violation(&format!("documents[{i}].url"), "must be an https URL of at most 2048 characters")));
+        if !ids.insert(d.document_id.as_str()) {
+            checks.push(Some(field_violation(&format!("documents[{i}].document_id"), "is listed twice")));
+        }
+    }
+    check_fields(checks)
+}

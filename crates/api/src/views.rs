@@ -1,0 +1,550 @@
+//! What the API shows. Every response is built from these structs, never by serializing a
+//! domain record, so the task token and the ExternalId cannot slip into a response: the
+//! ExternalId appears in [`OnboardingView`] only, the task token nowhere.
+
+use chrono::{DateTime, Utc};
+use migration::Migration;
+use migration::record::{Actor, Control, EventKind, HandshakeState, HistoryEvent, SupportPlan};
+use migration::request::{AccessLevel, Acknowledgements};
+use migration::rules::{Approval, OrgProfile, Terms, TermsDocument, check_eligibility};
+use migration::status::Status;
+use serde::Serialize;
+
+use crate::problem::ViolationView;
+
+/// Where the customer's root user accepts the invitation.
+pub const CONSOLE_INVITATIONS_URL: &str = "https://console.aws.amazon.com/organizations/v2/home/accounts/invitations";
+/// Where the customer's root user changes the support plan.
+pub const CONSOLE_SUPPORT_PLANS_URL: &str = "https://console.aws.amazon.com/support/plans/home";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationView {
+    pub id: String,
+    pub status: Status,
+    /// The migration reached a status it never leaves.
+    pub terminal: bool,
+    pub provider_name: String,
+    pub aws_account_id: String,
+    pub role_arn: String,
+    pub access_level: AccessLevel,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub accepted_terms: Vec<AcceptedTermsView>,
+    pub acknowledgements: Acknowledgements,
+    pub steps: Vec<StepView>,
+    pub timeline: Vec<TimelineEntry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<HandshakeView>,
+    /// When consolidated billing started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub support: Option<SupportView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hardening: Option<HardeningView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<NextAction>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AcceptedTermsView {
+    pub document_id: String,
+    pub version: String,
+    pub accepted_by: String,
+    pub accepted_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HandshakeView {
+    pub id: String,
+    pub state: HandshakeState,
+    pub requested_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SupportView {
+    pub plan: SupportPlan,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    pub checks: u32,
+    pub last_checked_at: DateTime<Utc>,
+    /// The customer must have Business Support or higher by then.
+    pub deadline: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_check_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ControlView {
+    pub control: &'static str,
+    /// The OU or policy the control concerns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applied_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HardeningView {
+    pub full: bool,
+    pub controls_planned: usize,
+    pub controls_applied: usize,
+    pub controls: Vec<ControlView>,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureView {
+    pub error: String,
+    pub cause: String,
+    pub remediation: String,
+    pub at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<ViolationView>,
+}
+
+/// What the customer must do for the migration to go on, with the console link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NextAction {
+    /// `ACCEPT_INVITATION`, `UPGRADE_SUPPORT_PLAN` or `REVIEW_FAILURE`.
+    pub code: &'static str,
+    pub title: &'static str,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineEntry {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    /// `status_changed` or `progress`.
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<Status>,
+    pub status: Status,
+    pub actor: ActorView,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActorView {
+    /// `user` or `system`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: String,
+}
+
+/// One step of the procedure, as a progress bar shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepView {
+    pub step: &'static str,
+    /// `completed`, `in_progress`, `pending`, `failed`, `canceled`, `skipped` or `not_reached`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationSummary {
+    pub id: String,
+    pub status: Status,
+    pub terminal: bool,
+    pub provider_name: String,
+    pub aws_account_id: String,
+    pub access_level: AccessLevel,
+    pub requested_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_action: Option<NextAction>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrationPage {
+    pub items: Vec<MigrationSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /onboarding`: everything the customer needs before requesting a migration. The
+/// only response that carries the ExternalId.
+#[derive(Debug, Clone, Serialize)]
+pub struct OnboardingView {
+    pub organization_id: String,
+    pub external_id: String,
+    pub partner_account_id: String,
+    pub role_templates: Vec<RoleTemplateView>,
+    pub territory: String,
+    /// The documents to accept, in their current versions; empty when none are published.
+    pub terms: Vec<TermsDocument>,
+    pub acknowledgements_required: Vec<&'static str>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RoleTemplateView {
+    pub access_level: AccessLevel,
+    pub role_name: &'static str,
+    pub full_hardening: bool,
+    pub description: &'static str,
+    /// The CloudFormation parameters of `infra/customer-role.yaml`.
+    pub parameters: RoleTemplateParameters,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_url: Option<String>,
+    /// A CloudFormation quick-create link with the parameters filled in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quick_create_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoleTemplateParameters {
+    pub partner_account_id: String,
+    pub external_id: String,
+    pub access_level: &'static str,
+}
+
+/// An organization profile as operators see it: the ExternalId is write-only here.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgProfileView {
+    pub org_id: String,
+    pub territory: String,
+    pub billable: bool,
+    pub demo: bool,
+    pub trial: bool,
+    pub internal: bool,
+    pub reseller: bool,
+    pub reseller_customer: bool,
+    pub us_offices: bool,
+    pub external_id_issued: bool,
+    /// Whether the profile passes every eligibility rule, and which it breaks.
+    pub eligible: bool,
+    pub violations: Vec<ViolationView>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApprovalView {
+    pub account_id: String,
+    pub reference: String,
+    pub approved: bool,
+    pub recorded_by: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TermsView {
+    pub territory: String,
+    pub documents: Vec<TermsDocument>,
+}
+
+pub fn migration_view(m: &Migration, history: &[HistoryEvent]) -> MigrationView {
+    MigrationView {
+        id: m.id.to_string(),
+        status: m.status,
+        terminal: m.status.is_terminal(),
+        provider_name: m.provider_name.clone(),
+        aws_account_id: m.aws_account_id.to_string(),
+        role_arn: m.role_arn.to_string(),
+        access_level: m.access_level,
+        requested_by: m.requested_by.to_string(),
+        requested_at: m.requested_at,
+        updated_at: m.updated_at,
+        accepted_terms: m
+            .accepted_terms
+            .iter()
+            .map(|t| AcceptedTermsView {
+                document_id: t.acceptance.document_id.clone(),
+                version: t.acceptance.version.clone(),
+                accepted_by: t.accepted_by.to_string(),
+                accepted_at: t.accepted_at,
+            })
+            .collect(),
+        acknowledgements: m.acknowledgements,
+        steps: steps(m, history),
+        timeline: history.iter().map(timeline_entry).collect(),
+        handshake: m.handshake.as_ref().map(|h| HandshakeView {
+            id: h.id.to_string(),
+            state: h.state,
+            requested_at: h.requested_at,
+            expires_at: h.expires_at,
+        }),
+        joined_at: m.joined_at,
+        support: m.support.as_ref().map(|s| SupportView {
+            plan: s.plan,
+            detail: s.detail.clone(),
+            checks: s.checks,
+            last_checked_at: s.last_checked_at,
+            deadline: s.deadline,
+            next_check_at: s.next_check_at,
+        }),
+        hardening: m.hardening.as_ref().map(|h| {
+            let mut controls: Vec<ControlView> = h
+                .applied
+                .iter()
+                .map(|a| {
+                    let (control, target) = control_parts(&a.control);
+                    ControlView { control, target, applied_at: Some(a.applied_at) }
+                })
+                .collect();
+            controls.extend(h.planned.iter().filter(|c| !h.applied.iter().any(|a| &a.control == *c)).map(|c| {
+                let (control, target) = control_parts(c);
+                ControlView { control, target, applied_at: None }
+            }));
+            HardeningView {
+                full: h.full,
+                controls_planned: h.planned.len(),
+                controls_applied: h.applied.len(),
+                controls,
+                attempts: h.attempts,
+                last_error: h.last_error.clone(),
+                completed_at: h.completed_at,
+            }
+        }),
+        failure: m.failure.as_ref().map(|f| FailureView {
+            error: f.error.clone(),
+            cause: f.cause.clone(),
+            remediation: f.remediation.clone(),
+            at: f.at,
+            violations: f.violations.iter().map(ViolationView::from).collect(),
+        }),
+        next_action: next_action(m),
+    }
+}
+
+pub fn migration_summary(m: &Migration) -> MigrationSummary {
+    MigrationSummary {
+        id: m.id.to_string(),
+        status: m.status,
+        terminal: m.status.is_terminal(),
+        provider_name: m.provider_name.clone(),
+        aws_account_id: m.aws_account_id.to_string(),
+        access_level: m.access_level,
+        requested_at: m.requested_at,
+        updated_at: m.updated_at,
+        next_action: next_action(m),
+    }
+}
+
+fn control_parts(c: &Control) -> (&'static str, Option<String>) {
+    match c {
+        Control::MoveToOnboardingOu { ou_id } => ("move_to_onboarding_ou", Some(ou_id.clone())),
+        Control::AttachGuardrailScp { policy_id } => ("attach_guardrail_scp", Some(policy_id.clone())),
+        Control::MoveToHardenedOu { ou_id } => ("move_to_hardened_ou", Some(ou_id.clone())),
+        Control::AttachHardeningScp { policy_id } => ("attach_hardening_scp", Some(policy_id.clone())),
+        Control::TagAccount => ("tag_account", None),
+    }
+}
+
+fn timeline_entry(e: &HistoryEvent) -> TimelineEntry {
+    TimelineEntry {
+        seq: e.seq,
+        at: e.at,
+        kind: match e.kind {
+            EventKind::StatusChanged => "status_changed",
+            EventKind::Progress => "progress",
+        },
+        from: e.from,
+        status: e.to,
+        actor: match &e.actor {
+            Actor::User(u) => ActorView { kind: "user", id: u.to_string() },
+            Actor::System(s) => ActorView { kind: "system", id: s.clone() },
+        },
+        note: e.note.clone(),
+    }
+}
+
+/// The customer's next action, derived from the record alone.
+pub fn next_action(m: &Migration) -> Option<NextAction> {
+    match m.status {
+        Status::Invited => {
+            let h = m.handshake.as_ref().filter(|h| matches!(h.state, HandshakeState::Open | HandshakeState::Requested))?;
+            Some(NextAction {
+                code: "ACCEPT_INVITATION",
+                title: "Accept the invitation in the AWS console",
+                description: format!(
+                    "Sign in to AWS account {} as the root user, open AWS Organizations > Invitations and accept invitation {} from the CenturyLink organization before it expires.",
+                    m.aws_account_id, h.id
+                ),
+                url: Some(CONSOLE_INVITATIONS_URL),
+                deadline: Some(h.expires_at),
+            })
+        }
+        Status::Joined | Status::AwaitingSupportUpgrade => {
+            let s = m.support.as_ref().filter(|s| s.plan == SupportPlan::BasicOrDeveloper)?;
+            Some(NextAction {
+                code: "UPGRADE_SUPPORT_PLAN",
+                title: "Upgrade the AWS support plan",
+                description: format!(
+                    "Sign in to AWS account {} as the root user and change the support plan to Business Support or higher (Business Support+, Enterprise On-Ramp, Enterprise or Unified Operations). The migration checks again automatically.",
+                    m.aws_account_id
+                ),
+                url: Some(CONSOLE_SUPPORT_PLANS_URL),
+                deadline: Some(s.deadline),
+            })
+        }
+        s if s.is_failure() && s != Status::Canceled => {
+            let f = m.failure.as_ref()?;
+            Some(NextAction {
+                code: "REVIEW_FAILURE",
+                title: "Review why the migration stopped",
+                description: f.remediation.clone(),
+                url: None,
+                deadline: None,
+            })
+        }
+        _ => None,
+    }
+}
+
+const STEP_NAMES: [&str; 5] = ["validate", "invite", "accept_invitation", "support_plan", "hardening"];
+
+/// The step a non-terminal status is working on; 5 when all are done.
+fn current_step(s: Status) -> usize {
+    match s {
+        Status::Requested => 0,
+        Status::Validated => 1,
+        Status::Invited => 2,
+        Status::Joined | Status::AwaitingSupportUpgrade => 3,
+        Status::SupportConfirmed | Status::HardeningScheduled => 4,
+        _ => 5,
+    }
+}
+
+/// The statuses whose reaching completes each step.
+fn completes(step: usize, s: Status) -> bool {
+    match step {
+        0 => s == Status::Validated,
+        1 => matches!(s, Status::Invited | Status::Joined),
+        2 => s == Status::Joined,
+        3 => s == Status::SupportConfirmed,
+        _ => matches!(s, Status::Hardened | Status::Completed),
+    }
+}
+
+fn steps(m: &Migration, history: &[HistoryEvent]) -> Vec<StepView> {
+    let changes: Vec<&HistoryEvent> = history.iter().filter(|e| e.kind == EventKind::StatusChanged).collect();
+    let completed_at = |i: usize| changes.iter().find(|e| completes(i, e.to)).map(|e| e.at);
+    // Where a terminal failure happened: the status it left.
+    let failed_at = if m.status.is_failure() {
+        let from = changes.iter().rev().find(|e| e.to == m.status).and_then(|e| e.from).unwrap_or(Status::Requested);
+        Some(current_step(from).min(4))
+    } else {
+        None
+    };
+    let current = current_step(m.status);
+    STEP_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let state = match failed_at {
+                Some(f) if i < f => "completed",
+                Some(f) if i == f => {
+                    if m.status == Status::Canceled {
+                        "canceled"
+                    } else {
+                        "failed"
+                    }
+                }
+                Some(_) => "not_reached",
+                None if i == 4 && m.status == Status::Completed => "skipped",
+                None if i < current => "completed",
+                None if i == current => "in_progress",
+                None => "pending",
+            };
+            StepView { step, state, completed_at: if state == "completed" { completed_at(i) } else { None } }
+        })
+        .collect()
+}
+
+pub fn onboarding_view(profile: &OrgProfile, partner: &str, terms: Option<&Terms>, template_url: Option<&str>) -> OnboardingView {
+    let template = |access_level: AccessLevel| {
+        let (role_name, param, description, full) = match access_level {
+            AccessLevel::FullHardening => (
+                "CenturyLinkFullHardening",
+                "FullHardening",
+                "Administrative access: CenturyLink optimizes and hardens the account (recommended).",
+                true,
+            ),
+            AccessLevel::Optimized => (
+                "CenturyLinkOptimized",
+                "Optimized",
+                "Read-only access plus support:Describe*: the account is optimized, not hardened.",
+                false,
+            ),
+        };
+        let parameters = RoleTemplateParameters {
+            partner_account_id: partner.to_owned(),
+            external_id: profile.external_id.to_string(),
+            access_level: param,
+        };
+        let quick_create_url = template_url.map(|url| {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("templateURL", url)
+                .append_pair("stackName", role_name)
+                .append_pair("param_PartnerAccountId", &parameters.partner_account_id)
+                .append_pair("param_ExternalId", &parameters.external_id)
+                .append_pair("param_AccessLevel", param)
+                .finish();
+            format!("https://console.aws.amazon.com/cloudformation/home#/stacks/quickcreate?{query}")
+        });
+        RoleTemplateView {
+            access_level,
+            role_name,
+            full_hardening: full,
+            description,
+            parameters,
+            template_url: template_url.map(str::to_owned),
+            quick_create_url,
+        }
+    };
+    OnboardingView {
+        organization_id: profile.org_id.to_string(),
+        external_id: profile.external_id.to_string(),
+        partner_account_id: partner.to_owned(),
+        role_templates: vec![template(AccessLevel::FullHardening), template(AccessLevel::Optimized)],
+        territory: profile.territory.to_string(),
+        terms: terms.map(|t| t.documents.clone()).unwrap_or_default(),
+        acknowledgements_required: vec!["historical_usage_data", "cost_allocation_tags", "reserved_instances"],
+    }
+}
+
+pub fn org_profile_view(p: &OrgProfile) -> OrgProfileView {
+    let violations: Vec<ViolationView> = check_eligibility(Some(p)).iter().map(ViolationView::from).collect();
+    OrgProfileView {
+        org_id: p.org_id.to_string(),
+        territory: p.territory.to_string(),
+        billable: p.billable,
+        demo: p.demo,
+        trial: p.trial,
+        internal: p.internal,
+        reseller: p.reseller,
+        reseller_customer: p.reseller_customer,
+        us_offices: p.us_offices,
+        external_id_issued: true,
+        eligible: violations.is_empty(),
+        violations,
+    }
+}
+
+pub fn approval_view(a: &Approval) -> ApprovalView {
+    ApprovalView {
+        account_id: a.account_id.to_string(),
+        reference: a.reference.clone(),
+        approved: a.approved,
+        recorded_by: a.recorded_by.clone(),
+        recorded_at: a.recorded_at,
+    }
+}
+
+pub fn terms_view(t: &Terms) -> TermsView {
+    TermsView { territory: t.territory.to_string(), documents: t.documents.clone() }
+}

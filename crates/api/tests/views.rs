@@ -1,0 +1,216 @@
+//! What the customer and the operators see: the timeline, the next action with its console
+//! link, the onboarding facts, and what must never appear (task token, ExternalId outside
+//! onboarding, request bodies in the logs).
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use api::views::{CONSOLE_INVITATIONS_URL, CONSOLE_SUPPORT_PLANS_URL};
+use common::*;
+use migration::ids::TaskToken;
+use migration::memory::fixtures::{self, EXTERNAL_ID};
+use migration::record::HandshakeState;
+use migration::steps;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAsecret-task-token-value";
+
+async fn invited(w: &World) -> (String, migration::MigrationId) {
+    let id = w.create().await;
+    let mid: migration::MigrationId = id.parse().unwrap();
+    let ports = &w.fixture.ports;
+    steps::validate(ports, mid).await.unwrap();
+    steps::invite(ports, mid).await.unwrap();
+    steps::wait_for_handshake(ports, mid, TaskToken::new(TOKEN)).await.unwrap();
+    (id, mid)
+}
+
+fn step_states(body: &Value) -> Vec<(String, String)> {
+    body["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["step"].as_str().unwrap().to_owned(), s["state"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_invited_migration_shows_the_handshake_and_how_to_accept_it_but_never_the_token() {
+    let w = World::new().await;
+    let (id, mid) = invited(&w).await;
+    assert!(w.store.inner.all()[0].task_token.is_some(), "the store holds the token");
+
+    let res = w.call(get(&format!("/migrations/{id}"), user())).await;
+    assert_eq!(res.status, 200);
+    let body = res.json();
+    assert_eq!(body["status"], "INVITED");
+    let handshake = &body["handshake"];
+    assert_eq!(handshake["state"], "OPEN");
+    let action = &body["next_action"];
+    assert_eq!(action["code"], "ACCEPT_INVITATION");
+    assert_eq!(action["url"], CONSOLE_INVITATIONS_URL);
+    assert_eq!(action["deadline"], handshake["expires_at"]);
+    assert!(action["description"].as_str().unwrap().contains(handshake["id"].as_str().unwrap()));
+    assert_eq!(
+        step_states(&body),
+        [
+            ("validate", "completed"),
+            ("invite", "completed"),
+            ("accept_invitation", "in_progress"),
+            ("support_plan", "pending"),
+            ("hardening", "pending")
+        ]
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    let statuses: Vec<&str> = body["timeline"].as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses.first(), Some(&"REQUESTED"));
+    assert!(statuses.contains(&"VALIDATED") && statuses.contains(&"INVITED"));
+
+    for path in [format!("/migrations/{id}"), "/migrations".to_owned(), format!("/migrations/{id}/cancel")] {
+        let req = if path.ends_with("cancel") { post(&path, admin()) } else { get(&path, admin()) };
+        let text = String::from_utf8(w.call(req).await.body).unwrap();
+        assert!(!text.contains("secret-task-token") && !text.contains("task_token"), "{path} leaks the task token");
+        assert!(!text.contains(EXTERNAL_ID), "{path} leaks the ExternalId");
+    }
+    // The cancel above withdrew the invitation.
+    let after = w.record(mid);
+    assert_eq!(after.handshake.unwrap().state, HandshakeState::Canceled);
+    assert!(after.task_token.is_none());
+}
+
+#[tokio::test]
+async fn a_joined_account_on_basic_support_is_told_to_upgrade() {
+    let w = World::new().await;
+    let (id, mid) = invited(&w).await;
+    let ports = &w.fixture.ports;
+    let handshake = w.record(mid).handshake.unwrap();
+    w.fixture.sim.accept(&handshake.id).unwrap();
+    steps::resolve_handshake(ports, mid, HandshakeState::Accepted, "test").await.unwrap();
+    steps::check_support(ports, mid).await.unwrap();
+
+    let body = w.call(get(&format!("/migrations/{id}"), admin())).await.json();
+    assert_eq!(body["status"], "AWAITING_SUPPORT_UPGRADE");
+    assert!(body["joined_at"].is_string(), "the join time is shown");
+    assert_eq!(body["support"]["plan"], "basic_or_developer");
+    let action = &body["next_action"];
+    assert_eq!(action["code"], "UPGRADE_SUPPORT_PLAN");
+    assert_eq!(action["url"], CONSOLE_SUPPORT_PLANS_URL);
+    assert_eq!(action["deadline"], body["support"]["deadline"]);
+    assert_eq!(step_states(&body)[3], ("support_plan".to_owned(), "in_progress".to_owned()));
+
+    // A joined migration can no longer be canceled.
+    let res = w.call(post(&format!("/migrations/{id}/cancel"), admin())).await;
+    assert_eq!((res.status.as_u16(), res.json()["code"].as_str()), (409, Some("NOT_CANCELLABLE")));
+}
+
+#[tokio::test]
+async fn a_rejected_migration_shows_the_failure_and_its_remediation() {
+    let w = World::new().await;
+    let id = w.create().await;
+    let mid = id.parse().unwrap();
+    // AWS withdrew its approval after the request: validation rejects it.
+    w.call(
+        put(&format!("/admin/approvals/{}", fixtures::ACCOUNT), operator()).with_json(&json!({"reference": "AWS-X", "approved": false})),
+    )
+    .await;
+    let err = steps::validate(&w.fixture.ports, mid).await.unwrap_err();
+    steps::record_failure(&w.fixture.ports, mid, err.name(), &err.cause()).await.unwrap();
+
+    let body = w.call(get(&format!("/migrations/{id}"), admin())).await.json();
+    assert_eq!(body["status"], "REJECTED");
+    assert_eq!(body["failure"]["error"], "Migration.NotEligible");
+    assert_eq!(body["next_action"]["code"], "REVIEW_FAILURE");
+    assert_eq!(step_states(&body)[0], ("validate".to_owned(), "failed".to_owned()));
+    assert_eq!(w.locks(), 0, "a rejection releases the account");
+}
+
+#[tokio::test]
+async fn onboarding_hands_out_the_external_id_and_the_role_template_parameters() {
+    let w = World::new().await;
+    let body = w.call(get("/onboarding", user())).await.json();
+    assert_eq!(body["external_id"], EXTERNAL_ID);
+    assert_eq!(body["partner_account_id"], fixtures::PARTNER);
+    let templates = body["role_templates"].as_array().unwrap();
+    let names: Vec<&str> = templates.iter().map(|t| t["role_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["CenturyLinkFullHardening", "CenturyLinkOptimized"]);
+    for (t, level) in templates.iter().zip(["FullHardening", "Optimized"]) {
+        assert_eq!(t["parameters"], json!({"PartnerAccountId": fixtures::PARTNER, "ExternalId": EXTERNAL_ID, "AccessLevel": level}));
+        let link = t["quick_create_url"].as_str().unwrap();
+        assert!(
+            link.contains(&format!("param_ExternalId={EXTERNAL_ID}")) && link.contains(&format!("param_AccessLevel={level}")),
+            "{link}"
+        );
+    }
+    let docs: Vec<&str> = body["terms"].as_array().unwrap().iter().map(|d| d["document_id"].as_str().unwrap()).collect();
+    assert_eq!(docs, ["ctl-aws-terms-us", "ctl-aws-addendum-us"]);
+
+    // Operators see that an ExternalId exists, never its value.
+    let text = String::from_utf8(w.call(get("/admin/organizations/acme/profile", operator())).await.body).unwrap();
+    assert!(text.contains("\"external_id_issued\":true") && !text.contains(EXTERNAL_ID), "{text}");
+}
+
+#[tokio::test]
+async fn a_new_organization_profile_gets_an_external_id_and_keeps_it() {
+    let w = World::new().await;
+    let profile = json!({"territory": "US", "billable": true, "demo": false, "trial": false, "internal": false, "reseller": false, "reseller_customer": false, "us_offices": true});
+    w.call(put("/admin/organizations/globex/profile", operator()).with_json(&profile)).await;
+    let first = w.call(get("/onboarding", other_org_admin())).await.json()["external_id"].as_str().unwrap().to_owned();
+    assert!(first.starts_with("cam-globex-"), "{first}");
+    let mut changed = profile.clone();
+    changed["trial"] = json!(true);
+    let view = w.call(put("/admin/organizations/globex/profile", operator()).with_json(&changed)).await.json();
+    assert_eq!(view["eligible"], false);
+    assert_eq!(view["violations"][0]["code"], "ORG_TRIAL_ACCOUNT");
+    assert_eq!(w.call(get("/onboarding", other_org_admin())).await.json()["external_id"], first, "kept across updates");
+}
+
+#[tokio::test]
+async fn approvals_record_the_operator_and_the_time() {
+    let w = World::new().await;
+    let res =
+        w.call(put("/admin/approvals/000000000042", operator()).with_json(&json!({"reference": "AWS-AGR-42", "approved": true}))).await;
+    let body = res.json();
+    assert_eq!(body["recorded_by"], "arn:aws:sts::999999999999:assumed-role/CamOperator/ops-session");
+    assert_eq!(body["recorded_at"], "2026-03-02T10:00:00Z");
+    assert_eq!(w.call(get("/admin/approvals/000000000042", operator())).await.json(), body);
+}
+
+/// Collects everything the subscriber writes.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn logs_carry_the_migration_id_and_never_a_body_or_token() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber =
+        tracing_subscriber::fmt().json().with_current_span(true).with_span_list(true).with_writer(move || writer.clone()).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let w = World::new().await;
+    let (id, _) = invited(&w).await;
+    let mut body = valid_body();
+    body["provider_name"] = json!("secret-body-marker");
+    w.call(post("/migrations", admin()).with_json(&body).with_header("idempotency-key", "key-in-log?")).await;
+    w.call(get(&format!("/migrations/{id}"), admin())).await;
+    w.call(get("/onboarding", admin())).await;
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains(&format!("\"migration_id\":\"{id}\"")), "{text}");
+    assert!(text.contains("\"request_id\":\"req-test-0001\""));
+    for secret in ["secret-task-token", "secret-body-marker", EXTERNAL_ID, "key-in-log?"] {
+        assert!(!text.contains(secret), "the logs contain {secret}");
+    }
+}
