@@ -1,19 +1,20 @@
-//! `demo`: one migration end to end on the in-memory simulation with a virtual clock and a
-//! simulated customer. It drives the steps in the order the state machine does and prints
-//! the timeline from the store's change feed.
+//! `demo`: one migration end to end on the real state machine definition, run by the
+//! in-process executor over the simulated AWS, on a virtual clock, with a simulated customer.
+//! It prints the timeline from the store's change feed as it happens.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use migration::memory::fixtures::{self, Fixture};
-use migration::memory::{RecordingExecutions, SimSupportPlan, TokenOutcome};
-use migration::ports::{ChangeFeed, Clock, MigrationStore};
+use migration::memory::SimSupportPlan;
+use migration::memory::fixtures;
+use migration::ports::{ChangeFeed, MigrationStore};
 use migration::record::StatusChanged;
 use migration::request::AccessLevel;
 use migration::steps;
-use migration::{MigrationId, Status, StepError, TaskToken};
+use migration::{MigrationId, Status, StepError};
 use tokio::sync::broadcast;
+
+use crate::stack::LocalStack;
 
 /// What the simulated customer does with the invitation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,7 +74,12 @@ pub struct DemoReport {
     pub migration_id: MigrationId,
     pub outcome: Status,
     pub expected: Status,
+    /// The execution's state transitions, as Step Functions bills them.
+    pub state_transitions: u64,
+    /// Events in the execution's history.
+    pub execution_events: usize,
     pub status_changes: usize,
+    /// Entries in the migration's own history (audit trail).
     pub history_events: usize,
     pub simulated: Duration,
     pub wall: std::time::Duration,
@@ -97,6 +103,12 @@ impl Timeline {
             self.changes += 1;
             let from = e.from.map_or_else(|| "-".to_owned(), |s| s.to_string());
             println!("  {}  {:<26} {:<26} {}", self.elapsed(e.at), from, e.to.to_string(), e.note);
+            let ask = match e.to {
+                Status::Invited => "asked to accept the invitation in the AWS console (My Organization → Invitations)",
+                Status::AwaitingSupportUpgrade => "asked to upgrade to Business Support (root user, Support Center)",
+                _ => continue,
+            };
+            println!("  {}  {:<26} {:<26} customer: {ask}", self.elapsed(e.at), "", "");
         }
     }
 
@@ -106,110 +118,94 @@ impl Timeline {
     }
 }
 
+/// Runs one migration on the real state machine definition, the in-process executor and
+/// the simulated AWS, on a virtual clock.
 pub async fn run(options: &DemoOptions) -> Result<DemoReport, StepError> {
     let wall = Instant::now();
     let start = DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").expect("valid").with_timezone(&Utc);
-    let recorder = Arc::new(RecordingExecutions::default());
-    let f = Fixture::new(start, recorder.clone()).await;
+    let clock = asl::VirtualClock::new(start);
+    let stack = LocalStack::new(asl::Clock::Virtual(clock.clone())).await.map_err(|e| StepError::Internal(e.to_string()))?;
+    let f = &stack.fixture;
+    if !options.never_upgrade {
+        // The validate step's pre-check reads the plan too: it is not one of the customer's checks.
+        f.sim.upgrade_support_after_checks(&fixtures::account(), options.upgrade_after_checks + 1, SimSupportPlan::Business);
+    }
     let mut timeline = Timeline { start, feed: f.store.subscribe(), changes: 0 };
-    let ports = &f.ports;
 
     println!("  {:<12}  {:<26} {:<26} what happened", "sim time", "from", "to");
-    let created = steps::create_migration(ports, &fixtures::admin(), &fixtures::request(options.access_level()), None)
+    let created = steps::create_migration(&f.ports, &fixtures::admin(), &fixtures::request(options.access_level()), None)
         .await
         .map_err(|e| StepError::Internal(e.to_string()))?;
     let id = created.record.id;
+    let execution = stack.execution(id).ok_or_else(|| StepError::Internal("the execution did not start".into()))?;
 
-    let outcome = drive(&f, &recorder, &mut timeline, options, id).await?;
+    let outcome = drive(&stack, &clock, &execution, &mut timeline, options, id).await?;
     timeline.drain();
-    let history_events = f.store.history(id).await?.len();
+    let record = f.store.get(id).await?.expect("exists");
+    let final_status = if record.status == Status::HardeningScheduled || record.hardening.as_ref().is_some_and(|h| h.completed_at.is_none())
+    {
+        // The hardening scan runs every 15 minutes.
+        clock.advance(std::time::Duration::from_secs(15 * 60));
+        steps::hardening_scan(&f.ports, 100, || true).await?;
+        timeline.drain();
+        f.store.get(id).await?.expect("exists").status
+    } else {
+        record.status
+    };
     Ok(DemoReport {
         migration_id: id,
-        outcome,
+        outcome: final_status,
         expected: options.expected(),
+        state_transitions: outcome.transitions,
+        execution_events: outcome.history.len(),
         status_changes: timeline.changes,
-        history_events,
-        simulated: f.clock.now() - start,
+        history_events: f.store.history(id).await?.len(),
+        simulated: clock.now() - start,
         wall: wall.elapsed(),
     })
 }
 
-/// The state machine's order of steps; a step error goes to record-failure, like a Catch.
+/// Lets the execution run; while it waits for the handshake, time passes in the watcher's
+/// steps, the customer acts when due, and the watcher's sweep resolves the token.
 async fn drive(
-    f: &Fixture,
-    recorder: &RecordingExecutions,
+    stack: &LocalStack,
+    clock: &asl::VirtualClock,
+    execution: &asl::ExecutionHandle,
     timeline: &mut Timeline,
     options: &DemoOptions,
     id: MigrationId,
-) -> Result<Status, StepError> {
-    let ports = &f.ports;
-    macro_rules! step {
-        ($call:expr) => {
-            match $call.await {
-                Ok(v) => v,
-                Err(e) => return fail(f, id, &e).await,
-            }
-        };
-    }
-    step!(steps::validate(ports, id));
-    step!(steps::invite(ports, id));
-    let token = TaskToken::new(format!("demo-token-{id}"));
-    step!(steps::wait_for_handshake(ports, id, token.clone()));
-    let handshake = f.store.get(id).await?.and_then(|m| m.handshake).expect("invited");
-    timeline.customer(f.clock.now(), "asked to accept the invitation in the AWS console (My Organization → Invitations)");
-
-    let answer_at = handshake.requested_at + Duration::hours(options.answer_after_hours);
+) -> Result<asl::Outcome, StepError> {
+    let f = &stack.fixture;
+    let poll = f.ports.settings.handshake_poll_interval.to_std().expect("positive");
     let mut answered = false;
-    let outcome = loop {
-        f.clock.advance(ports.settings.handshake_poll_interval);
-        if !answered && f.clock.now() >= answer_at && f.clock.now() < handshake.expires_at {
-            answered = true;
-            match options.invitation {
-                Invitation::Accept => {
-                    f.sim.accept(&handshake.id).map_err(|e| StepError::Internal(e.to_string()))?;
-                    timeline.customer(f.clock.now(), "accepted the invitation");
-                    steps::account_joined(ports, &fixtures::account()).await?;
+    loop {
+        let progress = execution.run_until_blocked().await;
+        timeline.drain();
+        let record = f.store.get(id).await?.expect("exists");
+        match progress {
+            asl::Progress::Finished(outcome) => return Ok(*outcome),
+            asl::Progress::Sleeping { until } => clock.advance((until - clock.now()).to_std().unwrap_or_default()),
+            asl::Progress::AwaitingToken(_) => {
+                let handshake = record.handshake.clone().expect("invited before waiting");
+                clock.advance(poll);
+                let due = clock.now() >= handshake.requested_at + Duration::hours(options.answer_after_hours);
+                if !answered && due && clock.now() < handshake.expires_at {
+                    answered = true;
+                    match options.invitation {
+                        Invitation::Accept => {
+                            f.sim.accept(&handshake.id).map_err(|e| StepError::Internal(e.to_string()))?;
+                            timeline.customer(clock.now(), "accepted the invitation");
+                            steps::account_joined(&f.ports, &fixtures::account()).await?;
+                        }
+                        Invitation::Decline => {
+                            f.sim.decline(&handshake.id).map_err(|e| StepError::Internal(e.to_string()))?;
+                            timeline.customer(clock.now(), "declined the invitation");
+                        }
+                        Invitation::Ignore => answered = false,
+                    }
                 }
-                Invitation::Decline => {
-                    f.sim.decline(&handshake.id).map_err(|e| StepError::Internal(e.to_string()))?;
-                    timeline.customer(f.clock.now(), "declined the invitation");
-                }
-                Invitation::Ignore => answered = false,
+                steps::sweep_handshakes(&f.ports, 100).await?;
             }
         }
-        steps::sweep_handshakes(ports, 100).await?;
-        if let Some(outcome) = recorder.outcome_for(&token) {
-            break outcome;
-        }
-    };
-    if let TokenOutcome::Failure { error, cause } = outcome {
-        return Ok(steps::record_failure(ports, id, &error, &cause).await?.status);
     }
-
-    let mut checks = 0;
-    loop {
-        let out = step!(steps::check_support(ports, id));
-        if out.confirmed {
-            break;
-        }
-        checks += 1;
-        if checks == 1 {
-            timeline.customer(f.clock.now(), "asked to upgrade to Business Support (root user, Support Center)");
-        }
-        f.clock.advance(Duration::seconds(out.wait_seconds));
-        if !options.never_upgrade && checks == options.upgrade_after_checks {
-            f.sim.set_support_plan(&fixtures::account(), SimSupportPlan::Business).map_err(|e| StepError::Internal(e.to_string()))?;
-            timeline.customer(f.clock.now(), "upgraded to Business Support");
-        }
-    }
-    step!(steps::schedule_hardening(ports, id));
-    timeline.drain();
-    // The hardening scan runs every 15 minutes.
-    f.clock.advance(Duration::minutes(15));
-    steps::hardening_scan(ports, 100, || true).await?;
-    Ok(f.store.get(id).await?.expect("exists").status)
-}
-
-async fn fail(f: &Fixture, id: MigrationId, e: &StepError) -> Result<Status, StepError> {
-    Ok(steps::record_failure(&f.ports, id, e.name(), &e.cause()).await?.status)
 }

@@ -27,12 +27,10 @@ async fn main() -> ExitCode {
                 println!();
                 println!("migration {}: {}", report.migration_id, report.outcome);
                 println!(
-                    "  {} status changes, {} history events, {} simulated in {:.1?} wall time",
-                    report.status_changes,
-                    report.history_events,
-                    human(report.simulated),
-                    report.wall
+                    "  {} state transitions and {} execution events; {} status changes and {} history entries",
+                    report.state_transitions, report.execution_events, report.status_changes, report.history_events
                 );
+                println!("  {} simulated in {:.1?} wall time", human(report.simulated), report.wall);
                 if report.outcome == report.expected {
                     ExitCode::SUCCESS
                 } else {

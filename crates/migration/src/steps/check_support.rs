@@ -28,7 +28,8 @@ pub fn next_support_wait(settings: &Settings, checks_done: u32, now: DateTime<Ut
     let doubling = settings.support_first_wait * 2_i32.saturating_pow(checks_done.saturating_sub(1).min(16));
     let wait = doubling.min(settings.support_max_wait);
     let to_deadline = deadline - now;
-    wait.min(to_deadline).max(Duration::seconds(60))
+    // Never busy-loop: at least a minute, or the first wait when it is configured shorter.
+    wait.min(to_deadline).max(settings.support_first_wait.min(Duration::seconds(60)))
 }
 
 #[instrument(skip(ports), fields(migration_id = %id))]
