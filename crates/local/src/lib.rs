@@ -1,4 +1,5 @@
 //! The local runner's library: what `cam-local` runs, testable in-process.
 
 pub mod demo;
+pub mod serve;
 pub mod stack;

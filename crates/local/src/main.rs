@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use local::demo;
+use local::{demo, serve};
 
 #[derive(Parser)]
 #[command(name = "cam-local", about = "Run the account migration locally, without AWS")]
@@ -17,11 +17,23 @@ struct Cli {
 enum Command {
     /// One migration end to end with a simulated customer on a virtual clock.
     Demo(demo::DemoOptions),
+    /// The API on localhost, the state machine in-process, the scans on timers.
+    Serve(serve::ServeOptions),
 }
 
-#[tokio::main(flavor = "current_thread")]
+#[tokio::main]
 async fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Serve(options) => {
+            init_logs();
+            match serve::run(options).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("serve failed: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Demo(options) => match demo::run(&options).await {
             Ok(report) => {
                 println!();
@@ -48,4 +60,10 @@ async fn main() -> ExitCode {
 
 fn human(d: chrono::Duration) -> String {
     format!("{}d {}h {}m", d.num_days(), d.num_hours() % 24, d.num_minutes() % 60)
+}
+
+/// JSON logs on stderr, as the functions write them; `RUST_LOG` filters (default info).
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().json().with_env_filter(filter).with_writer(std::io::stderr).init();
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use migration::error::ExecutionError;
 use migration::memory::fixtures::Fixture;
-use migration::ports::{Clock, Executions, TokenDelivery};
+use migration::ports::{Clock, Executions, Ports, TokenDelivery};
 use migration::workflow::{Step, run_step};
 use migration::{MigrationId, TaskToken};
 
@@ -80,6 +80,25 @@ pub fn substitutions() -> HashMap<String, String> {
         .collect()
 }
 
+/// The in-process executor with one handler per step over `ports`. `executions` must be
+/// the port inside `ports`, so steps that start, stop or answer executions reach it.
+pub fn build_executor(ports: &Ports, executions: &LocalExecutions, clock: asl::Clock) -> Result<asl::Executor, asl::LoadError> {
+    let definition = asl::Definition::load(DEFINITION, &substitutions())?;
+    let mut registry = asl::TaskRegistry::new();
+    for step in Step::ALL {
+        let ports = ports.clone();
+        registry.register(step.function_name(), move |task: asl::TaskInput| {
+            let ports = ports.clone();
+            async move { run_step(&ports, step, task.input).await.map_err(|e| asl::TaskError::new(e.name(), e.cause())) }
+        });
+    }
+    let options = asl::ExecutorOptions { state_machine_name: "cam-migration".into(), ..Default::default() };
+    let executor = asl::Executor::with_options(definition, registry, clock, options);
+    assert!(executions.0.set(executor.clone()).is_ok(), "one executions port serves one executor");
+    Ok(executor)
+}
+
+/// The seeded in-memory world of the fixtures, on the executor.
 pub struct LocalStack {
     pub fixture: Fixture<ExecutorClock>,
     pub executor: asl::Executor,
@@ -89,18 +108,7 @@ impl LocalStack {
     pub async fn new(clock: asl::Clock) -> Result<Self, asl::LoadError> {
         let executions = Arc::new(LocalExecutions::default());
         let fixture = Fixture::build(Arc::new(ExecutorClock(clock.clone())), executions.clone()).await;
-        let definition = asl::Definition::load(DEFINITION, &substitutions())?;
-        let mut registry = asl::TaskRegistry::new();
-        for step in Step::ALL {
-            let ports = fixture.ports.clone();
-            registry.register(step.function_name(), move |task: asl::TaskInput| {
-                let ports = ports.clone();
-                async move { run_step(&ports, step, task.input).await.map_err(|e| asl::TaskError::new(e.name(), e.cause())) }
-            });
-        }
-        let options = asl::ExecutorOptions { state_machine_name: "cam-migration".into(), ..Default::default() };
-        let executor = asl::Executor::with_options(definition, registry, clock, options);
-        executions.0.set(executor.clone()).unwrap_or_else(|_| unreachable!("the cell was created empty just above"));
+        let executor = build_executor(&fixture.ports, &executions, clock)?;
         Ok(Self { fixture, executor })
     }
 

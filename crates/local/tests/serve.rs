@@ -1,0 +1,141 @@
+//! End to end over HTTP: `cam-local serve` on a free port, driven as the CAM frontend and as
+//! the customer would drive it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use migration::memory::fixtures;
+use migration::request::AccessLevel;
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(extra: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cam-local"))
+        .args(["serve", "--port", "0", "--sweep-every", "1", "--support-first-wait", "1"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("cam-local starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped")).read_line(&mut line).expect("the address line");
+    let base = line.trim().strip_prefix("listening on ").unwrap_or_else(|| panic!("unexpected first line {line:?}")).to_owned();
+    Server { child, base }
+}
+
+impl Server {
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let request = ureq::request(method, &format!("{}{path}", self.base))
+            .set("X-Local-Identity-Sub", "alice@acme.example")
+            .set("X-Local-Identity-Org", "acme")
+            .set("X-Local-Identity-Role", "administrator")
+            .timeout(Duration::from_secs(10));
+        let result = match body {
+            Some(b) => request.send_json(b),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = response.status();
+        (status, response.into_json().unwrap_or(Value::Null))
+    }
+
+    /// Polls the migration until `done` says so, within a generous bound.
+    fn wait_for(&self, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, record) = self.call("GET", &format!("/migrations/{id}"), None);
+            assert_eq!(status, 200, "{record}");
+            if done(&record) {
+                return record;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "gave up waiting; last record: {record}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn create(&self, access: AccessLevel) -> String {
+        let (status, record) = self.call("POST", "/migrations", Some(serde_json::to_value(fixtures::request(access)).unwrap()));
+        assert_eq!(status, 202, "{record}");
+        record["id"].as_str().expect("an id").to_owned()
+    }
+
+    fn status_events(&self, id: &str) -> Vec<String> {
+        let (status, events) = self.call("GET", &format!("/_local/events?migration_id={id}"), None);
+        assert_eq!(status, 200);
+        events.as_array().unwrap().iter().map(|e| e["detail"]["to"].as_str().unwrap().to_owned()).collect()
+    }
+}
+
+fn status_is(expected: &'static str) -> impl Fn(&Value) -> bool {
+    move |r| r["status"] == expected
+}
+
+fn full_migration(server: &Server) {
+    let account = json!({ "aws_account_id": fixtures::ACCOUNT });
+    let id = server.create(AccessLevel::FullHardening);
+    let invited = server.wait_for(&id, status_is("INVITED"));
+    assert!(invited.to_string().contains("ACCEPT_INVITATION"), "the customer is told to accept: {invited}");
+    assert!(!invited.to_string().contains(fixtures::EXTERNAL_ID), "no ExternalId outside onboarding");
+
+    assert_eq!(server.call("POST", "/_local/customer/accept", Some(account.clone())).0, 200);
+    let waiting = server.wait_for(&id, status_is("AWAITING_SUPPORT_UPGRADE"));
+    assert!(waiting.to_string().contains("UPGRADE_SUPPORT"), "the customer is told to upgrade: {waiting}");
+
+    let upgrade = json!({ "aws_account_id": fixtures::ACCOUNT, "plan": "business" });
+    assert_eq!(server.call("POST", "/_local/customer/support", Some(upgrade)).0, 200);
+    let done = server.wait_for(&id, status_is("HARDENED"));
+    assert!(done["joined_at"].is_string(), "the join time is recorded: {done}");
+
+    assert_eq!(
+        server.status_events(&id),
+        ["REQUESTED", "VALIDATED", "INVITED", "JOINED", "AWAITING_SUPPORT_UPGRADE", "SUPPORT_CONFIRMED", "HARDENING_SCHEDULED", "HARDENED"]
+    );
+}
+
+#[test]
+fn full_migration_over_http() {
+    full_migration(&serve(&[]));
+}
+
+#[test]
+fn declined_invitation_over_http() {
+    let server = serve(&[]);
+    let id = server.create(AccessLevel::Optimized);
+    server.wait_for(&id, status_is("INVITED"));
+    assert_eq!(server.call("POST", "/_local/customer/decline", Some(json!({ "aws_account_id": fixtures::ACCOUNT }))).0, 200);
+    let record = server.wait_for(&id, status_is("INVITATION_DECLINED"));
+    assert!(record.to_string().contains("Migration.InvitationDeclined"), "{record}");
+    assert_eq!(server.status_events(&id).last().map(String::as_str), Some("INVITATION_DECLINED"));
+    // The account is free again.
+    server.create(AccessLevel::Optimized);
+}
+
+#[test]
+fn full_migration_with_the_store_on_moto() {
+    let Ok(endpoint) = std::env::var("MOTO_ENDPOINT") else {
+        assert!(
+            std::env::var_os("CI").is_none() && std::env::var_os("REQUIRE_MOTO").is_none(),
+            "MOTO_ENDPOINT must be set (scripts/test starts moto)"
+        );
+        eprintln!("SKIPPED: MOTO_ENDPOINT is not set");
+        return;
+    };
+    let table = format!("cam-local-e2e-{}", std::process::id());
+    full_migration(&serve(&["--aws-endpoint", &endpoint, "--table", &table]));
+}
