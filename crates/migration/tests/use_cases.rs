@@ -430,3 +430,59 @@ async fn status_changes_are_published_on_the_change_feed() {
     assert_eq!(second.migration_id, id);
     assert!(feed.try_recv().is_err(), "progress entries are not published");
 }
+
+/// An executions port that behaves like Step Functions resuming at once: delivering the
+/// token runs the next steps before the deliverer writes again.
+struct EagerExecutions {
+    ports: std::sync::OnceLock<migration::Ports>,
+}
+
+#[async_trait::async_trait]
+impl migration::ports::Executions for EagerExecutions {
+    async fn start(&self, _: MigrationId, _: serde_json::Value) -> Result<(), migration::error::ExecutionError> {
+        Ok(())
+    }
+    async fn stop(&self, _: MigrationId, _: &str, _: &str) -> Result<(), migration::error::ExecutionError> {
+        Ok(())
+    }
+    async fn send_task_success(
+        &self,
+        _: &migration::TaskToken,
+        output: serde_json::Value,
+    ) -> Result<migration::ports::TokenDelivery, migration::error::ExecutionError> {
+        let ports = self.ports.get().expect("set");
+        let id: MigrationId = output["migration_id"].as_str().unwrap().parse().unwrap();
+        steps::check_support(ports, id).await.unwrap();
+        steps::schedule_hardening(ports, id).await.unwrap();
+        Ok(migration::ports::TokenDelivery::Delivered)
+    }
+    async fn send_task_failure(
+        &self,
+        _: &migration::TaskToken,
+        _: &str,
+        _: &str,
+    ) -> Result<migration::ports::TokenDelivery, migration::error::ExecutionError> {
+        Ok(migration::ports::TokenDelivery::Delivered)
+    }
+}
+
+#[tokio::test]
+async fn delivering_the_token_does_not_drop_the_hardening_job_the_execution_queued_meanwhile() {
+    let eager = std::sync::Arc::new(EagerExecutions { ports: std::sync::OnceLock::new() });
+    let f = migration::memory::fixtures::Fixture::new(start_time(), eager.clone()).await;
+    eager.ports.set(f.ports.clone()).ok().unwrap();
+    f.sim.set_support_plan(&account(), SimSupportPlan::Business).unwrap();
+    let id = steps::create_migration(&f.ports, &admin(), &request("full_hardening"), None).await.unwrap().record.id;
+    steps::validate(&f.ports, id).await.unwrap();
+    steps::invite(&f.ports, id).await.unwrap();
+    steps::wait_for_handshake(&f.ports, id, migration::TaskToken::new("t")).await.unwrap();
+    f.sim.accept(&f.store.get(id).await.unwrap().unwrap().handshake.unwrap().id).unwrap();
+    steps::account_joined(&f.ports, &account()).await.unwrap();
+
+    let record = f.store.get(id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::HardeningScheduled);
+    assert!(record.task_token.is_none());
+    assert!(record.due_at.is_some(), "the hardening job is still due");
+    assert_eq!(steps::hardening_scan(&f.ports, 10, || true).await.unwrap().completed, 1);
+    assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::Hardened);
+}

@@ -93,7 +93,11 @@ async fn deliver(ports: &Ports, record: Migration, actor: &str) -> Result<Migrat
         }
         let mut change = ChangeBuilder::new(current, system(actor), now);
         change.record().task_token = None;
-        change.record().due_at = None;
+        // The execution may already have moved on (it resumes the moment the token is
+        // delivered) and queued a hardening job whose due time must survive.
+        if current.hardening.is_none() {
+            change.record().due_at = None;
+        }
         Ok(Some(change.build()))
     })
     .await
