@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use migration::ports::{Ports, SystemClock};
 use migration::settings::ConfigError;
+use migration::throttle::{DEFAULT_MIN_INTERVAL, RateLimitedOrganizations};
 use migration::workflow::{Step, run_step};
 use migration::{Settings, StepError, steps};
 use serde_json::{Value, json};
@@ -29,6 +30,9 @@ pub struct Config {
     pub table_name: String,
     pub state_machine_arn: String,
     pub settings: Settings,
+    /// How far apart the hardening scan starts its Organizations calls
+    /// (`SCAN_ORGANIZATIONS_INTERVAL_MS`, default [`DEFAULT_MIN_INTERVAL`]).
+    pub scan_organizations_interval: Duration,
 }
 
 impl Config {
@@ -42,6 +46,7 @@ impl Config {
             table_name: required("TABLE_NAME")?,
             state_machine_arn: required("STATE_MACHINE_ARN")?,
             settings: Settings::from_env(&lookup)?,
+            scan_organizations_interval: scan_interval(&lookup)?,
         })
     }
 
@@ -58,6 +63,28 @@ impl Config {
             settings: Arc::new(self.settings.clone()),
         }
     }
+
+    /// The hardening scan's ports: the AWS adapters, with Organizations calls paced.
+    pub async fn scan_ports(&self) -> Ports {
+        rate_limited_organizations(self.aws_ports().await, self.scan_organizations_interval)
+    }
+}
+
+const SCAN_INTERVAL_VAR: &str = "SCAN_ORGANIZATIONS_INTERVAL_MS";
+
+fn scan_interval(lookup: impl Fn(&str) -> Option<String>) -> Result<Duration, ConfigError> {
+    let Some(value) = lookup(SCAN_INTERVAL_VAR).filter(|v| !v.trim().is_empty()) else { return Ok(DEFAULT_MIN_INTERVAL) };
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Duration::from_millis)
+        .map_err(|_| ConfigError::Invalid { name: SCAN_INTERVAL_VAR, reason: format!("`{value}` is not a whole number of milliseconds") })
+}
+
+/// The same ports with the Organizations port paced `interval` apart. Only the scan uses
+/// it: it is the one bulk caller of the management account's Organizations quota.
+pub fn rate_limited_organizations(ports: Ports, interval: Duration) -> Ports {
+    Ports { orgs: Arc::new(RateLimitedOrganizations::new(ports.orgs.clone(), interval)), ..ports }
 }
 
 /// A step's error as Lambda reports it: `error_type` is exactly the name the state
@@ -126,7 +153,9 @@ pub async fn watcher_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result
 /// Time kept in reserve at the end of a scan run, so the last job's writes finish.
 pub const SCAN_RESERVE: Duration = Duration::from_secs(20);
 
-/// hardening-scan: as many due jobs as the remaining invocation time allows.
+/// hardening-scan: as many due jobs as the remaining invocation time allows. `ports` are
+/// [`Config::scan_ports`], whose Organizations calls are paced; the pauses count against
+/// the remaining time like any other work.
 pub async fn scan_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result<Value, StepFailure> {
     let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
     let keep_going = move || deadline.duration_since(SystemTime::now()).is_ok_and(|left| left > SCAN_RESERVE);
@@ -140,4 +169,55 @@ pub async fn scan_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result<Va
         "failed": report.failed,
         "deferred": report.deferred,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(extra: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let mut map: HashMap<String, String> = [
+            ("TABLE_NAME", "cam-migrations"),
+            ("STATE_MACHINE_ARN", "arn:aws:states:us-east-1:123456789012:stateMachine:cam-migration"),
+            ("PARTNER_ACCOUNT_ID", "999999999999"),
+            ("ONBOARDING_OU_ID", "ou-ab12-onboard"),
+            ("GUARDRAIL_SCP_ID", "p-guard"),
+            ("HARDENED_OU_ID", "ou-ab12-hardened"),
+            ("HARDENING_SCP_IDS", "p-one,p-two"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        map.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn scan_interval_defaults_to_one_call_a_second_and_can_be_set() {
+        assert_eq!(Config::from_lookup(env(&[])).unwrap().scan_organizations_interval, Duration::from_secs(1));
+        let set = Config::from_lookup(env(&[(SCAN_INTERVAL_VAR, "250")])).unwrap();
+        assert_eq!(set.scan_organizations_interval, Duration::from_millis(250));
+        let err = Config::from_lookup(env(&[(SCAN_INTERVAL_VAR, "fast")])).unwrap_err();
+        assert!(matches!(err, ConfigError::Invalid { name: SCAN_INTERVAL_VAR, .. }), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_the_organizations_port_is_paced() {
+        use migration::memory::ManualClock;
+        use migration::memory::fixtures::{Fixture, account};
+
+        let start = chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").unwrap().with_timezone(&chrono::Utc);
+        let (f, _) = Fixture::<ManualClock>::with_recorder(start).await;
+        let ports = rate_limited_organizations(f.ports.clone(), Duration::from_secs(1));
+        assert!(Arc::ptr_eq(&ports.store, &f.ports.store) && Arc::ptr_eq(&ports.executions, &f.ports.executions));
+
+        let begin = tokio::time::Instant::now();
+        for _ in 0..3 {
+            ports.orgs.membership(&account()).await.unwrap();
+        }
+        assert_eq!(tokio::time::Instant::now() - begin, Duration::from_secs(2), "three calls, two pauses");
+        assert_eq!(f.sim.calls("DescribeAccount"), 3, "every call reaches the port");
+    }
 }

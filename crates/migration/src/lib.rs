@@ -14,6 +14,7 @@ pub mod rules;
 pub mod settings;
 pub mod status;
 pub mod steps;
+pub mod throttle;
 pub mod workflow;
 
 #[cfg(any(test, feature = "contract"))]
