@@ -192,7 +192,6 @@ fn bad_request(message: impl std::fmt::Display) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": message.to_string() }))).into_response()
 }
 
-
 /// The customer's root user accepts the open invitation; AWS then emits
 /// AccountJoinedOrganization, which the watcher handles.
 async fn accept(State(local): State<Local>, body: Bytes) -> Response {
