@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+"""Cold-start benchmark of the Lambda functions (a benchmark, not a test).
+
+For every function's release `bootstrap`, the bare Rust floor and the Python baseline it
+measures, in one run and interleaved round by round:
+
+- the bootstrap's size zipped (deflate, level 9: what a deployment package carries);
+- the time from process start (just before fork/exec) to the first invocation *handled*:
+  the first POST of .../invocation/{id}/response or .../invocation/{id}/error received by
+  a local Lambda Runtime API (this file's `RuntimeApi`); an /init/error is a failure;
+- peak memory: VmHWM of /proc/<pid>/status, read once the first invocation is handled
+  (the process is then parked on the next GET /invocation/next, as on Lambda).
+
+Every process gets a Lambda-like environment: no inherited variables, dummy credentials,
+AWS_ENDPOINT_URL at a closed loopback port (so a function's first AWS call fails at once
+and the function answers with its error: still handled) and AWS_MAX_ATTEMPTS=1.
+
+Usage: bench.py --lambda-dir DIR --floor DIR/floor/bootstrap --python PY [--runs N]
+       [--arm64-lambda-dir DIR] [--json OUT.json] [--markdown OUT.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHES = ROOT / "benches"
+MIB = 1024 * 1024
+
+# Each function and the fixture of functions/<name>/events/ it is first invoked with.
+FUNCTIONS = {
+    "validate": "step.json",
+    "invite": "step.json",
+    "wait-for-handshake": "step.json",
+    "check-support": "step.json",
+    "schedule-hardening": "step.json",
+    "record-failure": "caught-decline.json",
+    "handshake-watcher": "account-joined.json",
+    "hardening-scan": "scheduled.json",
+    "api": "create-migration.json",
+}
+
+# Targets of the issue.
+MAX_ZIP_MIB = 4.0
+MAX_FLOOR_RATIO = 1.5
+MIN_PYTHON_RATIO = 40.0
+MAX_PEAK_MIB = 25.0
+
+REQUEST_ID = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+
+
+class RuntimeApi:
+    """A minimal Lambda Runtime API on 127.0.0.1 that hands out one event.
+
+    The first GET /invocation/next returns the event; later ones long-poll until the
+    server stops. The first POST of a response, an invocation error or an init error is
+    timed with `time.perf_counter_ns()` (the harness' clock) and sets `done`.
+    """
+
+    def __init__(self, event: bytes, function_arn: str):
+        self.event = event
+        self.function_arn = function_arn
+        self.done = threading.Event()
+        self.stopping = threading.Event()
+        self.done_ns: int | None = None
+        self.outcome: str | None = None
+        self.body: bytes = b""
+        self._served = False
+        self._lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _reply(self, code: int, body: bytes, headers: dict[str, str] | None = None):
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+                self.wfile.flush()
+
+            def do_GET(self):
+                if self.path != "/2018-06-01/runtime/invocation/next":
+                    return self._reply(404, b'{"errorType":"NotFound"}')
+                with api._lock:
+                    first, api._served = not api._served, True
+                if not first:
+                    api.stopping.wait()  # long-poll, as Lambda does between invocations
+                    self.close_connection = True
+                    return
+                deadline = int(time.time() * 1000) + 900_000
+                self._reply(200, api.event, {
+                    "Lambda-Runtime-Aws-Request-Id": REQUEST_ID,
+                    "Lambda-Runtime-Deadline-Ms": str(deadline),
+                    "Lambda-Runtime-Invoked-Function-Arn": api.function_arn,
+                    "Lambda-Runtime-Trace-Id": "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1",
+                })
+
+            def do_POST(self):
+                now = time.perf_counter_ns()
+                prefix = "/2018-06-01/runtime/"
+                if self.path == f"{prefix}invocation/{REQUEST_ID}/response":
+                    outcome = "response"
+                elif self.path == f"{prefix}invocation/{REQUEST_ID}/error":
+                    outcome = "error"
+                elif self.path == f"{prefix}init/error":
+                    outcome = "init-error"
+                else:
+                    return self._reply(404, b'{"errorType":"NotFound"}')
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with api._lock:
+                    if api.done_ns is None:
+                        api.done_ns, api.outcome, api.body = now, outcome, body
+                self._reply(202, b'{"status":"OK"}')
+                api.done.set()
+
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                if not isinstance(sys.exc_info()[1], (ConnectionError, BrokenPipeError)):
+                    super().handle_error(request, client_address)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.stopping.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on: connections to it are refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lambda_env(name: str, runtime_api: str, home: str, endpoint: str) -> dict[str, str]:
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": home,
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "LAMBDA_TASK_ROOT": home,
+        "AWS_LAMBDA_RUNTIME_API": runtime_api,
+        "AWS_LAMBDA_FUNCTION_NAME": name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "2026/03/02/[$LATEST]bench",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "AKIABENCHMARKDUMMY00",
+        "AWS_SECRET_ACCESS_KEY": "benchmark-dummy-secret",
+        "AWS_SESSION_TOKEN": "benchmark-dummy-token",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "TABLE_NAME": "cam-migrations",
+        "STATE_MACHINE_ARN": "arn:aws:states:us-east-1:999999999999:stateMachine:cam-migration",
+        "PARTNER_ACCOUNT_ID": "999999999999",
+        "ONBOARDING_OU_ID": "ou-ab12-onboard",
+        "GUARDRAIL_SCP_ID": "p-guard",
+        "HARDENED_OU_ID": "ou-ab12-hardened",
+        "HARDENING_SCP_IDS": "p-one,p-two",
+    }
+
+
+def vm_hwm_kib(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def cpu_ns(pid: int) -> int | None:
+    """CPU time the process' live threads have run (schedstat, ns): less load-sensitive than wall time."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+    except (OSError, ValueError):
+        return None
+    return total
+
+
+def measure_once(name: str, cmd: list[str], event: bytes, log_dir: Path, timeout: float = 60.0) -> dict:
+    arn = f"arn:aws:lambda:us-east-1:999999999999:function:{name}"
+    api = RuntimeApi(event, arn)
+    home = tempfile.mkdtemp(prefix="bench-home-")
+    env = lambda_env(name, f"127.0.0.1:{api.port}", home, f"http://127.0.0.1:{closed_port()}")
+    log_path = log_dir / f"{name}.log"
+    try:
+        with open(log_path, "wb") as log:
+            t0 = time.perf_counter_ns()
+            proc = subprocess.Popen(cmd, env=env, cwd=home, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+            limit = time.monotonic() + timeout
+            while not api.done.wait(0.02):
+                if proc.poll() is not None or time.monotonic() > limit:
+                    break
+            hwm = vm_hwm_kib(proc.pid) if api.done.is_set() else None
+            cpu = cpu_ns(proc.pid) if api.done.is_set() else None
+            proc.kill()
+            proc.wait()
+    finally:
+        api.close()
+        os.rmdir(home) if not os.listdir(home) else None
+    if not api.done.is_set() or api.outcome == "init-error":
+        detail = api.body.decode(errors="replace")[:300] if api.body else log_path.read_text(errors="replace")[-600:]
+        raise RuntimeError(f"{name}: first invocation not handled ({api.outcome or 'no POST'}, exit {proc.returncode}): {detail}")
+    return {
+        "ms": (api.done_ns - t0) / 1e6,
+        "peak_kib": hwm,
+        "cpu_ms": cpu / 1e6 if cpu is not None else None,
+        "outcome": api.outcome,
+        "body": api.body.decode(errors="replace")[:300],
+    }
+
+
+def zipped_size(path: Path) -> int:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        info = zipfile.ZipInfo("bootstrap", date_time=(1980, 1, 1, 0, 0, 0))
+        info.external_attr = 0o755 << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        z.writestr(info, path.read_bytes(), compresslevel=9)
+    return len(buf.getvalue())
+
+
+def describe_outcome(sample: dict) -> str:
+    if sample["outcome"] == "error":
+        try:
+            return "error `" + json.loads(sample["body"]).get("errorType", "?") + "`"
+        except ValueError:
+            return "error"
+    try:
+        body = json.loads(sample["body"])
+        if isinstance(body, dict) and "statusCode" in body:
+            return f"response {body['statusCode']}"
+    except ValueError:
+        pass
+    return "response"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--lambda-dir", type=Path, required=True, help="cargo lambda's output: DIR/<function>/bootstrap")
+    p.add_argument("--floor", type=Path, required=True, help="the floor's release bootstrap")
+    p.add_argument("--python", type=Path, required=True, help="python of the venv with boto3")
+    p.add_argument("--arm64-lambda-dir", type=Path, help="an arm64 build's lambda dir, for sizes only")
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--json", type=Path)
+    p.add_argument("--markdown", type=Path)
+    p.add_argument("--functions", nargs="*", default=list(FUNCTIONS))
+    p.add_argument("--no-realtime", action="store_true", help="do not run at SCHED_FIFO priority")
+    args = p.parse_args()
+    scheduling = "normal priority (other load on the machine inflates the times)"
+    if not args.no_realtime:
+        # The harness and every measured process (children inherit it) run at real-time
+        # priority, so builds sharing the machine's cores do not distort start-up times.
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+            scheduling = "SCHED_FIFO priority 10 (harness and measured processes)"
+        except (PermissionError, AttributeError) as e:
+            print(f"cannot use SCHED_FIFO ({e}); measuring at normal priority", file=sys.stderr)
+    args.python, args.floor, args.lambda_dir = args.python.absolute(), args.floor.absolute(), args.lambda_dir.absolute()
+
+    started = time.monotonic()
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    floor_event = (ROOT / "functions/validate/events/step.json").read_bytes()
+    targets: dict[str, tuple[list[str], bytes, Path | None]] = {
+        "floor (bare Rust)": ([str(args.floor)], floor_event, args.floor),
+        "python baseline": ([str(args.python), str(BENCHES / "python_baseline.py")], floor_event, None),
+    }
+    for name in args.functions:
+        binary = args.lambda_dir / name / "bootstrap"
+        if not binary.exists():
+            print(f"missing {binary}", file=sys.stderr)
+            return 2
+        targets[name] = ([str(binary)], (ROOT / "functions" / name / "events" / FUNCTIONS[name]).read_bytes(), binary)
+
+    samples: dict[str, list[dict]] = {t: [] for t in targets}
+    rng = random.Random(20260302)
+    order = list(targets)
+    for round_no in range(args.runs + 1):  # round 0 warms the page cache and is dropped
+        rng.shuffle(order)
+        for t in order:
+            cmd, event, _ = targets[t]
+            s = measure_once(t.split(" ")[0], cmd, event, log_dir)
+            if round_no:
+                samples[t].append(s)
+        print(f"round {round_no}/{args.runs} done", file=sys.stderr)
+
+    def med(t: str, key: str) -> float:
+        return statistics.median(s[key] for s in samples[t])
+
+    floor_ms = med("floor (bare Rust)", "ms")
+    py_ms = med("python baseline", "ms")
+    rows = []
+    for t, (cmd, _, binary) in targets.items():
+        ms = med(t, "ms")
+        row = {
+            "name": t,
+            "bootstrap_bytes": binary.stat().st_size if binary else None,
+            "zip_bytes": zipped_size(binary) if binary else None,
+            "arm64_zip_bytes": None,
+            "start_ms_median": ms,
+            "start_ms_min": min(s["ms"] for s in samples[t]),
+            "start_ms_max": max(s["ms"] for s in samples[t]),
+            "cpu_ms_median": med(t, "cpu_ms"),
+            "peak_kib_median": med(t, "peak_kib"),
+            "peak_kib_max": max(s["peak_kib"] for s in samples[t]),
+            "vs_floor": ms / floor_ms,
+            "python_vs": py_ms / ms,
+            "first_invocation": describe_outcome(samples[t][0]),
+            "runs": len(samples[t]),
+        }
+        if args.arm64_lambda_dir and binary and t in FUNCTIONS:
+            arm = args.arm64_lambda_dir / t / "bootstrap"
+            row["arm64_zip_bytes"] = zipped_size(arm) if arm.exists() else None
+        if args.arm64_lambda_dir and t.startswith("floor"):
+            arm = args.arm64_lambda_dir / "floor" / "bootstrap"
+            row["arm64_zip_bytes"] = zipped_size(arm) if arm.exists() else None
+        rows.append(row)
+
+    elapsed = time.monotonic() - started
+    meta = {
+        "runs": args.runs,
+        "elapsed_s": round(elapsed, 1),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.release()}",
+        "python": subprocess.run([str(args.python), "-c", "import sys, boto3; print(sys.version.split()[0], 'boto3', boto3.__version__)"],
+                                 capture_output=True, text=True).stdout.strip(),
+        "loadavg": os.getloadavg(),
+        "scheduling": scheduling,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+    md = render(rows, meta)
+    print(md)
+    if args.json:
+        args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
+    if args.markdown:
+        args.markdown.write_text(md)
+    funcs = [r for r in rows if r["name"] in FUNCTIONS]
+    met = all(verdicts(r).values() for r in funcs)
+    return 0 if met else 1
+
+
+def verdicts(r: dict) -> dict[str, bool]:
+    return {
+        "zip": r["zip_bytes"] is not None and r["zip_bytes"] <= MAX_ZIP_MIB * MIB,
+        "floor": r["vs_floor"] <= MAX_FLOOR_RATIO,
+        "python": r["python_vs"] >= MIN_PYTHON_RATIO,
+        "peak": r["peak_kib_median"] <= MAX_PEAK_MIB * 1024,
+    }
+
+
+def render(rows: list[dict], meta: dict) -> str:
+    def mib(b):
+        return "—" if b is None else f"{b / MIB:.2f}"
+
+    def mark(ok: bool) -> str:
+        return "" if ok else " ✗"
+
+    arm = any(r["arm64_zip_bytes"] for r in rows)
+    head = "| | bootstrap MiB | zipped MiB (x86_64)" + (" | zipped MiB (arm64)" if arm else "") + \
+        " | start → first invocation handled, ms (median [min–max]) | × floor | Python ÷ this | CPU ms (median) | peak RSS MiB (median) | first invocation |"
+    sep = "| --- " * (head.count("|") - 1) + "|"
+    lines = [head, sep]
+    for r in rows:
+        is_fn = r["name"] in FUNCTIONS
+        v = verdicts(r) if is_fn else {k: True for k in ("zip", "floor", "python", "peak")}
+        cells = [
+            f"**{r['name']}**" if not is_fn else r["name"],
+            mib(r["bootstrap_bytes"]),
+            mib(r["zip_bytes"]) + mark(v["zip"]),
+        ]
+        if arm:
+            cells.append(mib(r["arm64_zip_bytes"]))
+        cells += [
+            f"{r['start_ms_median']:.1f} [{r['start_ms_min']:.1f}–{r['start_ms_max']:.1f}]",
+            f"{r['vs_floor']:.2f}" + mark(v["floor"]),
+            f"{r['python_vs']:.0f}" + mark(v["python"]),
+            f"{r['cpu_ms_median']:.1f}",
+            f"{r['peak_kib_median'] / 1024:.1f}" + mark(v["peak"]),
+            r["first_invocation"],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        f"{meta['runs']} runs each, interleaved in shuffled rounds after one warm-up round, at {meta['scheduling']}; {meta['machine']}; "
+        f"Python {meta['python']}; load average at the end {meta['loadavg'][0]:.1f}; {meta['date']}; "
+        f"measuring took {meta['elapsed_s']} s. ✗ marks a missed target (zip ≤ {MAX_ZIP_MIB:g} MiB, "
+        f"≤ {MAX_FLOOR_RATIO:g}× floor, ≥ {MIN_PYTHON_RATIO:g}× faster than Python, peak ≤ {MAX_PEAK_MIB:g} MiB)."
+    )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
