@@ -4,6 +4,7 @@
 mod aws;
 mod clock;
 mod executions;
+pub mod faults;
 pub mod fixtures;
 mod store;
 

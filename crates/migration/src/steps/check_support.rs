@@ -63,6 +63,9 @@ pub async fn check_support(ports: &Ports, id: MigrationId) -> Result<SupportChec
         )?,
         (plan, _) => change.progress(format!("support check {checks}: {plan:?}")),
     };
+    // The execution got here past the handshake wait: its token is spent. Forget it even
+    // if the watcher was cut short before doing so.
+    change.record().task_token = None;
     change.record().support = Some(SupportStatus {
         plan: answer.plan,
         detail: answer.detail,
