@@ -23,6 +23,15 @@ use crate::organizations::to_chrono;
 /// Global services (Organizations, Support) answer in us-east-1.
 pub(crate) const GLOBAL_REGION: &str = "us-east-1";
 
+/// The IAM actions the partner's own role needs for this adapter: only `sts:AssumeRole` (on
+/// the customer roles, `arn:aws:iam::*:role/CenturyLink*`).
+pub const IAM_ACTIONS: &[&str] = &["sts:AssumeRole"];
+
+/// The actions this adapter calls *through the customer's role*: permissions of that role
+/// (infra/customer-role.yaml), not of any function. tests/infra checks both lists against the
+/// calls in this file.
+pub const CUSTOMER_ROLE_ACTIONS: &[&str] = &["organizations:DescribeOrganization", "organizations:ListAccounts"];
+
 /// The AWS adapter of [`CustomerAccess`].
 #[derive(Clone, Debug)]
 pub struct AwsCustomerAccess {

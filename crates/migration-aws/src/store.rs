@@ -26,11 +26,16 @@ use tracing::{debug, instrument, warn};
 use crate::errors::{error_message, is_transient};
 use crate::keys::{self, Key, entity};
 
-pub(crate) type Item = HashMap<String, AttributeValue>;
+pub type Item = HashMap<String, AttributeValue>;
 
 /// How often a transaction that lost a race with another transaction on the same items
 /// (`TransactionConflict`) is tried again before the store reports itself unavailable.
 const TRANSACTION_ATTEMPTS: u32 = 5;
+
+/// The IAM actions this adapter's calls need. `TransactWriteItems` is not an IAM action: a
+/// transaction needs the action of each item it writes (`Put`, `Delete`). tests/infra checks
+/// this list against the calls in this file and against each function's role.
+pub const IAM_ACTIONS: &[&str] = &["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"];
 
 /// The DynamoDB adapter of [`MigrationStore`].
 #[derive(Clone, Debug)]
@@ -82,7 +87,8 @@ pub(crate) fn migration_item(record: &Migration) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-pub(crate) fn event_item(event: &HistoryEvent) -> Result<Item, StoreError> {
+/// A history entry as its item (what the table's stream carries in `NewImage`).
+pub fn event_item(event: &HistoryEvent) -> Result<Item, StoreError> {
     record_item(&keys::event(event.migration_id, event.at, event.seq), entity::EVENT, event)
 }
 

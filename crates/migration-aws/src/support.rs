@@ -10,6 +10,13 @@ use tracing::{info, instrument, warn};
 use crate::customer::session_config;
 use crate::errors::{error_code, error_message, is_subscription_required};
 
+/// The partner's own role needs no action for this adapter: every call goes through the
+/// customer's role.
+pub const IAM_ACTIONS: &[&str] = &[];
+
+/// The actions this adapter calls through the customer's role (infra/customer-role.yaml).
+pub const CUSTOMER_ROLE_ACTIONS: &[&str] = &["support:DescribeSeverityLevels"];
+
 /// The AWS adapter of [`SupportProbe`].
 #[derive(Clone, Debug)]
 pub struct AwsSupportProbe {
