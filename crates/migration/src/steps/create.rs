@@ -78,6 +78,14 @@ pub async fn create_migration(
         }
     }
     let (Some(valid), Some(profile), true) = (valid, profile, violations.is_empty()) else {
+        // A concurrent request with the same key may have won between the key lookup above
+        // and the lock check: its key was written with the lock, so look again.
+        if let Some(key) = idempotency_key
+            && let Some(existing) = store.idempotency(&caller.org, key).await.map_err(CreateError::Store)?
+            && existing.expires_at > ports.clock.now()
+        {
+            return replay(ports, &existing, &fingerprint).await;
+        }
         return Err(CreateError::Refused(violations));
     };
 
