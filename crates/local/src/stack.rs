@@ -33,6 +33,12 @@ impl Clock for ExecutorClock {
 pub struct LocalExecutions(OnceLock<asl::Executor>);
 
 impl LocalExecutions {
+    /// Connects the executor this port starts and answers executions on. Set once, after
+    /// the executor (whose handlers need the ports holding this) exists.
+    pub fn attach(&self, executor: &asl::Executor) {
+        assert!(self.0.set(executor.clone()).is_ok(), "one executions port serves one executor");
+    }
+
     fn executor(&self) -> Result<&asl::Executor, ExecutionError> {
         self.0.get().ok_or_else(|| ExecutionError::Other("the local executor is not ready".into()))
     }
@@ -94,7 +100,7 @@ pub fn build_executor(ports: &Ports, executions: &LocalExecutions, clock: asl::C
     }
     let options = asl::ExecutorOptions { state_machine_name: "cam-migration".into(), ..Default::default() };
     let executor = asl::Executor::with_options(definition, registry, clock, options);
-    assert!(executions.0.set(executor.clone()).is_ok(), "one executions port serves one executor");
+    executions.attach(&executor);
     Ok(executor)
 }
 

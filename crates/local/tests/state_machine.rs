@@ -3,21 +3,20 @@
 //! final record, its history and the execution's error name.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
 
-use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
-use local::stack::{DEFINITION, ExecutorClock, LocalStack, substitutions};
-use migration::error::{ExecutionError, names};
+use local::stack::{DEFINITION, ExecutorClock, LocalExecutions, LocalStack, substitutions};
+use migration::error::names;
 use migration::memory::SimSupportPlan;
 use migration::memory::fixtures::{self, Fixture, account};
-use migration::ports::{Executions, MigrationStore, TokenDelivery};
+use migration::ports::MigrationStore;
 use migration::record::{EventKind, HandshakeState, Migration};
 use migration::request::AccessLevel;
 use migration::rules::CustomerOrganization;
 use migration::workflow::{Step, run_step};
-use migration::{MigrationId, Status, TaskToken, steps};
+use migration::{MigrationId, Status, steps};
 
 fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").unwrap().with_timezone(&Utc)
@@ -302,47 +301,6 @@ async fn acceptance_seen_by_the_sweep_alone() {
 // ---------------------------------------------------------------------------------------
 // Lambda errors: the stack built as LocalStack builds it, with one handler wrapped.
 
-/// The executions port on an executor that exists only after the handlers that need the
-/// port (as `local::stack::LocalExecutions` does it).
-#[derive(Default)]
-struct ExecutorPort(OnceLock<asl::Executor>);
-
-impl ExecutorPort {
-    fn executor(&self) -> Result<&asl::Executor, ExecutionError> {
-        self.0.get().ok_or_else(|| ExecutionError::Other("the executor is not ready".into()))
-    }
-}
-
-fn delivery(result: Result<(), asl::TokenError>) -> Result<TokenDelivery, ExecutionError> {
-    match result {
-        Ok(()) => Ok(TokenDelivery::Delivered),
-        Err(asl::TokenError::TaskClosed(_)) => Ok(TokenDelivery::AlreadyResolved),
-        Err(e) => Err(ExecutionError::Other(e.to_string())),
-    }
-}
-
-#[async_trait]
-impl Executions for ExecutorPort {
-    async fn start(&self, migration: MigrationId, input: serde_json::Value) -> Result<(), ExecutionError> {
-        self.executor()?.start(&migration.to_string(), input).await.map(|_| ()).map_err(|e| ExecutionError::Other(e.to_string()))
-    }
-
-    async fn stop(&self, migration: MigrationId, error: &str, cause: &str) -> Result<(), ExecutionError> {
-        if let Some(handle) = self.executor()?.execution(&migration.to_string()) {
-            handle.stop(Some(error), Some(cause)).await;
-        }
-        Ok(())
-    }
-
-    async fn send_task_success(&self, token: &TaskToken, output: serde_json::Value) -> Result<TokenDelivery, ExecutionError> {
-        delivery(self.executor()?.send_task_success(token.expose(), output).await)
-    }
-
-    async fn send_task_failure(&self, token: &TaskToken, error: &str, cause: &str) -> Result<TokenDelivery, ExecutionError> {
-        delivery(self.executor()?.send_task_failure(token.expose(), error, Some(cause)).await)
-    }
-}
-
 /// What a wrapped handler does instead of (or besides) running its step.
 #[derive(Debug, Clone, Copy)]
 enum HandlerFault {
@@ -368,7 +326,7 @@ impl HandlerFault {
 /// wrapped by `fault` when given.
 async fn stack_with(fault: Option<(Step, HandlerFault)>) -> (LocalStack, asl::VirtualClock) {
     let clock = asl::VirtualClock::new(start());
-    let executions = Arc::new(ExecutorPort::default());
+    let executions = Arc::new(LocalExecutions::default());
     let fixture = Fixture::build(Arc::new(ExecutorClock(asl::Clock::Virtual(clock.clone()))), executions.clone()).await;
     let definition = asl::Definition::load(DEFINITION, &substitutions()).expect("the definition loads");
     let mut registry = asl::TaskRegistry::new();
@@ -397,7 +355,7 @@ async fn stack_with(fault: Option<(Step, HandlerFault)>) -> (LocalStack, asl::Vi
     }
     let options = asl::ExecutorOptions { state_machine_name: "cam-migration".into(), ..Default::default() };
     let executor = asl::Executor::with_options(definition, registry, asl::Clock::Virtual(clock.clone()), options);
-    executions.0.set(executor.clone()).unwrap_or_else(|_| unreachable!("the cell was created empty just above"));
+    executions.attach(&executor);
     (LocalStack { fixture, executor }, clock)
 }
 
