@@ -51,6 +51,17 @@ impl Step {
     }
 }
 
+/// A step's payload, parsed: what the step will act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StepCall {
+    Validate(MigrationId),
+    Invite(MigrationId),
+    WaitForHandshake { migration_id: MigrationId, task_token: TaskToken },
+    CheckSupport(MigrationId),
+    ScheduleHardening(MigrationId),
+    RecordFailure { migration_id: MigrationId, error: String, cause: String },
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct WaitInput {
@@ -70,26 +81,43 @@ fn parse<T: DeserializeOwned>(payload: Value) -> Result<T, StepError> {
     serde_json::from_value(payload).map_err(|e| StepError::BadInput(e.to_string()))
 }
 
+/// Parses the payload the state machine sends `step`: an unknown field, a missing one or
+/// a malformed id is [`StepError::BadInput`], and nothing is touched.
+pub fn parse_step_payload(step: Step, payload: Value) -> Result<StepCall, StepError> {
+    Ok(match step {
+        Step::Validate => StepCall::Validate(parse::<StepInput>(payload)?.migration_id),
+        Step::Invite => StepCall::Invite(parse::<StepInput>(payload)?.migration_id),
+        Step::CheckSupport => StepCall::CheckSupport(parse::<StepInput>(payload)?.migration_id),
+        Step::ScheduleHardening => StepCall::ScheduleHardening(parse::<StepInput>(payload)?.migration_id),
+        Step::WaitForHandshake => {
+            let WaitInput { migration_id, task_token } = parse(payload)?;
+            StepCall::WaitForHandshake { migration_id, task_token }
+        }
+        Step::RecordFailure => {
+            let FailureInput { migration_id, error, cause } = parse(payload)?;
+            StepCall::RecordFailure { migration_id, error, cause }
+        }
+    })
+}
+
 fn to_json(value: impl serde::Serialize) -> Result<Value, StepError> {
     serde_json::to_value(value).map_err(|e| StepError::Internal(e.to_string()))
 }
 
 /// Runs one step on the payload the state machine sends.
 pub async fn run_step(ports: &Ports, step: Step, payload: Value) -> Result<Value, StepError> {
-    match step {
-        Step::Validate => to_json(steps::validate(ports, parse::<StepInput>(payload)?.migration_id).await?),
-        Step::Invite => to_json(steps::invite(ports, parse::<StepInput>(payload)?.migration_id).await?),
-        Step::WaitForHandshake => {
-            let input: WaitInput = parse(payload)?;
-            steps::wait_for_handshake(ports, input.migration_id, input.task_token).await?;
+    match parse_step_payload(step, payload)? {
+        StepCall::Validate(id) => to_json(steps::validate(ports, id).await?),
+        StepCall::Invite(id) => to_json(steps::invite(ports, id).await?),
+        StepCall::CheckSupport(id) => to_json(steps::check_support(ports, id).await?),
+        StepCall::ScheduleHardening(id) => to_json(steps::schedule_hardening(ports, id).await?),
+        StepCall::WaitForHandshake { migration_id, task_token } => {
+            steps::wait_for_handshake(ports, migration_id, task_token).await?;
             // The state's output comes from the token, not from this answer.
-            Ok(serde_json::json!({ "migration_id": input.migration_id, "waiting": true }))
+            Ok(serde_json::json!({ "migration_id": migration_id, "waiting": true }))
         }
-        Step::CheckSupport => to_json(steps::check_support(ports, parse::<StepInput>(payload)?.migration_id).await?),
-        Step::ScheduleHardening => to_json(steps::schedule_hardening(ports, parse::<StepInput>(payload)?.migration_id).await?),
-        Step::RecordFailure => {
-            let input: FailureInput = parse(payload)?;
-            to_json(steps::record_failure(ports, input.migration_id, &input.error, &input.cause).await?)
+        StepCall::RecordFailure { migration_id, error, cause } => {
+            to_json(steps::record_failure(ports, migration_id, &error, &cause).await?)
         }
     }
 }

@@ -71,14 +71,20 @@ struct Cause {
     violations: Vec<Violation>,
 }
 
+/// The message and the violations of a caught error's cause. Step errors carry JSON
+/// causes (`{"message", "violations"}`); Lambda crashes and `States.*` errors carry text,
+/// which is the message as it is.
+pub fn parse_cause(cause: &str) -> (String, Vec<Violation>) {
+    match serde_json::from_str::<Cause>(cause) {
+        Ok(c) => (c.message, c.violations),
+        Err(_) => (cause.to_owned(), Vec::new()),
+    }
+}
+
 #[instrument(skip(ports, cause), fields(migration_id = %id))]
 pub async fn record_failure(ports: &Ports, id: MigrationId, error: &str, cause: &str) -> Result<FailureOutput, StepError> {
     let now = ports.clock.now();
-    // Step errors carry JSON causes; Lambda crashes and States.* errors carry text.
-    let (message, violations) = match serde_json::from_str::<Cause>(cause) {
-        Ok(c) => (c.message, c.violations),
-        Err(_) => (cause.to_owned(), Vec::new()),
-    };
+    let (message, violations) = parse_cause(cause);
     let record = update_with_retry(ports, id, |current| {
         if current.status.is_terminal() {
             return Ok(None);
