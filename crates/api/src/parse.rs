@@ -22,7 +22,8 @@ use crate::{DEFAULT_PAGE_SIZE, MAX_BODY_BYTES, MAX_PAGE_SIZE};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OrgProfileBody {
-    #[serde(default)]
+    /// Absent is "keep or issue"; `null` is refused like any other non-string.
+    #[serde(default, deserialize_with = "present_string")]
     pub external_id: Option<String>,
     pub territory: String,
     pub billable: bool,
@@ -32,6 +33,10 @@ pub struct OrgProfileBody {
     pub reseller: bool,
     pub reseller_customer: bool,
     pub us_offices: bool,
+}
+
+fn present_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(deserializer).map(Some)
 }
 
 /// `PUT /admin/approvals/{account}`.
@@ -382,6 +387,16 @@ fn check_profile_body(body: &OrgProfileBody) -> Result<(), Problem> {
 
 const MAX_TERMS_DOCUMENTS: usize = 32;
 
+/// An https URL with a host and no credentials, written as sent (printable ASCII, so what
+/// the customer sees is what was recorded).
+fn is_terms_url(text: &str) -> bool {
+    text.starts_with("https://")
+        && text.len() <= 2048
+        && text.bytes().all(|b| b.is_ascii_graphic())
+        && url::Url::parse(text)
+            .is_ok_and(|u| u.scheme() == "https" && u.host().is_some() && u.username().is_empty() && u.password().is_none())
+}
+
 fn check_terms_body(body: &TermsBody) -> Result<(), Problem> {
     let mut checks = Vec::new();
     if body.documents.is_empty() || body.documents.len() > MAX_TERMS_DOCUMENTS {
@@ -392,8 +407,10 @@ fn check_terms_body(body: &TermsBody) -> Result<(), Problem> {
         checks.push(short_text(&format!("documents[{i}].document_id"), &d.document_id, 128));
         checks.push(short_text(&format!("documents[{i}].version"), &d.version, 128));
         checks.push(short_text(&format!("documents[{i}].title"), &d.title, 512));
-        let url_ok = d.url.starts_with("https://") && d.url.len() <= 2048 && d.url.len() > 8 && d.url.bytes().all(|b| b.is_ascii_graphic());
-        checks.push((!url_ok).then(|| field_violation(&format!("documents[{i}].url"), "must be an https URL of at most 2048 characters")));
+        checks.push(
+            (!is_terms_url(&d.url))
+                .then(|| field_violation(&format!("documents[{i}].url"), "must be an https URL of at most 2048 characters")),
+        );
         if !ids.insert(d.document_id.as_str()) {
             checks.push(Some(field_violation(&format!("documents[{i}].document_id"), "is listed twice")));
         }

@@ -233,3 +233,50 @@ async fn unknown_routes_and_wrong_methods_are_problems() {
     let res = w.call(api::ApiRequest::new(api::http::Method::PATCH, "/admin/terms/US", operator(), "r-2")).await;
     assert_eq!((res.status.as_u16(), res.header("allow")), (405, Some("PUT, GET")));
 }
+
+/// What the request schema can say about a create body, it says as the parser does: the
+/// frontend can check a body before sending it and be refused only for what no schema can
+/// express (the role in another account, the current terms, eligibility, the lock).
+#[tokio::test]
+async fn the_request_schema_agrees_with_the_parser() {
+    let c = contract();
+    let schema = json!({"$ref": "#/components/schemas/MigrationRequest"});
+    let (_, _, _, create) = c.operations().into_iter().find(|(_, _, id, _)| id == "createMigration").expect("createMigration");
+    let example = &create["requestBody"]["content"]["application/json"]["example"];
+    assert_eq!(example, &valid_body(), "the documented example is the seeded customer's request");
+    c.validate(&schema, example).expect("the example matches the schema");
+    let w = World::new().await;
+    assert_eq!(w.call(post("/migrations", admin()).with_json(example)).await.status, 202, "the example is accepted");
+
+    let long_name = format!("arn:aws:iam::000123456789:role/{}", "a".repeat(65));
+    let max_name = format!("arn:aws:iam::000123456789:role/{}", "a".repeat(64));
+    let role_arns = [
+        "arn:aws:iam::000123456789:role/CenturyLinkFullHardening",
+        "arn:aws:iam::000123456789:role/path/to/My.Role@x+y=z,w-1_2",
+        "arn:aws-cn:iam::000123456789:role/R",
+        "arn:aws:iam::000123456789:user/R",
+        "arn:aws:sts::000123456789:role/R",
+        "arn:aws:iam:us-east-1:000123456789:role/R",
+        "arn:aws:iam::00012345678:role/R",
+        "arn:aws:iam::000123456789:role/",
+        "arn:aws:iam::000123456789:role/a//b",
+        "arn:aws:iam::000123456789:role/bad name",
+        "arn:aws:iam::000123456789:role/ünïcode",
+        "arn:aws:iam::000123456789",
+        &long_name,
+        &max_name,
+    ];
+    for arn in role_arns {
+        let mut body = valid_body();
+        body["role_arn"] = json!(arn);
+        let parses = arn.parse::<migration::RoleArn>().is_ok();
+        assert_eq!(c.validate(&schema, &body).is_ok(), parses, "{arn}: schema and parser disagree");
+    }
+    for field in ["historical_usage_data", "cost_allocation_tags", "reserved_instances"] {
+        let mut body = valid_body();
+        body["acknowledgements"][field] = json!(false);
+        assert!(c.validate(&schema, &body).is_err(), "{field}: false must break the schema");
+        let answer = w.call(post("/migrations", admin()).with_json(&body)).await;
+        assert_eq!(answer.status, 400, "{field}: false must be refused");
+    }
+}

@@ -104,6 +104,16 @@ fn cases(existing: &str) -> Vec<(&'static str, ApiRequest)> {
             b["external_id"] = json!("has spaces; rm -rf /");
             b.to_string()
         })),
+        // Found by schemathesis: null where the contract says string (absent means "keep").
+        ("null external id", admin_put("/admin/organizations/acme/profile", &{
+            let mut b = profile_body();
+            b["external_id"] = Value::Null;
+            b.to_string()
+        })),
+        ("empty terms url host", admin_put("/admin/terms/US", r#"{"documents": [{"document_id": "a", "version": "1", "title": "t", "url": "https://"}]}"#)),
+        // Found by schemathesis, whose URL parser then crashed on our echo of it.
+        ("unclosed IPv6 terms url", admin_put("/admin/terms/US", r#"{"documents": [{"document_id": "a", "version": "1", "title": "t", "url": "https://[0"}]}"#)),
+        ("credentials in terms url", admin_put("/admin/terms/US", r#"{"documents": [{"document_id": "a", "version": "1", "title": "t", "url": "https://user:pw@x.invalid/"}]}"#)),
         ("javascript url in terms", admin_put("/admin/terms/US", r#"{"documents": [{"document_id": "a", "version": "1", "title": "t", "url": "javascript:alert(1)"}]}"#)),
         ("no terms documents", admin_put("/admin/terms/US", r#"{"documents": []}"#)),
         ("too many terms documents", admin_put("/admin/terms/US", &json!({"documents": (0..33).map(|i| json!({"document_id": format!("d{i}"), "version": "1", "title": "t", "url": "https://x.invalid/"})).collect::<Vec<_>>()}).to_string())),

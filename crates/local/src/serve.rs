@@ -4,8 +4,12 @@
 //!
 //! Identity: on AWS the HTTP API's JWT authorizer passes claims; here the caller states
 //! them in clearly labelled headers, `X-Local-Identity-Sub`, `X-Local-Identity-Org` and
-//! `X-Local-Identity-Role` (`administrator` | `user`). Nothing checks them: this is a local
-//! tool, never a deployment.
+//! `X-Local-Identity-Role` (`administrator` | `user`). An operator, whom AWS identifies by
+//! the IAM principal whose SigV4 signature is in `Authorization`, names that principal in
+//! the same header, unsigned: `Authorization: CAM-Local-IAM <principal ARN>`; or calls the
+//! `/admin/` routes under `/_local/` as the local operator. As on AWS, each route has one
+//! authorizer and reads only its identity: `/admin/` the IAM one, the others the JWT one.
+//! Nothing checks them: this is a local tool, never a deployment.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +18,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
+use axum::http::header::AUTHORIZATION;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,6 +35,8 @@ use crate::stack::{ExecutorClock, LocalExecutions, build_executor};
 pub const IDENTITY_SUB: &str = "x-local-identity-sub";
 pub const IDENTITY_ORG: &str = "x-local-identity-org";
 pub const IDENTITY_ROLE: &str = "x-local-identity-role";
+/// The `Authorization` scheme that names an operator's IAM principal locally.
+pub const LOCAL_IAM_SCHEME: &str = "CAM-Local-IAM";
 /// The operator the `/_local/admin/` routes act as.
 pub const LOCAL_OPERATOR: &str = "arn:aws:iam::000000000000:user/local-operator";
 
@@ -151,8 +158,19 @@ async fn timers(ports: Ports, every: Duration) {
     }
 }
 
-fn identity(headers: &HeaderMap) -> api::Identity {
+/// The caller as the route's one authorizer sees it: `/admin/` routes are IAM-authorized
+/// and read only `Authorization`; the others are JWT-authorized and read only the claims.
+fn identity(path: &str, headers: &HeaderMap) -> api::Identity {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if path.starts_with("/admin/") {
+        return match header(AUTHORIZATION.as_str()) {
+            None => api::Identity::Anonymous,
+            Some(value) => match value.strip_prefix(LOCAL_IAM_SCHEME).and_then(|v| v.strip_prefix(' ')) {
+                Some(principal) => api::Identity::operator(principal),
+                None => api::Identity::Malformed(format!("Authorization must be `{LOCAL_IAM_SCHEME} <principal ARN>`")),
+            },
+        };
+    }
     if [IDENTITY_SUB, IDENTITY_ORG, IDENTITY_ROLE].iter().all(|h| header(h).is_none()) {
         return api::Identity::Anonymous;
     }
@@ -167,7 +185,7 @@ fn identity(headers: &HeaderMap) -> api::Identity {
 async fn forward(State(local): State<Local>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let (path, identity) = match uri.path().strip_prefix("/_local") {
         Some(admin) if admin.starts_with("/admin/") => (admin.to_owned(), api::Identity::operator(LOCAL_OPERATOR)),
-        _ => (uri.path().to_owned(), identity(&headers)),
+        _ => (uri.path().to_owned(), identity(uri.path(), &headers)),
     };
     let request = api::ApiRequest {
         method,

@@ -35,12 +35,18 @@ fn serve(extra: &[&str]) -> Server {
     Server { child, base }
 }
 
+const CUSTOMER_ADMIN: &[(&str, &str)] =
+    &[("X-Local-Identity-Sub", "alice@acme.example"), ("X-Local-Identity-Org", "acme"), ("X-Local-Identity-Role", "administrator")];
+
 impl Server {
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let request = ureq::request(method, &format!("{}{path}", self.base))
-            .set("X-Local-Identity-Sub", "alice@acme.example")
-            .set("X-Local-Identity-Org", "acme")
-            .set("X-Local-Identity-Role", "administrator")
+        self.call_as(CUSTOMER_ADMIN, method, path, body)
+    }
+
+    fn call_as(&self, identity: &[(&str, &str)], method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let request = identity
+            .iter()
+            .fold(ureq::request(method, &format!("{}{path}", self.base)), |r, (name, value)| r.set(name, value))
             .timeout(Duration::from_secs(10));
         let result = match body {
             Some(b) => request.send_json(b),
@@ -124,6 +130,27 @@ fn declined_invitation_over_http() {
     assert_eq!(server.status_events(&id).last().map(String::as_str), Some("INVITATION_DECLINED"));
     // The account is free again.
     server.create(AccessLevel::Optimized);
+}
+
+#[test]
+fn operators_are_named_by_their_iam_principal() {
+    let server = serve(&[]);
+    let path = format!("/admin/organizations/{}/profile", fixtures::ORG);
+    let operator = [("Authorization", "CAM-Local-IAM arn:aws:iam::999999999999:role/CamOperator")];
+    let (status, profile) = server.call_as(&operator, "GET", &path, None);
+    assert_eq!(status, 200, "{profile}");
+    assert_eq!((profile["org_id"].as_str(), profile["external_id_issued"].as_bool()), (Some(fixtures::ORG), Some(true)), "{profile}");
+    // Each route has one authorizer, as on AWS: the other kind of identity is no identity.
+    let both: Vec<_> = CUSTOMER_ADMIN.iter().chain(&operator).copied().collect();
+    assert_eq!(server.call_as(&both, "GET", &path, None).0, 200, "the IAM route reads Authorization");
+    assert_eq!(server.call_as(&both, "GET", "/migrations", None).0, 200, "a JWT route reads the claims");
+    let unsigned: [&[(&str, &str)]; 4] =
+        [CUSTOMER_ADMIN, &[], &[("Authorization", "CAM-Local-IAM not-an-arn")], &[("Authorization", "AWS4-HMAC-SHA256 Credential=x")]];
+    for identity in unsigned {
+        let (status, problem) = server.call_as(identity, "GET", &path, None);
+        assert_eq!((status, problem["code"].as_str()), (401, Some("UNAUTHENTICATED")), "{identity:?}: {problem}");
+    }
+    assert_eq!(server.call_as(&operator, "GET", "/migrations", None).0, 401, "an operator has no customer identity");
 }
 
 #[test]
