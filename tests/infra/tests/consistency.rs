@@ -292,6 +292,7 @@ fn every_function_gets_every_variable_the_functions_read() {
         ("HARDENING_SCP_IDS", "p-one12345,p-two12345"),
         ("SUPPORT_DEADLINE_DAYS", "14"),
         ("HANDSHAKE_POLL_MINUTES", "10"),
+        ("SCAN_ORGANIZATIONS_INTERVAL_MS", "1000"),
     ]);
     let config = |without: Option<&str>| {
         let read = RefCell::new(BTreeSet::new());
