@@ -89,14 +89,33 @@ pub fn substitutions() -> HashMap<String, String> {
 /// The in-process executor with one handler per step over `ports`. `executions` must be
 /// the port inside `ports`, so steps that start, stop or answer executions reach it.
 pub fn build_executor(ports: &Ports, executions: &LocalExecutions, clock: asl::Clock) -> Result<asl::Executor, asl::LoadError> {
+    build_executor_with(ports, executions, clock, |step, ports, task| async move { run_task(&ports, step, task).await })
+}
+
+/// The task handler as the deployed Lambda behaves: the step on the task's input, its
+/// error named as the definition's `ErrorEquals` expects.
+pub async fn run_task(ports: &Ports, step: Step, task: asl::TaskInput) -> Result<serde_json::Value, asl::TaskError> {
+    run_step(ports, step, task.input).await.map_err(|e| asl::TaskError::new(e.name(), e.cause()))
+}
+
+/// [`build_executor`] with every step's handler given by `handler` (the step, a clone of
+/// `ports`, the task), so tests can wrap [`run_task`] with faults.
+pub fn build_executor_with<F, Fut>(
+    ports: &Ports,
+    executions: &LocalExecutions,
+    clock: asl::Clock,
+    handler: F,
+) -> Result<asl::Executor, asl::LoadError>
+where
+    F: Fn(Step, Ports, asl::TaskInput) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<serde_json::Value, asl::TaskError>> + Send + 'static,
+{
     let definition = asl::Definition::load(DEFINITION, &substitutions())?;
     let mut registry = asl::TaskRegistry::new();
     for step in Step::ALL {
         let ports = ports.clone();
-        registry.register(step.function_name(), move |task: asl::TaskInput| {
-            let ports = ports.clone();
-            async move { run_step(&ports, step, task.input).await.map_err(|e| asl::TaskError::new(e.name(), e.cause())) }
-        });
+        let handler = handler.clone();
+        registry.register(step.function_name(), move |task: asl::TaskInput| handler(step, ports.clone(), task));
     }
     let options = asl::ExecutorOptions { state_machine_name: "cam-migration".into(), ..Default::default() };
     let executor = asl::Executor::with_options(definition, registry, clock, options);

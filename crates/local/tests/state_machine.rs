@@ -7,15 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Duration, Utc};
-use local::stack::{DEFINITION, ExecutorClock, LocalExecutions, LocalStack, substitutions};
+use local::stack::{ExecutorClock, LocalExecutions, LocalStack, build_executor_with, run_task};
 use migration::error::names;
 use migration::memory::SimSupportPlan;
 use migration::memory::fixtures::{self, Fixture, account};
-use migration::ports::MigrationStore;
+use migration::ports::{MigrationStore, Ports};
 use migration::record::{EventKind, HandshakeState, Migration};
 use migration::request::AccessLevel;
 use migration::rules::CustomerOrganization;
-use migration::workflow::{Step, run_step};
+use migration::workflow::Step;
 use migration::{MigrationId, Status, steps};
 
 fn start() -> DateTime<Utc> {
@@ -328,34 +328,26 @@ async fn stack_with(fault: Option<(Step, HandlerFault)>) -> (LocalStack, asl::Vi
     let clock = asl::VirtualClock::new(start());
     let executions = Arc::new(LocalExecutions::default());
     let fixture = Fixture::build(Arc::new(ExecutorClock(asl::Clock::Virtual(clock.clone()))), executions.clone()).await;
-    let definition = asl::Definition::load(DEFINITION, &substitutions()).expect("the definition loads");
-    let mut registry = asl::TaskRegistry::new();
-    for step in Step::ALL {
-        let ports = fixture.ports.clone();
+    let fired = Arc::new(AtomicBool::new(false));
+    let handler = move |step: Step, ports: Ports, task: asl::TaskInput| {
         let fault = fault.filter(|(s, _)| *s == step).map(|(_, f)| f);
-        let fired = Arc::new(AtomicBool::new(false));
-        registry.register(step.function_name(), move |task: asl::TaskInput| {
-            let ports = ports.clone();
-            let fired = fired.clone();
-            async move {
-                let fail = |error: &str| asl::TaskError::new(error, format!("injected {error} in {}", step.function_name()));
-                let first = !fired.swap(true, Ordering::SeqCst);
-                match fault {
-                    Some(HandlerFault::Always(error)) => return Err(fail(error)),
-                    Some(HandlerFault::FailsOnceBefore(error)) if first => return Err(fail(error)),
-                    _ => {}
-                }
-                let result = run_step(&ports, step, task.input).await.map_err(|e| asl::TaskError::new(e.name(), e.cause()));
-                match fault {
-                    Some(HandlerFault::FailsOnceAfter(error)) if first && result.is_ok() => Err(fail(error)),
-                    _ => result,
-                }
+        let first = fault.is_some() && !fired.swap(true, Ordering::SeqCst);
+        async move {
+            let fail = |error: &str| asl::TaskError::new(error, format!("injected {error} in {}", step.function_name()));
+            match fault {
+                Some(HandlerFault::Always(error)) => return Err(fail(error)),
+                Some(HandlerFault::FailsOnceBefore(error)) if first => return Err(fail(error)),
+                _ => {}
             }
-        });
-    }
-    let options = asl::ExecutorOptions { state_machine_name: "cam-migration".into(), ..Default::default() };
-    let executor = asl::Executor::with_options(definition, registry, asl::Clock::Virtual(clock.clone()), options);
-    executions.attach(&executor);
+            let result = run_task(&ports, step, task).await;
+            match fault {
+                Some(HandlerFault::FailsOnceAfter(error)) if first && result.is_ok() => Err(fail(error)),
+                _ => result,
+            }
+        }
+    };
+    let executor =
+        build_executor_with(&fixture.ports, &executions, asl::Clock::Virtual(clock.clone()), handler).expect("the definition loads");
     (LocalStack { fixture, executor }, clock)
 }
 
