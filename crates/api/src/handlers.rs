@@ -265,6 +265,12 @@ fn issue_external_id(org: &OrgId) -> ExternalId {
     format!("cam-{org}-{}", ulid::Ulid::new().to_string().to_lowercase()).parse().expect("org ids and ULIDs are ExternalId characters")
 }
 
+/// A refusal decided before the router (the Lambda adapter's), rendered as the router
+/// renders its own.
+pub fn problem_response(problem: Problem, request_id: &str) -> ApiResponse {
+    render(Err(problem), request_id)
+}
+
 fn render(outcome: Result<Reply, Problem>, request_id: &str) -> ApiResponse {
     let mut headers = HeaderMap::new();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -21,7 +21,7 @@ pub mod request;
 pub mod routes;
 pub mod views;
 
-pub use handlers::{Api, ApiConfig};
+pub use handlers::{Api, ApiConfig, problem_response};
 /// The `http` vocabulary of [`ApiRequest`] and [`ApiResponse`], for adapters.
 pub use http;
 pub use parse::{ApprovalBody, Command, OrgProfileBody, TermsBody, parse};

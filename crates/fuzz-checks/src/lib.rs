@@ -13,9 +13,9 @@
 use std::sync::OnceLock;
 
 use api::http::{HeaderValue, Method};
-use api::{Api, ApiConfig, ApiRequest, Identity};
+use api::{Api, ApiConfig, ApiRequest, ApiResponse, Identity};
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use functions_runtime::{WatcherEvent, parse_watcher_event};
-use lambda_http::request::LambdaRequest;
 use migration::StepError;
 use migration::memory::ManualClock;
 use migration::memory::fixtures::{self, Fixture};
@@ -71,46 +71,28 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     RUNTIME.get_or_init(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a current-thread runtime"))
 }
 
-/// The API function end to end on any API Gateway event it could be invoked with: the
-/// bytes are deserialized as lambda_http does, converted by `api_function`, and answered
-/// by the router over a fresh seeded in-memory world. It never panics and never answers
-/// 5xx: whatever the event, the fault is the caller's.
+/// The API function end to end on any event it could be invoked with: the bytes are
+/// deserialized as the Lambda runtime does, converted by `api_function`, and answered by
+/// the router over a fresh seeded in-memory world. It never panics and never answers 5xx:
+/// whatever the event, the fault is the caller's.
 pub fn api_gateway_event(data: &[u8]) {
-    let Ok(event) = serde_json::from_slice::<LambdaRequest>(data) else { return };
-    if !http_api_could_send(&event) {
-        return;
-    }
-    let request = api_function::to_api_request(lambda_http::Request::from(event));
-    let answer = runtime().block_on(async {
-        let start = chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").expect("a valid instant").to_utc();
-        let (fixture, _) = Fixture::<ManualClock>::with_recorder(start).await;
-        Api::new(fixture.ports, ApiConfig::default()).handle(request).await
-    });
+    let Some(answer) = answer_http_api_event(data) else { return };
     assert!(!answer.status.is_server_error(), "answered {}: {}", answer.status, String::from_utf8_lossy(&answer.body));
+    let response = api_function::to_lambda_response(answer.clone());
+    assert_eq!(response.status_code, i64::from(answer.status.as_u16()), "the HTTP API gets the router's status");
 }
 
-/// Whether the HTTP API (payload 2.0, the function's only invoker) could send `event`.
-/// lambda_http's conversion panics on some events no HTTP API sends, so the check keeps
-/// to what API Gateway guarantees; each guarantee below was found by the fuzzer as a panic
-/// in lambda_http, and `fuzz/regressions/api_gateway_event/` keeps the inputs (see
-/// tests/replay.rs):
-/// - it base64-encodes binary bodies itself, so `isBase64Encoded: true` comes with valid
-///   base64 (`aws_lambda_events`' `Body::from_maybe_encoded` expects it);
-/// - it routes by `Host`, so `Host` (or else `requestContext.domainName`) is the API's
-///   domain name, and it sets `X-Forwarded-Proto` to `https` (lambda_http builds the URI
-///   from them with `Url::parse(..).unwrap()`);
-/// - `rawPath` is the request's path, so it starts with `/`.
-pub fn http_api_could_send(event: &LambdaRequest) -> bool {
-    use base64::Engine;
-    let LambdaRequest::ApiGatewayV2(req) = event else { return false };
-    let header = |name: &str| req.headers.get(name).and_then(|v| v.to_str().ok());
-    let body_decodes =
-        !req.is_base64_encoded || req.body.as_deref().is_none_or(|b| base64::engine::general_purpose::STANDARD.decode(b).is_ok());
-    let host = header("host").or(req.request_context.domain_name.as_deref());
-    let host_is_a_domain = host.is_none_or(|h| url::Host::parse(h).is_ok());
-    let proto_is_https = header("x-forwarded-proto").is_none_or(|p| p == "https");
-    let path_is_absolute = req.raw_path.as_deref().is_none_or(|p| p.is_empty() || p.starts_with('/'));
-    body_decodes && host_is_a_domain && proto_is_https && path_is_absolute
+/// The API function's answer to `data`, when it is an HTTP API event at all.
+pub fn answer_http_api_event(data: &[u8]) -> Option<ApiResponse> {
+    let event = serde_json::from_slice::<ApiGatewayV2httpRequest>(data).ok()?;
+    Some(match api_function::to_api_request(event, "fuzz-invocation") {
+        Ok(request) => runtime().block_on(async {
+            let start = chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").expect("a valid instant").to_utc();
+            let (fixture, _) = Fixture::<ManualClock>::with_recorder(start).await;
+            Api::new(fixture.ports, ApiConfig::default()).handle(request).await
+        }),
+        Err(refusal) => *refusal,
+    })
 }
 
 /// What the state machine would send to reproduce `call`.

@@ -1,18 +1,22 @@
-//! The Lambda side of the API: an API Gateway HTTP API (payload 2.0) request becomes an
-//! [`api::ApiRequest`], the router answers, the answer becomes a Lambda HTTP response.
-//! Only the identity and the request id need Lambda's types; everything else is the
-//! router's.
+//! The Lambda side of the API: an API Gateway HTTP API (payload 2.0) event becomes an
+//! [`api::ApiRequest`], the router answers, the answer becomes the HTTP API's response.
+//!
+//! The event is read with `aws_lambda_events`' types and converted here, not by
+//! lambda_http: lambda_http's conversion panics on a body flagged base64 that is not, and
+//! on a `Host` or path it cannot make a URI of (found by fuzzing; the inputs are in
+//! `fuzz/regressions/api_gateway_event/`), and the router needs none of what it builds.
+//! Every event converts: what cannot be read is refused with a 400 problem.
 
-use api::{Api, ApiRequest, ApiResponse, Identity};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use api::problem::codes;
+use api::{Api, ApiRequest, ApiResponse, Identity, Problem};
+use aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
+use aws_lambda_events::encodings::Body;
+use base64::Engine;
+use lambda_runtime::LambdaEvent;
 
 /// Who is calling: the JWT authorizer's claims, or the IAM principal, or nobody.
-pub fn identity(req: &Request) -> Identity {
-    let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() else {
-        return Identity::Anonymous;
-    };
-    let Some(authorizer) = ctx.authorizer.as_ref() else {
+pub fn identity(event: &ApiGatewayV2httpRequest) -> Identity {
+    let Some(authorizer) = event.request_context.authorizer.as_ref() else {
         return Identity::Anonymous;
     };
     if let Some(jwt) = authorizer.jwt.as_ref() {
@@ -29,50 +33,68 @@ pub fn identity(req: &Request) -> Identity {
 
 /// API Gateway's request id (what the client sees in `apigw-requestid`), else the Lambda
 /// invocation's, else a fresh one.
-pub fn request_id(req: &Request) -> String {
-    let from_gateway = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.request_id.clone(),
-        _ => None,
-    };
-    from_gateway
-        .or_else(|| req.lambda_context_ref().map(|c| c.request_id.clone()).filter(|id| !id.is_empty()))
+pub fn request_id(event: &ApiGatewayV2httpRequest, invocation_id: &str) -> String {
+    event
+        .request_context
+        .request_id
+        .clone()
+        .filter(|id| !id.is_empty())
+        .or_else(|| Some(invocation_id.to_owned()).filter(|id| !id.is_empty()))
         .unwrap_or_else(|| ulid::Ulid::new().to_string())
 }
 
-/// The router's request. The path is the raw path API Gateway received (not the URL
-/// lambda_http normalized, which would resolve `..`), without a named stage's prefix.
-pub fn to_api_request(req: Request) -> ApiRequest {
-    let identity = identity(&req);
-    let request_id = request_id(&req);
-    let stage = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.clone().filter(|s| s != "$default"),
-        _ => None,
-    };
-    let raw_path = req.raw_http_path().to_owned();
-    let raw_path = if raw_path.is_empty() { req.uri().path().to_owned() } else { raw_path };
-    let path = match stage {
+/// The router's request, or the refusal of an event whose body cannot be read. The path
+/// is the raw path API Gateway received (never normalized, so `..` stays visible to the
+/// router), without a named stage's prefix.
+pub fn to_api_request(event: ApiGatewayV2httpRequest, invocation_id: &str) -> Result<ApiRequest, Box<ApiResponse>> {
+    let identity = identity(&event);
+    let request_id = request_id(&event, invocation_id);
+    let context = event.request_context;
+    let raw_path = event.raw_path.filter(|p| !p.is_empty()).or(context.http.path).unwrap_or_else(|| "/".to_owned());
+    let path = match context.stage.filter(|s| s != "$default") {
         Some(stage) => raw_path.strip_prefix(&format!("/{stage}")).filter(|p| p.starts_with('/')).map(str::to_owned).unwrap_or(raw_path),
         None => raw_path,
     };
-    let query = req.uri().query().unwrap_or_default().to_owned();
-    let (parts, body) = req.into_parts();
-    let body = match body {
-        Body::Empty => Vec::new(),
-        Body::Text(text) => text.into_bytes(),
-        Body::Binary(bytes) => bytes,
-        _ => Vec::new(),
+    let body = match (event.body, event.is_base64_encoded) {
+        (None, _) => Vec::new(),
+        (Some(text), false) => text.into_bytes(),
+        (Some(encoded), true) => match base64::engine::general_purpose::STANDARD.decode(encoded) {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                let problem = Problem::bad_request(codes::MALFORMED_JSON, "the body is marked base64-encoded but is not valid base64");
+                return Err(Box::new(api::problem_response(problem, &request_id)));
+            }
+        },
     };
-    ApiRequest { method: parts.method, path, query, headers: parts.headers, body, identity, request_id }
+    Ok(ApiRequest {
+        method: context.http.method,
+        path,
+        query: event.raw_query_string.unwrap_or_default(),
+        headers: event.headers,
+        body,
+        identity,
+        request_id,
+    })
 }
 
-pub fn to_lambda_response(res: ApiResponse) -> Response<Body> {
-    let mut response = Response::new(Body::Text(String::from_utf8(res.body).unwrap_or_default()));
-    *response.status_mut() = res.status;
-    *response.headers_mut() = res.headers;
+/// The HTTP API's response: status, headers, the body as text (the router answers JSON).
+pub fn to_lambda_response(res: ApiResponse) -> ApiGatewayV2httpResponse {
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(res.status.as_u16());
+    response.headers = res.headers;
+    response.body = Some(match String::from_utf8(res.body) {
+        Ok(text) => Body::Text(text),
+        Err(e) => Body::Binary(e.into_bytes()),
+    });
+    response.is_base64_encoded = matches!(response.body, Some(Body::Binary(_)));
     response
 }
 
 /// The function's handler: adapter, router, adapter.
-pub async fn handle(api: &Api, req: Request) -> Result<Response<Body>, std::convert::Infallible> {
-    Ok(to_lambda_response(api.handle(to_api_request(req)).await))
+pub async fn handle(api: &Api, event: LambdaEvent<ApiGatewayV2httpRequest>) -> Result<ApiGatewayV2httpResponse, std::convert::Infallible> {
+    let answer = match to_api_request(event.payload, &event.context.request_id) {
+        Ok(request) => api.handle(request).await,
+        Err(refusal) => *refusal,
+    };
+    Ok(to_lambda_response(answer))
 }

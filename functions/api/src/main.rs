@@ -2,7 +2,7 @@
 
 use api::{Api, ApiConfig};
 use functions_runtime::Config;
-use lambda_http::{Error, service_fn};
+use lambda_runtime::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -10,5 +10,5 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let api_config = ApiConfig { role_template_url: std::env::var("ROLE_TEMPLATE_URL").ok().filter(|v| !v.trim().is_empty()) };
     let api = &Api::new(config.aws_ports().await, api_config);
-    lambda_http::run(service_fn(|req| api_function::handle(api, req))).await
+    lambda_runtime::run(service_fn(|event| api_function::handle(api, event))).await
 }

@@ -1,7 +1,7 @@
 //! Handler tests from real API Gateway HTTP API (payload 2.0) events, the same files
 //! `cargo lambda invoke --data-file functions/api/events/<name>.json` sends. Each goes
-//! through lambda_http's deserializer, the function's request→identity adapter and the
-//! router, over the domain's in-memory adapters; every answer is checked against
+//! through the Lambda runtime's deserializer (aws_lambda_events' payload 2.0 type), the
+//! function's event→request adapter and the router, over the domain's in-memory adapters; every answer is checked against
 //! infra/openapi.yaml.
 
 #[path = "../../../crates/api/tests/common/mod.rs"]
@@ -9,6 +9,7 @@ mod common;
 
 use api::ApiResponse;
 use api_function::{identity, to_api_request, to_lambda_response};
+use aws_lambda_events::apigw::ApiGatewayV2httpRequest as HttpApiEvent;
 use common::*;
 use migration::memory::fixtures;
 use migration::ports::MigrationStore;
@@ -26,16 +27,25 @@ macro_rules! event {
 
 /// Runs an event through the function's adapters and the router.
 async fn invoke(w: &World, event: &str) -> ApiResponse {
-    let request = lambda_http::request::from_str(event).expect("a valid HTTP API event");
-    let api_request = to_api_request(request);
+    let api_request = to_api_request(parse(event), "invocation-0001").expect("a readable event");
     let (method, path, request_id) = (api_request.method.clone(), api_request.path.clone(), api_request.request_id.clone());
     let response = w.api.handle(api_request).await;
     contract().check(&method, &path, &request_id, &response);
     // The Lambda response carries the same status, headers and body.
     let lambda = to_lambda_response(response.clone());
-    assert_eq!(lambda.status(), response.status);
-    assert_eq!(lambda.headers(), &response.headers);
+    assert_eq!(lambda.status_code, i64::from(response.status.as_u16()));
+    assert_eq!(lambda.headers, response.headers);
+    assert!(!lambda.is_base64_encoded);
+    let body = match lambda.body {
+        Some(aws_lambda_events::encodings::Body::Text(text)) => text.into_bytes(),
+        other => panic!("a text body, found {other:?}"),
+    };
+    assert_eq!(body, response.body);
     response
+}
+
+fn parse(event: &str) -> HttpApiEvent {
+    serde_json::from_str(event).expect("a valid HTTP API event")
 }
 
 fn with_id(event: &str, id: &str) -> String {
@@ -73,6 +83,17 @@ async fn a_base64_encoded_body_is_decoded() {
     let w = World::new().await;
     let res = invoke(&w, event!("create-migration-base64")).await;
     assert_eq!(res.status, 202, "{}", res.json());
+}
+
+#[tokio::test]
+async fn a_body_marked_base64_that_is_not_is_400_and_touches_nothing() {
+    let w = World::new().await;
+    let mut event = parse(event!("create-migration-base64"));
+    event.body = Some("not base64!".into());
+    let refusal = to_api_request(event, "invocation-0002").expect_err("refused before the router");
+    contract().check(&api::http::Method::POST, "/migrations", "HxYz0004IAMEJg=", &refusal);
+    assert_eq!((refusal.status.as_u16(), code(&refusal).as_str()), (400, "MALFORMED_JSON"));
+    assert!(w.records().is_empty(), "nothing was written");
 }
 
 #[tokio::test]
@@ -151,15 +172,18 @@ async fn missing_or_malformed_claims_and_no_authorizer_are_401() {
 
 #[tokio::test]
 async fn identities_come_from_the_authorizer_context() {
-    let parse = |e: &str| identity(&lambda_http::request::from_str(e).unwrap());
-    assert_eq!(parse(event!("create-migration")), api::Identity::Customer(fixtures::admin()));
-    assert!(matches!(parse(event!("admin-get-terms")), api::Identity::Operator { principal_arn } if principal_arn.contains("CamOperator")));
-    assert_eq!(parse(event!("create-migration-no-authorizer")), api::Identity::Anonymous);
-    assert!(matches!(parse(event!("create-migration-malformed-role-claim")), api::Identity::Malformed(_)));
-    let req = to_api_request(lambda_http::request::from_str(event!("get-onboarding-named-stage")).unwrap());
+    let who = |e: &str| identity(&parse(e));
+    assert_eq!(who(event!("create-migration")), api::Identity::Customer(fixtures::admin()));
+    assert!(matches!(who(event!("admin-get-terms")), api::Identity::Operator { principal_arn } if principal_arn.contains("CamOperator")));
+    assert_eq!(who(event!("create-migration-no-authorizer")), api::Identity::Anonymous);
+    assert!(matches!(who(event!("create-migration-malformed-role-claim")), api::Identity::Malformed(_)));
+    let req = to_api_request(parse(event!("get-onboarding-named-stage")), "i").unwrap();
     assert_eq!(req.path, "/onboarding", "the stage prefix is not part of the route");
-    let req = to_api_request(lambda_http::request::from_str(event!("create-migration")).unwrap());
+    let req = to_api_request(parse(event!("create-migration")), "i").unwrap();
     assert_eq!(req.request_id, "HxYz0001IAMEJg=", "API Gateway's request id");
+    let mut no_gateway_id = parse(event!("create-migration"));
+    no_gateway_id.request_context.request_id = None;
+    assert_eq!(to_api_request(no_gateway_id, "invocation-7").unwrap().request_id, "invocation-7", "else the invocation's");
 }
 
 #[tokio::test]
