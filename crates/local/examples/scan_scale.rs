@@ -38,13 +38,5 @@ fn main() -> ExitCode {
     options.run_timeout = Duration::from_secs(args.run_timeout);
     options.verbose = args.verbose;
     let report = runtime.block_on(soak::run_scan_scale(&options));
-    println!("{}", report.summary());
-    if report.violations.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        for v in report.violations.iter().take(50) {
-            eprintln!("VIOLATION {v}");
-        }
-        ExitCode::FAILURE
-    }
+    soak::finish(&report.summary(), &report.violations)
 }

@@ -38,13 +38,5 @@ async fn main() -> ExitCode {
     };
     println!("soak: {} migrations, seed {}, fault rate {}", options.migrations, options.seed, options.fault_rate);
     let report = soak::run_soak(&options).await;
-    println!("{}", report.summary());
-    if report.violations.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        for v in report.violations.iter().take(50) {
-            eprintln!("VIOLATION {v}");
-        }
-        ExitCode::FAILURE
-    }
+    soak::finish(&report.summary(), &report.violations)
 }

@@ -96,15 +96,7 @@ async fn build(options: &ServeOptions) -> Result<(Router, Ports), Box<dyn std::e
     settings.hardening_retry = settings.handshake_poll_interval;
     let sim = SimAws::new(settings.partner_account_id.clone(), domain_clock.clone());
     let executions = Arc::new(LocalExecutions::default());
-    let ports = Ports {
-        store: store.clone(),
-        orgs: Arc::new(sim.organizations()),
-        customer: Arc::new(sim.customer_access()),
-        support: Arc::new(sim.support()),
-        executions: executions.clone(),
-        clock: domain_clock.clone(),
-        settings: Arc::new(settings),
-    };
+    let ports = sim.ports(store.clone(), executions.clone(), domain_clock.clone(), settings);
     build_executor(&ports, &executions, clock)?;
     if !options.no_seed {
         fixtures::seed_store(store.as_ref(), domain_clock.now()).await?;

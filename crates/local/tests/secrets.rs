@@ -154,15 +154,7 @@ async fn no_log_line_or_response_carries_a_task_token_and_the_external_id_only_o
     store.put_approval(&Approval { account_id: other.clone(), ..fixtures::approval(start()) }).await.unwrap();
 
     let executions = Arc::new(LocalExecutions::default());
-    let ports = Ports {
-        store: store.clone(),
-        orgs: Arc::new(sim.organizations()),
-        customer: Arc::new(sim.customer_access()),
-        support: Arc::new(sim.support()),
-        executions: executions.clone(),
-        clock: domain_clock,
-        settings: Arc::new(fixtures::settings()),
-    };
+    let ports = sim.ports(store.clone(), executions.clone(), domain_clock, fixtures::settings());
     let executor = build_executor(&ports, &executions, asl::Clock::Virtual(clock.clone())).unwrap();
     let api = api::Api::new(ports.clone(), api::ApiConfig::default());
     let mut world = World { api, ports, sim, store, clock, executor, responses: Vec::new(), tokens: Vec::new() };

@@ -88,6 +88,15 @@ impl SoakOptions {
     }
 }
 
+/// How the examples end: the summary, then the first 50 violations, if any, and failure.
+pub fn finish(summary: &str, violations: &[String]) -> std::process::ExitCode {
+    println!("{summary}");
+    for v in violations.iter().take(50) {
+        eprintln!("VIOLATION {v}");
+    }
+    if violations.is_empty() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }
+}
+
 #[derive(Debug, Default)]
 pub struct SoakReport {
     pub migrations: usize,
@@ -226,15 +235,7 @@ pub async fn run_soak(options: &SoakOptions) -> SoakReport {
     let sim = SimAws::new(fixtures::PARTNER.parse().expect("valid"), domain_clock.clone());
     fixtures::seed_store(store.as_ref(), start).await.expect("the memory store does not fail");
     let executions = Arc::new(LocalExecutions::default());
-    let clean = Ports {
-        store: store.clone(),
-        orgs: Arc::new(sim.organizations()),
-        customer: Arc::new(sim.customer_access()),
-        support: Arc::new(sim.support()),
-        executions: executions.clone(),
-        clock: domain_clock.clone(),
-        settings: Arc::new(fixtures::settings()),
-    };
+    let clean = sim.ports(store.clone(), executions.clone(), domain_clock.clone(), fixtures::settings());
     // What the system under test sees: every port faulty.
     let faults = Faults::new(FaultConfig { seed: options.seed, rate: options.fault_rate, after_effect_share: options.after_effect_share });
     let ports = faulty_ports(&clean, &faults);
@@ -716,15 +717,7 @@ pub async fn run_scan_scale(options: &ScanOptions) -> ScanScaleReport {
     let store = Arc::new(MemoryStore::new());
     let sim = SimAws::new(fixtures::PARTNER.parse().expect("valid"), clock.clone());
     fixtures::seed_store(store.as_ref(), start).await.expect("memory");
-    let plain = Ports {
-        store: store.clone(),
-        orgs: Arc::new(sim.organizations()),
-        customer: Arc::new(sim.customer_access()),
-        support: Arc::new(sim.support()),
-        executions: Arc::new(migration::memory::RecordingExecutions::default()),
-        clock: clock.clone(),
-        settings: Arc::new(fixtures::settings()),
-    };
+    let plain = sim.ports(store.clone(), Arc::new(migration::memory::RecordingExecutions::default()), clock.clone(), fixtures::settings());
 
     let mut rng = XorShift::new(7);
     let mut full = BTreeMap::new();

@@ -78,11 +78,12 @@ async fn assert_released(s: &LocalStack, id: MigrationId) {
     assert!(r.task_token.is_none() && r.due_at.is_none(), "nothing left queued: {r:?}");
 }
 
-#[tokio::test]
-async fn full_hardening_happy_path_within_the_transition_budget() {
+/// A Business-support customer who accepts at once: the execution succeeds within the
+/// happy path's transition budget.
+async fn happy_path(access: AccessLevel) -> (LocalStack, MigrationId, asl::Outcome) {
     let (s, _) = stack().await;
     s.fixture.sim.set_support_plan(&account(), SimSupportPlan::Business).unwrap();
-    let id = create(&s, AccessLevel::FullHardening).await;
+    let id = create(&s, access).await;
     let handshake = until_waiting(&s, id).await;
 
     s.fixture.sim.accept(&handshake).unwrap();
@@ -91,6 +92,12 @@ async fn full_hardening_happy_path_within_the_transition_budget() {
     assert_eq!(outcome.status, asl::Status::Succeeded, "{:?} {:?}", outcome.error, outcome.cause);
     assert_eq!(outcome.error, None);
     assert!(outcome.transitions <= 15, "happy path took {} transitions", outcome.transitions);
+    (s, id, outcome)
+}
+
+#[tokio::test]
+async fn full_hardening_happy_path_within_the_transition_budget() {
+    let (s, id, _) = happy_path(AccessLevel::FullHardening).await;
     assert_eq!(status(&s, id).await, Status::HardeningScheduled);
 
     steps::hardening_scan(&s.fixture.ports, 10, || true).await.unwrap();
@@ -101,17 +108,7 @@ async fn full_hardening_happy_path_within_the_transition_budget() {
 
 #[tokio::test]
 async fn optimized_happy_path_completes_within_the_transition_budget() {
-    let (s, _) = stack().await;
-    s.fixture.sim.set_support_plan(&account(), SimSupportPlan::Business).unwrap();
-    let id = create(&s, AccessLevel::Optimized).await;
-    let handshake = until_waiting(&s, id).await;
-
-    s.fixture.sim.accept(&handshake).unwrap();
-    steps::account_joined(&s.fixture.ports, &account()).await.unwrap();
-    let outcome = s.execution(id).unwrap().wait().await;
-    assert_eq!(outcome.status, asl::Status::Succeeded, "{:?} {:?}", outcome.error, outcome.cause);
-    assert_eq!(outcome.error, None);
-    assert!(outcome.transitions <= 15, "happy path took {} transitions", outcome.transitions);
+    let (s, id, outcome) = happy_path(AccessLevel::Optimized).await;
     assert_eq!(outcome.output.as_ref().unwrap()["hardening"]["status"], "COMPLETED");
 
     let r = record(&s, id).await;

@@ -11,9 +11,12 @@ use chrono::Duration;
 
 use crate::error::{AccessError, OrgError, Refusal};
 use crate::ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, RoleArn};
-use crate::ports::{Clock, CustomerAccess, CustomerSession, Membership, Organizations, SupportAnswer, SupportProbe};
+use crate::ports::{
+    Clock, CustomerAccess, CustomerSession, Executions, Membership, MigrationStore, Organizations, Ports, SupportAnswer, SupportProbe,
+};
 use crate::record::{Handshake, HandshakeState, SupportPlan};
 use crate::rules::CustomerOrganization;
+use crate::settings::Settings;
 
 /// Invitations expire this long after they are sent.
 pub const INVITATION_LIFETIME: Duration = Duration::days(15);
@@ -252,6 +255,26 @@ impl SimAws {
 
     pub fn support(&self) -> SimSupport {
         SimSupport(self.clone())
+    }
+
+    /// Ports with this simulation behind Organizations, customer access and Support, and
+    /// the caller's store, executions, clock and settings.
+    pub fn ports(
+        &self,
+        store: Arc<dyn MigrationStore>,
+        executions: Arc<dyn Executions>,
+        clock: Arc<dyn Clock>,
+        settings: Settings,
+    ) -> Ports {
+        Ports {
+            store,
+            orgs: Arc::new(self.organizations()),
+            customer: Arc::new(self.customer_access()),
+            support: Arc::new(self.support()),
+            executions,
+            clock,
+            settings: Arc::new(settings),
+        }
     }
 }
 

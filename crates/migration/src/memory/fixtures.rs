@@ -131,15 +131,7 @@ impl<C: Clock + 'static> Fixture<C> {
         let sim = SimAws::new(PARTNER.parse().expect("valid"), clock.clone() as Arc<dyn Clock>);
         seed_store(store.as_ref(), clock.now()).await.expect("the memory store does not fail");
         seed_customer(&sim, SimSupportPlan::Basic);
-        let ports = Ports {
-            store: store.clone(),
-            orgs: Arc::new(sim.organizations()),
-            customer: Arc::new(sim.customer_access()),
-            support: Arc::new(sim.support()),
-            executions,
-            clock: clock.clone(),
-            settings: Arc::new(settings()),
-        };
+        let ports = sim.ports(store.clone(), executions, clock.clone(), settings());
         Self { ports, store, sim, clock }
     }
 }
