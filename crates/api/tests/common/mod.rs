@@ -326,3 +326,18 @@ impl Contract {
         self.observed.lock().unwrap().clone()
     }
 }
+
+/// A task token that says it is secret, to search logs and responses for.
+pub const TOKEN: &str = "AQCEAAAAKgAAAAMAAAAAAAAAAsecret-task-token-value";
+
+/// A created migration taken through validate and invite to the wait for the handshake,
+/// which stored `TOKEN`: its id as the API shows it, and parsed.
+pub async fn invited(w: &World) -> (String, MigrationId) {
+    let id = w.create().await;
+    let mid: MigrationId = id.parse().unwrap();
+    let ports = &w.fixture.ports;
+    migration::steps::validate(ports, mid).await.unwrap();
+    migration::steps::invite(ports, mid).await.unwrap();
+    migration::steps::wait_for_handshake(ports, mid, migration::ids::TaskToken::new(TOKEN)).await.unwrap();
+    (id, mid)
+}
