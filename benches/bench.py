@@ -15,8 +15,14 @@ Every process gets a Lambda-like environment: no inherited variables, dummy cred
 AWS_ENDPOINT_URL at a closed loopback port (so a function's first AWS call fails at once
 and the function answers with its error: still handled) and AWS_MAX_ATTEMPTS=1.
 
+Every target is measured under each trust-store layout (--trust-stores): "host", the
+machine's CA roots as the TLS client probes them, and "bundle", only the CA bundle file
+(SSL_CERT_FILE), the way Lambda's Amazon Linux 2023 keeps its roots. The Rust TLS client
+reads the roots at start-up, so the layout moves the Rust figures; ratios compare targets
+measured under the same layout.
+
 Usage: bench.py --lambda-dir DIR --floor DIR/floor/bootstrap --python PY [--runs N]
-       [--arm64-lambda-dir DIR] [--json OUT.json] [--markdown OUT.md]
+       [--trust-stores host bundle] [--arm64-lambda-dir DIR] [--json OUT.json] [--markdown OUT.md]
 """
 
 from __future__ import annotations
@@ -60,6 +66,31 @@ MAX_ZIP_MIB = 4.0
 MAX_FLOOR_RATIO = 1.5
 MIN_PYTHON_RATIO = 40.0
 MAX_PEAK_MIB = 25.0
+
+# Where the processes find the CA roots the SDK's TLS client loads at start-up
+# (rustls-native-certs). "host": this machine's store as probed (Debian: a bundle plus
+# /etc/ssl/certs, one file per root, so every root is read twice). "bundle": only the
+# bundle file, through SSL_CERT_FILE: closer to Lambda's Amazon Linux 2023, which keeps
+# its roots in bundles (/etc/pki/tls/certs) and has no file-per-root directory.
+TRUST_STORE_NOTES = {
+    "host": "this machine's, as the TLS client probes it",
+    "bundle": "only the CA bundle file, through SSL_CERT_FILE, as Lambda's Amazon Linux 2023 keeps its roots",
+}
+TRUST_STORES = tuple(TRUST_STORE_NOTES)
+BUNDLE_CANDIDATES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt")
+
+
+def trust_store_env(layout: str) -> dict[str, str]:
+    if layout == "host":
+        return {}
+    bundle = next((b for b in BUNDLE_CANDIDATES if Path(b).is_file()), None)
+    if bundle is None:
+        raise SystemExit(f"no CA bundle at {' or '.join(BUNDLE_CANDIDATES)} for --trust-store bundle")
+    return {"SSL_CERT_FILE": bundle}
+
+
+FLOOR = "floor (bare Rust)"
+PYTHON = "python baseline"
 
 REQUEST_ID = "8476a536-e9f4-11e8-9739-2dfe598c3fcd"
 
@@ -160,8 +191,8 @@ def closed_port() -> int:
         return s.getsockname()[1]
 
 
-def lambda_env(name: str, runtime_api: str, home: str, endpoint: str) -> dict[str, str]:
-    return {
+def lambda_env(name: str, runtime_api: str, home: str, endpoint: str, trust: dict[str, str]) -> dict[str, str]:
+    return trust | {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": home,
         "LANG": "C.UTF-8",
@@ -212,11 +243,11 @@ def cpu_ns(pid: int) -> int | None:
     return total
 
 
-def measure_once(name: str, cmd: list[str], event: bytes, log_dir: Path, timeout: float = 60.0) -> dict:
+def measure_once(name: str, cmd: list[str], event: bytes, trust: dict[str, str], log_dir: Path, timeout: float = 60.0) -> dict:
     arn = f"arn:aws:lambda:us-east-1:999999999999:function:{name}"
     api = RuntimeApi(event, arn)
     home = tempfile.mkdtemp(prefix="bench-home-")
-    env = lambda_env(name, f"127.0.0.1:{api.port}", home, f"http://127.0.0.1:{closed_port()}")
+    env = lambda_env(name, f"127.0.0.1:{api.port}", home, f"http://127.0.0.1:{closed_port()}", trust)
     log_path = log_dir / f"{name}.log"
     try:
         with open(log_path, "wb") as log:
@@ -280,6 +311,8 @@ def main() -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("--markdown", type=Path)
     p.add_argument("--functions", nargs="*", default=list(FUNCTIONS))
+    p.add_argument("--trust-stores", nargs="+", choices=TRUST_STORES, default=list(TRUST_STORES),
+                   help="CA-root layouts to measure under (see trust_store_env)")
     p.add_argument("--no-realtime", action="store_true", help="do not run at SCHED_FIFO priority")
     args = p.parse_args()
     scheduling = "normal priority (other load on the machine inflates the times)"
@@ -296,39 +329,43 @@ def main() -> int:
     started = time.monotonic()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     floor_event = (ROOT / "functions/validate/events/step.json").read_bytes()
-    targets: dict[str, tuple[list[str], bytes, Path | None]] = {
-        "floor (bare Rust)": ([str(args.floor)], floor_event, args.floor),
-        "python baseline": ([str(args.python), str(BENCHES / "python_baseline.py")], floor_event, None),
+    programs: dict[str, tuple[list[str], bytes, Path | None]] = {
+        FLOOR: ([str(args.floor)], floor_event, args.floor),
+        PYTHON: ([str(args.python), str(BENCHES / "python_baseline.py")], floor_event, None),
     }
     for name in args.functions:
         binary = args.lambda_dir / name / "bootstrap"
         if not binary.exists():
             print(f"missing {binary}", file=sys.stderr)
             return 2
-        targets[name] = ([str(binary)], (ROOT / "functions" / name / "events" / FUNCTIONS[name]).read_bytes(), binary)
+        programs[name] = ([str(binary)], (ROOT / "functions" / name / "events" / FUNCTIONS[name]).read_bytes(), binary)
+    # Every program under every trust-store layout, all interleaved in the same rounds.
+    targets = [(name, layout) for layout in args.trust_stores for name in programs]
+    trust = {layout: trust_store_env(layout) for layout in args.trust_stores}
 
-    samples: dict[str, list[dict]] = {t: [] for t in targets}
+    samples: dict[tuple[str, str], list[dict]] = {t: [] for t in targets}
     rng = random.Random(20260302)
     order = list(targets)
     for round_no in range(args.runs + 1):  # round 0 warms the page cache and is dropped
         rng.shuffle(order)
-        for t in order:
-            cmd, event, _ = targets[t]
-            s = measure_once(t.split(" ")[0], cmd, event, log_dir)
+        for name, layout in order:
+            cmd, event, _ = programs[name]
+            s = measure_once(name.split(" ")[0], cmd, event, trust[layout], log_dir)
             if round_no:
-                samples[t].append(s)
+                samples[(name, layout)].append(s)
         print(f"round {round_no}/{args.runs} done", file=sys.stderr)
 
-    def med(t: str, key: str) -> float:
+    def med(t: tuple[str, str], key: str) -> float:
         return statistics.median(s[key] for s in samples[t])
 
-    floor_ms = med("floor (bare Rust)", "ms")
-    py_ms = med("python baseline", "ms")
     rows = []
-    for t, (cmd, _, binary) in targets.items():
+    for name, layout in targets:
+        t = (name, layout)
+        binary = programs[name][2]
         ms = med(t, "ms")
         row = {
-            "name": t,
+            "name": name,
+            "trust_store": layout,
             "bootstrap_bytes": binary.stat().st_size if binary else None,
             "zip_bytes": zipped_size(binary) if binary else None,
             "arm64_zip_bytes": None,
@@ -338,16 +375,13 @@ def main() -> int:
             "cpu_ms_median": med(t, "cpu_ms"),
             "peak_kib_median": med(t, "peak_kib"),
             "peak_kib_max": max(s["peak_kib"] for s in samples[t]),
-            "vs_floor": ms / floor_ms,
-            "python_vs": py_ms / ms,
+            "vs_floor": ms / med((FLOOR, layout), "ms"),
+            "python_vs": med((PYTHON, layout), "ms") / ms,
             "first_invocation": describe_outcome(samples[t][0]),
             "runs": len(samples[t]),
         }
-        if args.arm64_lambda_dir and binary and t in FUNCTIONS:
-            arm = args.arm64_lambda_dir / t / "bootstrap"
-            row["arm64_zip_bytes"] = zipped_size(arm) if arm.exists() else None
-        if args.arm64_lambda_dir and t.startswith("floor"):
-            arm = args.arm64_lambda_dir / "floor" / "bootstrap"
+        if args.arm64_lambda_dir and binary:
+            arm = args.arm64_lambda_dir / ("floor" if name == FLOOR else name) / "bootstrap"
             row["arm64_zip_bytes"] = zipped_size(arm) if arm.exists() else None
         rows.append(row)
 
@@ -369,7 +403,7 @@ def main() -> int:
     if args.markdown:
         args.markdown.write_text(md)
     funcs = [r for r in rows if r["name"] in FUNCTIONS]
-    met = all(verdicts(r).values() for r in funcs)
+    met = all(all(verdicts(r).values()) for r in funcs)
     return 0 if met else 1
 
 
@@ -393,27 +427,29 @@ def render(rows: list[dict], meta: dict) -> str:
     head = "| | bootstrap MiB | zipped MiB (x86_64)" + (" | zipped MiB (arm64)" if arm else "") + \
         " | start → first invocation handled, ms (median [min–max]) | × floor | Python ÷ this | CPU ms (median) | peak RSS MiB (median) | first invocation |"
     sep = "| --- " * (head.count("|") - 1) + "|"
-    lines = [head, sep]
-    for r in rows:
-        is_fn = r["name"] in FUNCTIONS
-        v = verdicts(r) if is_fn else {k: True for k in ("zip", "floor", "python", "peak")}
-        cells = [
-            f"**{r['name']}**" if not is_fn else r["name"],
-            mib(r["bootstrap_bytes"]),
-            mib(r["zip_bytes"]) + mark(v["zip"]),
-        ]
-        if arm:
-            cells.append(mib(r["arm64_zip_bytes"]))
-        cells += [
-            f"{r['start_ms_median']:.1f} [{r['start_ms_min']:.1f}–{r['start_ms_max']:.1f}]",
-            f"{r['vs_floor']:.2f}" + mark(v["floor"]),
-            f"{r['python_vs']:.0f}" + mark(v["python"]),
-            f"{r['cpu_ms_median']:.1f}",
-            f"{r['peak_kib_median'] / 1024:.1f}" + mark(v["peak"]),
-            r["first_invocation"],
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
+    lines = []
+    for layout in dict.fromkeys(r["trust_store"] for r in rows):
+        lines += [f"Trust store: **{layout}** ({TRUST_STORE_NOTES[layout]})", "", head, sep]
+        for r in (r for r in rows if r["trust_store"] == layout):
+            is_fn = r["name"] in FUNCTIONS
+            v = verdicts(r) if is_fn else {k: True for k in ("zip", "floor", "python", "peak")}
+            cells = [
+                f"**{r['name']}**" if not is_fn else r["name"],
+                mib(r["bootstrap_bytes"]),
+                mib(r["zip_bytes"]) + mark(v["zip"]),
+            ]
+            if arm:
+                cells.append(mib(r["arm64_zip_bytes"]))
+            cells += [
+                f"{r['start_ms_median']:.1f} [{r['start_ms_min']:.1f}–{r['start_ms_max']:.1f}]",
+                f"{r['vs_floor']:.2f}" + mark(v["floor"]),
+                f"{r['python_vs']:.0f}" + mark(v["python"]),
+                f"{r['cpu_ms_median']:.1f}",
+                f"{r['peak_kib_median'] / 1024:.1f}" + mark(v["peak"]),
+                r["first_invocation"],
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
     lines.append(
         f"{meta['runs']} runs each, interleaved in shuffled rounds after one warm-up round, at {meta['scheduling']}; {meta['machine']}; "
         f"Python {meta['python']}; load average at the end {meta['loadavg'][0]:.1f}; {meta['date']}; "

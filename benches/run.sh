@@ -31,7 +31,8 @@ fi
 export PATH="$VENV/bin:$PATH"
 
 # The floor must be built exactly as the functions are.
-profile() { awk '/^\[profile\.release\]/{on=1; next} /^\[/{on=0} on && NF' "$1"; }
+# The settings of [profile.release], comments and blank lines left out.
+profile() { awk '/^\[profile\.release\]/{on=1; next} /^\[/{on=0} on && NF && !/^#/' "$1"; }
 if ! diff <(profile Cargo.toml) <(profile benches/floor/Cargo.toml) >/dev/null; then
     echo "benches/floor/Cargo.toml's [profile.release] differs from Cargo.toml's: copy it over" >&2
     diff <(profile Cargo.toml) <(profile benches/floor/Cargo.toml) >&2 || true
