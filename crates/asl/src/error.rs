@@ -90,8 +90,9 @@ impl LoadError {
 /// `Executor::start` was refused.
 #[derive(Debug, Error, Clone, PartialEq)]
 pub enum StartError {
-    /// An execution with this name exists with a different input (AWS `ExecutionAlreadyExists`).
-    #[error("ExecutionAlreadyExists: execution `{0}` already exists with a different input")]
+    /// An execution with this name has ended, or runs with a different input (AWS
+    /// `ExecutionAlreadyExists`).
+    #[error("ExecutionAlreadyExists: execution `{0}` already exists (ended, or with a different input)")]
     ExecutionAlreadyExists(String),
     /// The execution name is empty, longer than 80 characters, or has forbidden characters.
     #[error("InvalidName: {0}")]

@@ -249,9 +249,9 @@ impl Executor {
         out
     }
 
-    /// Starts an execution. Starting again with the same name and the same input returns
-    /// the existing execution (running or ended); a different input is
-    /// [`StartError::ExecutionAlreadyExists`].
+    /// Starts an execution. As on AWS for a Standard state machine, starting again with the
+    /// same name and the same input returns the existing execution while it runs; once it
+    /// has ended, or with a different input, it is [`StartError::ExecutionAlreadyExists`].
     pub async fn start(&self, name: &str, input: Value) -> Result<ExecutionHandle, StartError> {
         validate_name(name)?;
         let size = input.to_string().len();
@@ -261,7 +261,7 @@ impl Executor {
         let inner = &self.inner;
         let mut execs = lock(&inner.executions);
         if let Some(existing) = execs.get(name) {
-            if existing.input == input {
+            if existing.input == input && lock(&existing.state).status == Status::Running {
                 return Ok(ExecutionHandle { shared: existing.clone(), inner: inner.clone() });
             }
             return Err(StartError::ExecutionAlreadyExists(name.to_string()));

@@ -126,15 +126,21 @@ async fn given_a_state_machine_timeout_when_a_wait_outlasts_it_then_the_executio
 }
 
 #[tokio::test]
-async fn given_an_execution_name_when_started_twice_then_same_input_is_idempotent_and_different_input_is_refused() {
-    let def = json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}});
-    let exec = Executor::new(load(&def), TaskRegistry::new(), VirtualClock::new(t0()));
+async fn given_an_execution_name_when_started_twice_then_same_input_is_idempotent_while_running_and_refused_otherwise() {
+    let def = json!({"StartAt": "Hold", "States": {"Hold": {
+        "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke", "Parameters": {"FunctionName": "hold"}, "End": true
+    }}});
+    let mut registry = TaskRegistry::new();
+    registry.register("hold", |_: TaskInput| std::future::pending::<Result<Value, TaskError>>());
+    let exec = Executor::new(load(&def), registry, VirtualClock::new(t0()));
     let a = exec.start("same", json!({"x": 1})).await.unwrap();
-    a.wait().await;
     let b = exec.start("same", json!({"x": 1})).await.unwrap();
     assert_eq!(b.execution_arn(), a.execution_arn());
-    assert_eq!(b.describe().history.len(), a.describe().history.len(), "not run twice");
     assert_eq!(exec.start("same", json!({"x": 2})).await.unwrap_err(), StartError::ExecutionAlreadyExists("same".into()));
+    assert_eq!(a.stop(Some("Stopped"), None).await.status, Status::Aborted);
+    // Ended: refused whatever the input (AWS: "when the original execution is closed"), never run twice.
+    assert_eq!(exec.start("same", json!({"x": 1})).await.unwrap_err(), StartError::ExecutionAlreadyExists("same".into()));
+    assert_eq!(a.describe().event_types().iter().filter(|t| **t == "ExecutionStarted").count(), 1);
     for bad in ["", "has space", "a/b", &"x".repeat(81)] {
         assert!(matches!(exec.start(bad, json!({})).await, Err(StartError::InvalidName(_))), "{bad}");
     }

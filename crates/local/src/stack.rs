@@ -55,9 +55,14 @@ fn delivery(result: Result<(), asl::TokenError>) -> Result<TokenDelivery, Execut
 #[async_trait]
 impl Executions for LocalExecutions {
     async fn start(&self, migration: MigrationId, input: serde_json::Value) -> Result<(), ExecutionError> {
-        match self.executor()?.start(&migration.to_string(), input).await {
+        let executor = self.executor()?;
+        match executor.start(&migration.to_string(), input).await {
             Ok(_) => Ok(()),
-            Err(asl::StartError::ExecutionAlreadyExists(name)) => Err(ExecutionError::NameTaken(name)),
+            // As the AWS adapter: an ended execution is told apart from a running one.
+            Err(asl::StartError::ExecutionAlreadyExists(name)) => match executor.execution(&name).map(|h| h.status()) {
+                Some(status) if status != asl::Status::Running => Err(ExecutionError::Ended(status.to_string())),
+                _ => Err(ExecutionError::NameTaken(name)),
+            },
             Err(e) => Err(ExecutionError::Other(e.to_string())),
         }
     }

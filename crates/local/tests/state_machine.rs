@@ -248,6 +248,9 @@ async fn canceled_through_the_api_aborts_the_execution_and_releases_the_account(
     // A sweep afterwards finds nothing to do.
     let report = steps::sweep_handshakes(&s.fixture.ports, 10).await.unwrap();
     assert_eq!(report.examined, 0);
+    // And the ended execution is not started again under its name, as on AWS.
+    let again = s.fixture.ports.executions.start(id, serde_json::json!({"migration_id": id})).await;
+    assert_eq!(again, Err(migration::error::ExecutionError::Ended("ABORTED".into())));
 }
 
 #[tokio::test]

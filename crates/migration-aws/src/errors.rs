@@ -85,9 +85,12 @@ pub fn classify_org_error(code: &str, reason: Option<&str>, message: &str) -> Or
     let retryable = || OrgError::Retryable { code: reason.unwrap_or(code).to_owned(), message: message.to_owned() };
     let refused = |refusal| OrgError::Refused { refusal, message: message.to_owned() };
     match code {
-        "ConcurrentModificationException" | "TooManyRequestsException" | "FinalizingOrganizationException" | "ServiceException" => {
-            retryable()
-        }
+        // PolicyChangesInProgressException (AttachPolicy, DetachPolicy): "try again later".
+        "ConcurrentModificationException"
+        | "TooManyRequestsException"
+        | "FinalizingOrganizationException"
+        | "ServiceException"
+        | "PolicyChangesInProgressException" => retryable(),
         c if is_throttling_code(c) || is_server_fault_code(c) => retryable(),
         "AccountOwnerNotVerifiedException" => refused(Refusal::AccountOwnerNotVerified),
         "HandshakeConstraintViolationException" | "ConstraintViolationException" => match reason.unwrap_or("") {
@@ -182,6 +185,7 @@ mod tests {
             ("TooManyRequestsException", None, retry("TooManyRequestsException")),
             ("FinalizingOrganizationException", None, retry("FinalizingOrganizationException")),
             ("ServiceException", None, retry("ServiceException")),
+            ("PolicyChangesInProgressException", None, retry("PolicyChangesInProgressException")),
             (hcv, Some("ACCOUNT_NUMBER_LIMIT_EXCEEDED"), refuse(Refusal::AccountNumberLimitExceeded)),
             (cv, Some("ACCOUNT_NUMBER_LIMIT_EXCEEDED"), refuse(Refusal::AccountNumberLimitExceeded)),
             (hcv, Some("PAYMENT_INSTRUMENT_REQUIRED"), refuse(Refusal::PaymentInstrumentRequired)),

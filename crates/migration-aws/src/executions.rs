@@ -88,8 +88,13 @@ impl Executions for StepFunctionsExecutions {
                 info!("execution started");
                 Ok(())
             }
+            // Returned for a running execution with another input, and for an ended one
+            // whatever the input; a running one with the same input is a plain success.
             Err(err) if matches!(err.as_service_error(), Some(StartExecutionError::ExecutionAlreadyExists(_))) => {
                 let existing = self.describe(migration).await?;
+                if *existing.status() != ExecutionStatus::Running {
+                    return Err(ExecutionError::Ended(existing.status().as_str().to_owned()));
+                }
                 let same = existing.input().and_then(|i| serde_json::from_str::<serde_json::Value>(i).ok()).is_some_and(|i| i == input);
                 if same {
                     info!("the execution was already started with the same input");

@@ -205,8 +205,25 @@ impl Organizations for AwsOrganizations {
 
     #[instrument(skip(self))]
     async fn parent_of(&self, account: &AwsAccountId) -> Result<String, OrgError> {
-        let out = self.client.list_parents().child_id(account.as_str()).send().await.map_err(|e| org_error(&e, None))?;
-        out.parents().first().and_then(|p| p.id()).map(str::to_owned).ok_or(OrgError::AccountNotFound)
+        // An account has one parent, but a List* page may come back empty with a NextToken.
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_parents()
+                .child_id(account.as_str())
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| org_error(&e, None))?;
+            if let Some(id) = out.parents().first().and_then(|p| p.id()) {
+                return Ok(id.to_owned());
+            }
+            match out.next_token() {
+                Some(token) => next = Some(token.to_owned()),
+                None => return Err(OrgError::AccountNotFound),
+            }
+        }
     }
 
     #[instrument(skip(self))]

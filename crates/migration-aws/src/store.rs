@@ -230,8 +230,13 @@ impl DynamoStore {
             let condition = reasons.iter().any(|r| matches!(r.code(), Some("ConditionalCheckFailed")));
             if condition || !conflict {
                 if !condition {
-                    let codes: Vec<&str> = reasons.iter().filter_map(CancellationReason::code).collect();
-                    return Err(Refused::Failed(StoreError::Unavailable(format!("transaction canceled: {codes:?}"))));
+                    // Throttling is worth another try; a ValidationError or an item collection
+                    // over its size limit fails the same way every time.
+                    let codes: Vec<&str> = reasons.iter().filter_map(CancellationReason::code).filter(|c| *c != "None").collect();
+                    let message = format!("transaction canceled: {codes:?}");
+                    let throttled = codes.iter().all(|c| matches!(*c, "ThrottlingError" | "ProvisionedThroughputExceeded"));
+                    let error = if throttled && !codes.is_empty() { StoreError::Unavailable(message) } else { StoreError::Other(message) };
+                    return Err(Refused::Failed(error));
                 }
                 return Err(Refused::Conditions(reasons));
             }

@@ -172,6 +172,40 @@ mod organizations {
         }
     }
 
+    #[tokio::test]
+    async fn the_parent_is_found_after_an_empty_page_and_none_at_all_is_account_not_found() {
+        use aws_sdk_organizations::operation::list_parents::ListParentsOutput;
+        use aws_sdk_organizations::types::{Parent, ParentType};
+        let empty_first = mock!(Client::list_parents)
+            .match_requests(|r| r.child_id() == Some(ACCOUNT) && r.next_token().is_none())
+            .then_output(|| ListParentsOutput::builder().set_parents(Some(vec![])).next_token("page-2").build());
+        let second = mock!(Client::list_parents).match_requests(|r| r.next_token() == Some("page-2")).then_output(|| {
+            ListParentsOutput::builder()
+                .parents(Parent::builder().id("ou-ab12-onboard").r#type(ParentType::OrganizationalUnit).build())
+                .build()
+        });
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&empty_first, &second]);
+        assert_eq!(AwsOrganizations::new(client).parent_of(&account()).await, Ok("ou-ab12-onboard".to_owned()));
+        assert_eq!(second.num_calls(), 1);
+
+        let none = mock!(Client::list_parents).then_output(|| ListParentsOutput::builder().set_parents(Some(vec![])).build());
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&none]);
+        assert_eq!(AwsOrganizations::new(client).parent_of(&account()).await, Err(OrgError::AccountNotFound));
+    }
+
+    #[tokio::test]
+    async fn policy_changes_in_progress_is_retryable() {
+        // AttachPolicy's PolicyChangesInProgressException: "try the operation again later".
+        let attach = mock!(Client::attach_policy)
+            .sequence()
+            .http_status(400, json_error("PolicyChangesInProgressException", ""))
+            .repeatedly()
+            .build();
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&attach], |c| c.retry_config(super::fast_retries(2)));
+        let err = AwsOrganizations::new(client).attach_policy("p-guard0001", &account()).await.unwrap_err();
+        assert_eq!(without_message(err), OrgError::Retryable { code: "PolicyChangesInProgressException".into(), message: String::new() });
+    }
+
     /// Compares errors by kind and code, not by AWS's wording.
     fn without_message(err: OrgError) -> OrgError {
         match err {
@@ -405,6 +439,26 @@ mod step_functions {
     }
 
     #[tokio::test]
+    async fn an_ended_execution_is_reported_ended_whatever_its_input() {
+        // AWS: "when the original execution is closed, ExecutionAlreadyExists is returned
+        // regardless of input"; the same input must not pass for a started execution then.
+        for (status, input) in [
+            (ExecutionStatus::Aborted, r#"{"migration_id":"01JNK4Q6X1V8W5Z2Y3A4B5C6D7"}"#),
+            (ExecutionStatus::Failed, r#"{"migration_id":"SOMETHING-ELSE"}"#),
+            (ExecutionStatus::Succeeded, r#"{"migration_id":"01JNK4Q6X1V8W5Z2Y3A4B5C6D7"}"#),
+        ] {
+            let start = mock!(Client::start_execution).sequence().http_status(400, json_error("ExecutionAlreadyExists", "")).build();
+            let expected = status.as_str().to_owned();
+            let describe = mock!(Client::describe_execution).then_output(move || described(input, status.clone()));
+            let client = mock_client!(aws_sdk_sfn, RuleMode::Sequential, [&start, &describe]);
+
+            let got = adapter(client).start(migration_id(), serde_json::json!({"migration_id": migration_id()})).await;
+
+            assert_eq!(got, Err(ExecutionError::Ended(expected)), "{input}");
+        }
+    }
+
+    #[tokio::test]
     async fn stopping_a_missing_or_finished_execution_is_success() {
         let missing = mock!(Client::stop_execution).sequence().http_status(400, json_error("ExecutionDoesNotExist", "")).build();
         let client = mock_client!(aws_sdk_sfn, RuleMode::Sequential, [&missing]);
@@ -479,6 +533,49 @@ mod step_functions {
         let err = adapter(client).start(migration_id(), serde_json::json!({})).await.unwrap_err();
         assert!(matches!(err, ExecutionError::Retryable(ref m) if m.starts_with("ThrottlingException")), "{err:?}");
         assert_eq!(rule.num_calls(), 2, "the client retried once before giving up");
+    }
+}
+
+mod dynamodb {
+    use super::*;
+    use aws_sdk_dynamodb::Client;
+    use migration::StoreError;
+    use migration::ports::MigrationStore;
+    use migration_aws::DynamoStore;
+
+    /// A TransactWriteItems refusal with one cancellation reason per item, as DynamoDB sends it.
+    fn canceled(codes: &[&str]) -> Option<String> {
+        let reasons: Vec<String> = codes.iter().map(|c| format!(r#"{{"Code":"{c}","Message":"{c} from the mock"}}"#)).collect();
+        json_error(
+            "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            &format!(r#","CancellationReasons":[{}]"#, reasons.join(",")),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_canceled_transaction_is_unavailable_only_when_throttled() {
+        let at = migration::contract::t0();
+        let record = migration::contract::sample_record("acme", ACCOUNT, at);
+        let event = migration::record::created_event(&record);
+        for (codes, transient) in [
+            (&["ThrottlingError", "None", "None"][..], true),
+            (&["None", "ProvisionedThroughputExceeded", "None"][..], true),
+            (&["ValidationError", "None", "None"][..], false),
+            (&["None", "None", "ItemCollectionSizeLimitExceeded"][..], false),
+        ] {
+            let body = canceled(codes);
+            let transact = mock!(Client::transact_write_items).sequence().http_status(400, body).build();
+            let client = mock_client!(aws_sdk_dynamodb, RuleMode::Sequential, [&transact]);
+
+            let err = DynamoStore::new(client, "cam-migrations").create(&record, &event, None).await.unwrap_err();
+
+            match (transient, &err) {
+                (true, StoreError::Unavailable(m)) | (false, StoreError::Other(m)) => {
+                    assert!(m.contains(codes.iter().find(|c| **c != "None").unwrap()), "{m}")
+                }
+                _ => panic!("{codes:?}: {err:?}"),
+            }
+        }
     }
 }
 

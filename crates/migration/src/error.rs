@@ -116,9 +116,13 @@ pub enum AccessError {
 /// Errors of the executions port.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExecutionError {
-    /// An execution with this name exists with different input.
+    /// An execution with this name runs with different input.
     #[error("another execution named {0} exists")]
     NameTaken(String),
+    /// The migration's execution has ended (its status: SUCCEEDED, FAILED, TIMED_OUT,
+    /// ABORTED); Step Functions starts no second one under the same name.
+    #[error("the execution has already ended ({0})")]
+    Ended(String),
     #[error("Step Functions is busy: {0}")]
     Retryable(String),
     #[error("Step Functions failed: {0}")]

@@ -417,6 +417,28 @@ async fn unstarted_records_are_started_by_the_sweep() {
 }
 
 #[tokio::test]
+async fn a_record_whose_execution_ended_before_it_started_is_failed_by_the_sweep() {
+    let w = World::new().await;
+    let id = w.create("full_hardening").await.record.id;
+    // An operator stopped the execution before validate ran. Step Functions now refuses the
+    // name whatever the input, so sweeping would otherwise re-arm the record forever.
+    w.executions.end(id, "ABORTED");
+    w.advance(Duration::minutes(6));
+
+    let report = steps::sweep_unstarted(&w.ports, 10).await.unwrap();
+
+    assert_eq!((report.examined, report.started, report.ended, report.failed), (1, 0, 1, 0));
+    let record = w.record(id).await;
+    assert_eq!(record.status, Status::Failed);
+    let failure = record.failure.unwrap();
+    assert_eq!(failure.error, names::FAILED);
+    assert!(failure.cause.contains("ended ABORTED before its first step ran"), "{}", failure.cause);
+    assert_account_released(&w, id).await;
+    w.advance(Duration::minutes(6));
+    assert_eq!(steps::sweep_unstarted(&w.ports, 10).await.unwrap().examined, 1, "only the new request is due");
+}
+
+#[tokio::test]
 async fn status_changes_are_published_on_the_change_feed() {
     use migration::ports::ChangeFeed;
     let w = World::new().await;

@@ -17,6 +17,7 @@ pub enum TokenOutcome {
 #[derive(Default)]
 struct Log {
     started: HashMap<MigrationId, serde_json::Value>,
+    ended: HashMap<MigrationId, String>,
     starts: u32,
     stopped: Vec<(MigrationId, String)>,
     tokens: Vec<(TaskToken, TokenOutcome)>,
@@ -24,13 +25,19 @@ struct Log {
 }
 
 /// An executions port that records every call and behaves like Step Functions towards
-/// repeated calls: a second start with the same name and input is fine, a token answers once.
+/// repeated calls: a second start with the same name and input is fine while the execution
+/// runs and refused once it [`ended`](Self::end), a token answers once.
 #[derive(Default)]
 pub struct RecordingExecutions(Mutex<Log>);
 
 impl RecordingExecutions {
     fn log(&self) -> std::sync::MutexGuard<'_, Log> {
         self.0.lock().expect("no panics while holding the lock")
+    }
+
+    /// Ends a started execution with `status` (as Step Functions names it, e.g. `ABORTED`).
+    pub fn end(&self, migration: MigrationId, status: &str) {
+        self.log().ended.insert(migration, status.to_owned());
     }
 
     pub fn started(&self) -> Vec<MigrationId> {
@@ -70,6 +77,9 @@ impl Executions for RecordingExecutions {
     async fn start(&self, migration: MigrationId, input: serde_json::Value) -> Result<(), ExecutionError> {
         let mut log = self.log();
         log.starts += 1;
+        if let Some(status) = log.ended.get(&migration) {
+            return Err(ExecutionError::Ended(status.clone()));
+        }
         match log.started.get(&migration) {
             Some(existing) if existing != &input => Err(ExecutionError::NameTaken(migration.to_string())),
             Some(_) => Ok(()),

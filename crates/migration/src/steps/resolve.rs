@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tracing::{info, instrument, warn};
 
-use crate::error::StepError;
+use crate::error::{ExecutionError, StepError, names};
 use crate::ids::{AwsAccountId, MigrationId};
 use crate::ports::{Ports, TokenDelivery};
 use crate::record::{ChangeBuilder, HandshakeState, Migration, WorkQueue};
 use crate::status::Status;
-use crate::steps::{StepInput, system, update_with_retry};
+use crate::steps::{StepInput, record_failure, system, update_with_retry};
 
 /// Acts on a decided handshake: records JOINED for an acceptance (with the exact time AWS
 /// reports), then hands the outcome to the execution if it is already waiting. Safe to run
@@ -117,6 +117,8 @@ pub struct SweepReport {
     pub examined: u32,
     pub resolved: u32,
     pub started: u32,
+    /// Records whose execution had ended before their first step ran: failed, lock released.
+    pub ended: u32,
     pub failed: u32,
 }
 
@@ -173,10 +175,24 @@ pub async fn sweep_unstarted(ports: &Ports, limit: u32) -> Result<SweepReport, S
     for record in ports.store.due(WorkQueue::Unstarted, now, limit).await? {
         report.examined += 1;
         let input = serde_json::to_value(StepInput { migration_id: record.id }).expect("serializes");
-        if let Err(e) = ports.executions.start(record.id, input).await {
-            report.failed += 1;
-            warn!(migration_id = %record.id, error = %e, "could not start the execution");
-            continue;
+        match ports.executions.start(record.id, input).await {
+            Ok(()) => {}
+            // Stopped or failed before validate recorded anything (an operator's StopExecution,
+            // a record-failure that could not write): no execution will ever move this record,
+            // and Step Functions refuses the name for 90 days. Fail it, releasing the account.
+            Err(ExecutionError::Ended(status)) => {
+                warn!(migration_id = %record.id, execution_status = %status, "the execution ended before the migration started");
+                let cause =
+                    format!("The migration's execution ended {status} before its first step ran; nothing was changed in AWS for it.");
+                record_failure(ports, record.id, names::FAILED, &cause).await?;
+                report.ended += 1;
+                continue;
+            }
+            Err(e) => {
+                report.failed += 1;
+                warn!(migration_id = %record.id, error = %e, "could not start the execution");
+                continue;
+            }
         }
         report.started += 1;
         update_with_retry(ports, record.id, |m| {
