@@ -135,6 +135,7 @@ pub async fn watcher_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result
             let swept = steps::sweep_handshakes(ports, SWEEP_LIMIT).await.map_err(StepFailure)?;
             info!(
                 started = started.started,
+                ended = started.ended,
                 examined = swept.examined,
                 resolved = swept.resolved,
                 failed = swept.failed + started.failed,
@@ -142,6 +143,7 @@ pub async fn watcher_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result
             );
             Ok(json!({
                 "started": started.started,
+                "ended": started.ended,
                 "examined": swept.examined,
                 "resolved": swept.resolved,
                 "failed": swept.failed + started.failed,

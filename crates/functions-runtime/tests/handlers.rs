@@ -11,7 +11,7 @@ use migration::ports::MigrationStore;
 use migration::request::AccessLevel;
 use migration::workflow::Step;
 use migration::{MigrationId, Status, steps};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 macro_rules! fixture {
     ($function:literal, $file:literal) => {
@@ -128,9 +128,19 @@ async fn scheduled_watcher_starts_unstarted_executions() {
     let (f, recorder, id) = world().await;
     f.clock.advance(chrono::Duration::minutes(6));
     let out = watcher_handler(&f.ports, event(fixture!("handshake-watcher", "scheduled.json"))).await.unwrap();
-    assert_eq!(out["started"], 1);
+    assert_eq!((out["started"].clone(), out["ended"].clone()), (json!(1), json!(0)));
     assert_eq!(recorder.start_calls(), 2, "once by the API, once by the sweep");
     assert_eq!(recorder.started(), vec![id]);
+}
+
+#[tokio::test]
+async fn scheduled_watcher_fails_a_record_whose_execution_ended_before_it_started() {
+    let (f, recorder, id) = world().await;
+    recorder.end(id, "ABORTED");
+    f.clock.advance(chrono::Duration::minutes(6));
+    let out = watcher_handler(&f.ports, event(fixture!("handshake-watcher", "scheduled.json"))).await.unwrap();
+    assert_eq!((out["started"].clone(), out["ended"].clone()), (json!(0), json!(1)));
+    assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::Failed);
 }
 
 #[tokio::test]
