@@ -75,16 +75,10 @@ impl AwsCustomerAccess {
     /// Every account of the customer's own organization, when the role may list them.
     async fn account_count(&self, orgs: &aws_sdk_organizations::Client) -> Option<u32> {
         let mut count = 0u32;
-        let mut next_token: Option<String> = None;
-        loop {
-            match orgs.list_accounts().set_next_token(next_token.take()).send().await {
-                Ok(out) => {
-                    count += u32::try_from(out.accounts().len()).unwrap_or(u32::MAX);
-                    match out.next_token {
-                        Some(token) if !token.is_empty() => next_token = Some(token),
-                        _ => return Some(count),
-                    }
-                }
+        let mut pages = orgs.list_accounts().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            match page {
+                Ok(out) => count = count.saturating_add(u32::try_from(out.accounts().len()).unwrap_or(u32::MAX)),
                 Err(err) if err.code().is_some_and(is_access_denied_code) => return None,
                 Err(err) => {
                     warn!(error = %error_message(&err), "could not count the accounts of the customer's organization");
@@ -92,6 +86,7 @@ impl AwsCustomerAccess {
                 }
             }
         }
+        Some(count)
     }
 }
 

@@ -90,34 +90,25 @@ impl AwsOrganizations {
     }
 
     /// An OPEN or REQUESTED invitation to the account, looking through every page: pages can
-    /// be empty while more follow, so only an absent NextToken ends the listing.
+    /// be empty while more follow, so only an absent NextToken ends the listing (the SDK's
+    /// paginator).
     async fn find_open_invitation(&self, account: &AwsAccountId) -> Result<Option<Handshake>, OrgError> {
         let filter = HandshakeFilter::builder().action_type(ActionType::InviteAccountToOrganization).build();
-        let mut next_token: Option<String> = None;
-        let mut pages = 0u32;
-        loop {
-            pages += 1;
-            let out = self
-                .client
-                .list_handshakes_for_organization()
-                .filter(filter.clone())
-                .set_next_token(next_token.take())
-                .send()
-                .await
-                .map_err(|e| org_error(&e, None))?;
-            let open = out.handshakes().iter().find(|h| {
+        let mut pages = self.client.list_handshakes_for_organization().filter(filter).into_paginator().send();
+        let mut read = 0u32;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| org_error(&e, None))?;
+            read += 1;
+            let open = page.handshakes().iter().find(|h| {
                 invited_account(h) == Some(account.as_str())
                     && matches!(h.state(), Some(types::HandshakeState::Open | types::HandshakeState::Requested))
             });
             if let Some(h) = open {
-                debug!(pages, "found an open invitation");
+                debug!(pages = read, "found an open invitation");
                 return handshake_from(h).map(Some);
             }
-            match out.next_token {
-                Some(token) if !token.is_empty() => next_token = Some(token),
-                _ => return Ok(None),
-            }
         }
+        Ok(None)
     }
 }
 
@@ -206,24 +197,14 @@ impl Organizations for AwsOrganizations {
     #[instrument(skip(self))]
     async fn parent_of(&self, account: &AwsAccountId) -> Result<String, OrgError> {
         // An account has one parent, but a List* page may come back empty with a NextToken.
-        let mut next: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_parents()
-                .child_id(account.as_str())
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| org_error(&e, None))?;
-            if let Some(id) = out.parents().first().and_then(|p| p.id()) {
+        let mut pages = self.client.list_parents().child_id(account.as_str()).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| org_error(&e, None))?;
+            if let Some(id) = page.parents().first().and_then(|p| p.id()) {
                 return Ok(id.to_owned());
             }
-            match out.next_token() {
-                Some(token) => next = Some(token.to_owned()),
-                None => return Err(OrgError::AccountNotFound),
-            }
         }
+        Err(OrgError::AccountNotFound)
     }
 
     #[instrument(skip(self))]
