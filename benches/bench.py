@@ -85,7 +85,7 @@ def trust_store_env(layout: str) -> dict[str, str]:
         return {}
     bundle = next((b for b in BUNDLE_CANDIDATES if Path(b).is_file()), None)
     if bundle is None:
-        raise SystemExit(f"no CA bundle at {' or '.join(BUNDLE_CANDIDATES)} for --trust-store bundle")
+        raise SystemExit(f"no CA bundle at {' or '.join(BUNDLE_CANDIDATES)} for --trust-stores bundle")
     return {"SSL_CERT_FILE": bundle}
 
 
@@ -358,6 +358,12 @@ def main() -> int:
     def med(t: tuple[str, str], key: str) -> float:
         return statistics.median(s[key] for s in samples[t])
 
+    def arm64_zip_bytes(name: str) -> int | None:
+        arm = args.arm64_lambda_dir / ("floor" if name == FLOOR else name) / "bootstrap" if args.arm64_lambda_dir else None
+        return zipped_size(arm) if arm and arm.exists() else None
+
+    # Zipped once per program, not once per layout.
+    zips = {name: (zipped_size(b), arm64_zip_bytes(name)) if b else (None, None) for name, (_, _, b) in programs.items()}
     rows = []
     for name, layout in targets:
         t = (name, layout)
@@ -367,8 +373,8 @@ def main() -> int:
             "name": name,
             "trust_store": layout,
             "bootstrap_bytes": binary.stat().st_size if binary else None,
-            "zip_bytes": zipped_size(binary) if binary else None,
-            "arm64_zip_bytes": None,
+            "zip_bytes": zips[name][0],
+            "arm64_zip_bytes": zips[name][1],
             "start_ms_median": ms,
             "start_ms_min": min(s["ms"] for s in samples[t]),
             "start_ms_max": max(s["ms"] for s in samples[t]),
@@ -380,9 +386,6 @@ def main() -> int:
             "first_invocation": describe_outcome(samples[t][0]),
             "runs": len(samples[t]),
         }
-        if args.arm64_lambda_dir and binary:
-            arm = args.arm64_lambda_dir / ("floor" if name == FLOOR else name) / "bootstrap"
-            row["arm64_zip_bytes"] = zipped_size(arm) if arm.exists() else None
         rows.append(row)
 
     elapsed = time.monotonic() - started
