@@ -133,6 +133,6 @@ async fn replay(ports: &Ports, existing: &IdempotencyRecord, fingerprint: &str) 
 async fn start_execution(ports: &Ports, record: &Migration) {
     let input = serde_json::to_value(StepInput { migration_id: record.id }).expect("serializes");
     if let Err(e) = ports.executions.start(record.id, input).await {
-        warn!(migration_id = %record.id, error = %e, "could not start the execution; the watcher will start it");
+        warn!(migration_id = %record.id, error = %e, "could not start the execution; the watcher's sweep of unstarted records takes it from here");
     }
 }
