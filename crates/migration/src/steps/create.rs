@@ -129,7 +129,7 @@ async fn replay(ports: &Ports, existing: &IdempotencyRecord, fingerprint: &str) 
 
 /// Starts the execution. A failure is logged, not returned: the record is safely written,
 /// a retry with the same Idempotency-Key starts it, and so does the watcher's sweep of
-/// records left in REQUESTED.
+/// records left in REQUESTED (which fails the record instead if its execution has ended).
 async fn start_execution(ports: &Ports, record: &Migration) {
     let input = serde_json::to_value(StepInput { migration_id: record.id }).expect("serializes");
     if let Err(e) = ports.executions.start(record.id, input).await {
