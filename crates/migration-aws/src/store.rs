@@ -32,11 +32,6 @@ pub type Item = HashMap<String, AttributeValue>;
 /// (`TransactionConflict`) is tried again before the store reports itself unavailable.
 const TRANSACTION_ATTEMPTS: u32 = 5;
 
-/// The IAM actions this adapter's calls need. `TransactWriteItems` is not an IAM action: a
-/// transaction needs the action of each item it writes (`Put`, `Delete`). tests/infra checks
-/// this list against the calls in this file and against each function's role.
-pub const IAM_ACTIONS: &[&str] = &["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"];
-
 /// The DynamoDB adapter of [`MigrationStore`].
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -344,19 +339,22 @@ impl MigrationStore for DynamoStore {
             Err(Refused::Failed(e)) => return Err(e),
             Err(Refused::Conditions(reasons)) => reasons,
         };
-        // The same order of precedence as the in-memory store: lock, key, then the id.
-        if failed_condition(&reasons, LOCK) {
-            return match self.lock_from(reasons.get(LOCK), &record.aws_account_id).await? {
-                Some(existing) => Err(StoreError::AccountLocked { account: record.aws_account_id.clone(), existing }),
-                None => Err(StoreError::Unavailable("the account lock was released concurrently; try again".into())),
-            };
-        }
+        // The same order of precedence as the in-memory store: key, lock, then the id. A
+        // request that lost the race to its own Idempotency-Key fails both conditions (the
+        // winner wrote its key and its lock together) and must be answered as a replay.
+        // DynamoDB reports a reason for every item, in request order (moto does the same).
         if let Some(idem) = idempotency
             && failed_condition(&reasons, IDEMPOTENCY)
         {
             return match self.idempotency_from(reasons.get(IDEMPOTENCY), &idem.org_id, &idem.key).await? {
                 Some(existing) => Err(StoreError::IdempotencyKeyUsed { existing }),
                 None => Err(StoreError::Unavailable("the idempotency key expired concurrently; try again".into())),
+            };
+        }
+        if failed_condition(&reasons, LOCK) {
+            return match self.lock_from(reasons.get(LOCK), &record.aws_account_id).await? {
+                Some(existing) => Err(StoreError::AccountLocked { account: record.aws_account_id.clone(), existing }),
+                None => Err(StoreError::Unavailable("the account lock was released concurrently; try again".into())),
             };
         }
         if failed_condition(&reasons, META) || failed_condition(&reasons, EVENT) {

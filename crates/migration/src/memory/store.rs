@@ -87,14 +87,17 @@ impl MigrationStore for MemoryStore {
     async fn create(&self, record: &Migration, event: &HistoryEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
         {
             let mut t = self.tables();
-            if let Some(existing) = t.locks.get(&record.aws_account_id) {
-                return Err(StoreError::AccountLocked { account: record.aws_account_id.clone(), existing: *existing });
-            }
+            // The key before the lock: a request that lost the race to its own key finds the
+            // winner's lock too (both were written together), and must be told "replay", not
+            // "locked" (the DynamoDB adapter reads the cancellation reasons in the same order).
             if let Some(idem) = idempotency
                 && let Some(existing) = t.idempotency.get(&(idem.org_id.clone(), idem.key.clone()))
                 && existing.expires_at > idem.created_at
             {
                 return Err(StoreError::IdempotencyKeyUsed { existing: existing.clone() });
+            }
+            if let Some(existing) = t.locks.get(&record.aws_account_id) {
+                return Err(StoreError::AccountLocked { account: record.aws_account_id.clone(), existing: *existing });
             }
             if t.migrations.contains_key(&record.id) {
                 return Err(StoreError::AlreadyExists(record.id));

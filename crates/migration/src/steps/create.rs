@@ -101,7 +101,19 @@ pub async fn create_migration(
     });
     match store.create(&record, &created_event(&record), idempotency.as_ref()).await {
         Ok(()) => {}
-        Err(StoreError::AccountLocked { existing, .. }) => return Err(CreateError::Refused(vec![rules::account_locked(existing)])),
+        Err(StoreError::AccountLocked { existing, .. }) => {
+            // Both stores report the key before the lock, so a request that lost to its own
+            // key is answered IdempotencyKeyUsed below. Should an adapter ever report only the
+            // lock (a reading of DynamoDB's cancellation reasons we do not rely on), the key
+            // written with that lock is found here and the answer is still a replay.
+            if let Some(key) = idempotency_key
+                && let Some(existing) = store.idempotency(&caller.org, key).await.map_err(CreateError::Store)?
+                && existing.expires_at > now
+            {
+                return replay(ports, &existing, &fingerprint).await;
+            }
+            return Err(CreateError::Refused(vec![rules::account_locked(existing)]));
+        }
         Err(StoreError::IdempotencyKeyUsed { existing }) => return replay(ports, &existing, &fingerprint).await,
         Err(e) => return Err(CreateError::Store(e)),
     }
