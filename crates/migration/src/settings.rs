@@ -91,6 +91,12 @@ impl Settings {
                 .transpose()
         };
         if let Some(days) = number("SUPPORT_DEADLINE_DAYS")? {
+            if days > MAX_SUPPORT_DEADLINE_DAYS {
+                return Err(ConfigError::Invalid {
+                    name: "SUPPORT_DEADLINE_DAYS",
+                    reason: format!("{days} days would outlast the execution's timeout; at most {MAX_SUPPORT_DEADLINE_DAYS}"),
+                });
+            }
             settings.support_deadline = Duration::days(days);
         }
         if let Some(minutes) = number("HANDSHAKE_POLL_MINUTES")? {
@@ -99,6 +105,12 @@ impl Settings {
         Ok(settings)
     }
 }
+
+/// The longest support deadline: the execution's `TimeoutSeconds` (40 days) must outlast the
+/// invitation wait (15 days 2 hours), this deadline and every step's retries, or the execution
+/// times out with the record still holding the account. The template's `SupportDeadlineDays`
+/// has the same maximum; tests/infra holds the bound over its whole range.
+pub const MAX_SUPPORT_DEADLINE_DAYS: i64 = 21;
 
 #[cfg(test)]
 mod tests {
@@ -137,6 +149,9 @@ mod tests {
         bad[0] = ("PARTNER_ACCOUNT_ID", "12345");
         assert!(matches!(Settings::from_env(env(&bad)).unwrap_err(), ConfigError::Invalid { name: "PARTNER_ACCOUNT_ID", .. }));
         let mut bad = FULL.to_vec();
+        let mut too_long = FULL.to_vec();
+        too_long.push(("SUPPORT_DEADLINE_DAYS", "22"));
+        assert!(matches!(Settings::from_env(env(&too_long)).unwrap_err(), ConfigError::Invalid { name: "SUPPORT_DEADLINE_DAYS", .. }));
         bad.push(("SUPPORT_DEADLINE_DAYS", "-3"));
         assert!(matches!(Settings::from_env(env(&bad)).unwrap_err(), ConfigError::Invalid { name: "SUPPORT_DEADLINE_DAYS", .. }));
     }
