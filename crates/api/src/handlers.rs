@@ -13,7 +13,7 @@ use tracing::{Instrument, Span, error, field, info, info_span, warn};
 
 use crate::parse::{Command, parse};
 use crate::problem::{Problem, codes};
-use crate::request::{ApiRequest, ApiResponse};
+use crate::request::{ApiRequest, ApiResponse, Identity};
 use crate::views;
 
 /// Settings of the API beyond the domain's.
@@ -22,6 +22,45 @@ pub struct ApiConfig {
     /// Where the customer role template (`infra/customer-role.yaml`) is published. When set,
     /// `GET /onboarding` adds the template URL and a CloudFormation quick-create link.
     pub role_template_url: Option<String>,
+    /// The IAM roles whose sessions are operators (`OPERATOR_PRINCIPAL_ARNS`). API Gateway's
+    /// IAM authorization proves who signed a request; this says who may use `/admin/`.
+    /// `None` admits every signed principal (the local runner and tests).
+    pub operator_roles: Option<Vec<String>>,
+}
+
+impl ApiConfig {
+    /// Whether `principal` (API Gateway's `userArn`: an assumed-role session
+    /// `arn:aws:sts::<account>:assumed-role/<role>/<session>`, or a role or user ARN) is one of
+    /// the operator roles (`arn:aws:iam::<account>:role/<path>/<role>`). A session matches its
+    /// role by account and role name, the parts a session ARN keeps.
+    pub fn admits_operator(&self, principal: &str) -> bool {
+        let Some(roles) = &self.operator_roles else { return true };
+        let session = principal.split(':').collect::<Vec<_>>();
+        let (account, role) = match session.as_slice() {
+            ["arn", _, "sts", "", account, rest] => match rest.split('/').collect::<Vec<_>>().as_slice() {
+                ["assumed-role", role, _session] => (*account, *role),
+                _ => return false,
+            },
+            ["arn", _, "iam", "", account, rest] if rest.starts_with("role/") => (*account, rest.rsplit('/').next().unwrap_or_default()),
+            _ => return false,
+        };
+        roles.iter().any(|allowed| {
+            let parts = allowed.split(':').collect::<Vec<_>>();
+            matches!(parts.as_slice(), ["arn", _, "iam", "", a, rest] if *a == account && rest.starts_with("role/") && rest.rsplit('/').next() == Some(role))
+        })
+    }
+
+    /// `OPERATOR_PRINCIPAL_ARNS`, comma-separated role ARNs; unset or empty admits any signer.
+    pub fn operator_roles_from(value: Option<&str>) -> Option<Vec<String>> {
+        let roles: Vec<String> = value?.split(',').map(str::trim).filter(|r| !r.is_empty()).map(str::to_owned).collect();
+        (!roles.is_empty()).then_some(roles)
+    }
+
+    /// The same configuration with `roles` (comma-separated) as the operator roles.
+    pub fn with_operator_roles(mut self, roles: &str) -> Self {
+        self.operator_roles = Self::operator_roles_from(Some(roles));
+        self
+    }
 }
 
 /// The router: one per process, shared by every request.
@@ -72,7 +111,15 @@ impl Api {
             let outcome = match parse(&req) {
                 Ok(command) => {
                     Span::current().record("route", command.route().spec().operation_id);
-                    self.execute(command).await
+                    match &req.identity {
+                        // Only operator routes accept an operator identity, so this is /admin/.
+                        Identity::Operator { principal_arn } if !self.config.admits_operator(principal_arn) => Err(Problem::new(
+                            StatusCode::FORBIDDEN,
+                            codes::NOT_AN_OPERATOR,
+                            "the signing principal is not one of the stack's operator roles (OperatorPrincipalArns)",
+                        )),
+                        _ => self.execute(command).await,
+                    }
                 }
                 Err(problem) => Err(problem),
             };

@@ -14,6 +14,7 @@ pub mod codes {
     pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
     pub const INVALID_CLAIMS: &str = "INVALID_CLAIMS";
     pub const OPERATOR_ONLY: &str = "OPERATOR_ONLY";
+    pub const NOT_AN_OPERATOR: &str = "NOT_AN_OPERATOR";
     pub const CUSTOMER_ONLY: &str = "CUSTOMER_ONLY";
     pub const INVALID_PATH_PARAMETER: &str = "INVALID_PATH_PARAMETER";
     pub const INVALID_QUERY: &str = "INVALID_QUERY";
@@ -145,6 +146,7 @@ impl Problem {
             codes::UNAUTHENTICATED => "Authentication required",
             codes::INVALID_CLAIMS => "Invalid token claims",
             codes::OPERATOR_ONLY => "Operator credentials required",
+            codes::NOT_AN_OPERATOR => "Not an operator",
             codes::CUSTOMER_ONLY => "Customer credentials required",
             codes::INVALID_PATH_PARAMETER => "Invalid path parameter",
             codes::INVALID_QUERY => "Invalid query parameter",

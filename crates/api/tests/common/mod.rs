@@ -163,7 +163,7 @@ impl World {
         let store = Arc::new(FlakyStore::default());
         fixtures::seed_store(&store.inner, t0()).await.unwrap();
         fixture.ports.store = store.clone();
-        let api = Api::new(fixture.ports.clone(), ApiConfig { role_template_url: Some(TEMPLATE_URL.into()) });
+        let api = Api::new(fixture.ports.clone(), ApiConfig { role_template_url: Some(TEMPLATE_URL.into()), ..ApiConfig::default() });
         Self { fixture, recorder, store, api }
     }
 
