@@ -53,15 +53,7 @@ impl Config {
     /// The AWS adapters behind the ports, clients built once from the environment.
     pub async fn aws_ports(&self) -> Ports {
         let aws = migration_aws::AwsPorts::from_env(&self.table_name, &self.state_machine_arn).await;
-        Ports {
-            store: Arc::new(aws.store),
-            orgs: Arc::new(aws.organizations),
-            customer: Arc::new(aws.customer),
-            support: Arc::new(aws.support),
-            executions: Arc::new(aws.executions),
-            clock: Arc::new(SystemClock),
-            settings: Arc::new(self.settings.clone()),
-        }
+        aws.into_ports(Arc::new(SystemClock), self.settings.clone())
     }
 
     /// The hardening scan's ports: the AWS adapters, with Organizations calls paced.

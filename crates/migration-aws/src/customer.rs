@@ -17,20 +17,12 @@ use migration::rules::CustomerOrganization;
 use migration::{ExternalId, MigrationId, RoleArn};
 use tracing::{info, instrument, warn};
 
+use crate::clients::{ClientHooks, Signer};
 use crate::errors::{error_message, is_access_denied_code, is_transient};
 use crate::organizations::to_chrono;
 
 /// Global services (Organizations, Support) answer in us-east-1.
 pub(crate) const GLOBAL_REGION: &str = "us-east-1";
-
-/// The IAM actions the partner's own role needs for this adapter: only `sts:AssumeRole` (on
-/// the customer roles, `arn:aws:iam::*:role/CenturyLink*`).
-pub const IAM_ACTIONS: &[&str] = &["sts:AssumeRole"];
-
-/// The actions this adapter calls *through the customer's role*: permissions of that role
-/// (infra/customer-role.yaml), not of any function. tests/infra checks both lists against the
-/// calls in this file.
-pub const CUSTOMER_ROLE_ACTIONS: &[&str] = &["organizations:DescribeOrganization", "organizations:ListAccounts"];
 
 /// The AWS adapter of [`CustomerAccess`].
 #[derive(Clone, Debug)]
@@ -38,6 +30,7 @@ pub struct AwsCustomerAccess {
     sts: aws_sdk_sts::Client,
     /// The partner's configuration; sessions derive theirs from it (endpoint, retries).
     base: SdkConfig,
+    hooks: ClientHooks,
 }
 
 /// `cam-migration-<id>`: CloudTrail in the customer's account shows which migration acted.
@@ -69,7 +62,12 @@ fn access_error(err: &SdkError<AssumeRoleError, HttpResponse>) -> AccessError {
 
 impl AwsCustomerAccess {
     pub fn new(sts: aws_sdk_sts::Client, base: SdkConfig) -> Self {
-        Self { sts, base }
+        Self::with_hooks(sts, base, ClientHooks::default())
+    }
+
+    /// The clients it builds with the customer's credentials go through `hooks`.
+    pub fn with_hooks(sts: aws_sdk_sts::Client, base: SdkConfig, hooks: ClientHooks) -> Self {
+        Self { sts, base, hooks }
     }
 
     /// Every account of the customer's own organization, when the role may list them.
@@ -131,7 +129,7 @@ impl CustomerAccess for AwsCustomerAccess {
 
     #[instrument(skip(self, session), fields(account = %session.account_id))]
     async fn organization(&self, session: &CustomerSession) -> Result<CustomerOrganization, AccessError> {
-        let orgs = aws_sdk_organizations::Client::new(&session_config(&self.base, session));
+        let orgs = self.hooks.organizations(&session_config(&self.base, session), Signer::CustomerRole);
         let out = match orgs.describe_organization().send().await {
             Ok(out) => out,
             Err(err) if matches!(err.as_service_error(), Some(DescribeOrganizationError::AwsOrganizationsNotInUseException(_))) => {

@@ -17,11 +17,6 @@ use tracing::{info, instrument};
 
 use crate::errors::{error_code, error_message, is_transient};
 
-/// The IAM actions this adapter's calls need (tests/infra checks them against the calls in
-/// this file and against each function's role).
-pub const IAM_ACTIONS: &[&str] =
-    &["states:DescribeExecution", "states:SendTaskFailure", "states:SendTaskSuccess", "states:StartExecution", "states:StopExecution"];
-
 /// Step Functions limits on `error` and `cause`.
 const MAX_ERROR_CHARS: usize = 256;
 const MAX_CAUSE_CHARS: usize = 32_768;

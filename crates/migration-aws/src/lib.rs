@@ -4,6 +4,7 @@
 //! Clients are built once from one `SdkConfig` ([`AwsPorts::from_env`]); `AWS_ENDPOINT_URL`
 //! points them at an emulator.
 
+pub mod clients;
 pub mod customer;
 pub mod errors;
 pub mod executions;
@@ -15,6 +16,8 @@ pub mod support;
 pub mod table;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+
+pub use clients::{ArnContext, AwsCall, CallLog, ClientHooks, Service, Signer};
 
 pub use customer::{AwsCustomerAccess, role_session_name};
 pub use errors::error_code;
@@ -44,14 +47,34 @@ impl AwsPorts {
     }
 
     pub fn from_config(config: &SdkConfig, table_name: &str, state_machine_arn: &str) -> Self {
+        Self::from_config_with(config, table_name, state_machine_arn, &ClientHooks::default())
+    }
+
+    /// Every client built through `hooks` (tests: the IAM check's call recorder, doubles).
+    pub fn from_config_with(config: &SdkConfig, table_name: &str, state_machine_arn: &str, hooks: &ClientHooks) -> Self {
         // Organizations is a global service answered in us-east-1.
         let global = config.to_builder().region(Region::from_static(customer::GLOBAL_REGION)).build();
+        let own = Signer::Function;
         Self {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(config), table_name),
-            organizations: AwsOrganizations::new(aws_sdk_organizations::Client::new(&global)),
-            customer: AwsCustomerAccess::new(aws_sdk_sts::Client::new(config), config.clone()),
-            support: AwsSupportProbe::new(config.clone()),
-            executions: StepFunctionsExecutions::new(aws_sdk_sfn::Client::new(config), state_machine_arn),
+            store: DynamoStore::new(hooks.dynamodb(config, own), table_name),
+            organizations: AwsOrganizations::new(hooks.organizations(&global, own)),
+            customer: AwsCustomerAccess::with_hooks(hooks.sts(config, own), config.clone(), hooks.clone()),
+            support: AwsSupportProbe::with_hooks(config.clone(), hooks.clone()),
+            executions: StepFunctionsExecutions::new(hooks.sfn(config, own), state_machine_arn),
+        }
+    }
+
+    /// The domain's ports over these adapters.
+    pub fn into_ports(self, clock: std::sync::Arc<dyn migration::ports::Clock>, settings: migration::Settings) -> migration::Ports {
+        use std::sync::Arc;
+        migration::Ports {
+            store: Arc::new(self.store),
+            orgs: Arc::new(self.organizations),
+            customer: Arc::new(self.customer),
+            support: Arc::new(self.support),
+            executions: Arc::new(self.executions),
+            clock,
+            settings: Arc::new(settings),
         }
     }
 }

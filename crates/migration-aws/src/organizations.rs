@@ -20,20 +20,6 @@ use tracing::{debug, info, instrument};
 
 use crate::errors::org_error;
 
-/// The IAM actions this adapter's calls need (tests/infra checks them against the calls in
-/// this file and against each function's role).
-pub const IAM_ACTIONS: &[&str] = &[
-    "organizations:AttachPolicy",
-    "organizations:CancelHandshake",
-    "organizations:DescribeAccount",
-    "organizations:DescribeHandshake",
-    "organizations:InviteAccountToOrganization",
-    "organizations:ListHandshakesForOrganization",
-    "organizations:ListParents",
-    "organizations:MoveAccount",
-    "organizations:TagResource",
-];
-
 /// The AWS adapter of [`Organizations`].
 #[derive(Clone, Debug)]
 pub struct AwsOrganizations {

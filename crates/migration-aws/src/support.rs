@@ -7,20 +7,15 @@ use migration::ports::{CustomerSession, SupportAnswer, SupportProbe};
 use migration::record::SupportPlan;
 use tracing::{info, instrument, warn};
 
+use crate::clients::{ClientHooks, Signer};
 use crate::customer::session_config;
 use crate::errors::{error_code, error_message, is_subscription_required};
-
-/// The partner's own role needs no action for this adapter: every call goes through the
-/// customer's role.
-pub const IAM_ACTIONS: &[&str] = &[];
-
-/// The actions this adapter calls through the customer's role (infra/customer-role.yaml).
-pub const CUSTOMER_ROLE_ACTIONS: &[&str] = &["support:DescribeSeverityLevels"];
 
 /// The AWS adapter of [`SupportProbe`].
 #[derive(Clone, Debug)]
 pub struct AwsSupportProbe {
     base: SdkConfig,
+    hooks: ClientHooks,
 }
 
 /// Names the plan class from the severity levels a paid plan offers.
@@ -37,7 +32,12 @@ pub fn plan_class(codes: &[&str]) -> String {
 
 impl AwsSupportProbe {
     pub fn new(base: SdkConfig) -> Self {
-        Self { base }
+        Self::with_hooks(base, ClientHooks::default())
+    }
+
+    /// The clients it builds with the customer's credentials go through `hooks`.
+    pub fn with_hooks(base: SdkConfig, hooks: ClientHooks) -> Self {
+        Self { base, hooks }
     }
 
     /// With a client already built (tests).
@@ -67,7 +67,7 @@ impl AwsSupportProbe {
 impl SupportProbe for AwsSupportProbe {
     #[instrument(skip(self, session), fields(account = %session.account_id))]
     async fn support_plan(&self, session: &CustomerSession) -> SupportAnswer {
-        let client = aws_sdk_support::Client::new(&session_config(&self.base, session));
+        let client = self.hooks.support(&session_config(&self.base, session), Signer::CustomerRole);
         Self::probe(&client).await
     }
 }

@@ -4,9 +4,8 @@
 //!   none is left unused; the state machine may invoke exactly its six functions;
 //! - every function of the template is a workspace binary under `functions/`, and every such
 //!   binary is a function; each gets every environment variable the functions read;
-//! - each function's IAM actions in the template equal `functions/<name>/iam-actions.txt`,
-//!   every one of them is declared by an adapter on the function's code path, and each
-//!   adapter's declared actions are exactly the SDK operations its source calls;
+//! - the customer's role trusts only the function roles that assume it, with the ExternalId
+//!   (each function's own policy is proven from its recorded calls in tests/iam.rs);
 //! - the table equals `migration_aws::table_definition()`;
 //! - the HTTP API is built from `infra/openapi.yaml`, every operation of which goes to the api
 //!   function, with IAM auth exactly under `/admin/`;
@@ -134,14 +133,17 @@ fn function_id(binary: &str) -> String {
 }
 
 // ------------------------------------------------------------------------------------------
-// cargo metadata: the workspace's binaries and where the SDK crates' sources are.
+// cargo metadata: the workspace's binaries.
 
 fn metadata() -> &'static Value {
     static METADATA: OnceLock<Value> = OnceLock::new();
     METADATA.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let out = Command::new(cargo)
-            .args(["metadata", "--format-version", "1", "--locked", "--offline", "--manifest-path"])
+            // --no-deps: the workspace's own packages only. Without it cargo resolves every
+            // platform's dependencies (Windows, Android crates) that no build here downloads,
+            // and a fresh machine's --offline metadata fails.
+            .args(["metadata", "--format-version", "1", "--no-deps", "--locked", "--offline", "--manifest-path"])
             .arg(root().join("Cargo.toml"))
             .output()
             .expect("cargo metadata runs");
@@ -171,30 +173,6 @@ fn workspace_function_binaries() -> BTreeSet<String> {
         }
     }
     binaries
-}
-
-/// The directory of a function binary's package, e.g. `functions/invite`.
-fn function_dir(binary: &str) -> PathBuf {
-    for package in metadata()["packages"].as_array().expect("packages") {
-        let has_bin = package["targets"]
-            .as_array()
-            .is_some_and(|ts| ts.iter().any(|t| t["name"] == binary && t["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin"))));
-        if has_bin {
-            return Path::new(package["manifest_path"].as_str().expect("manifest_path")).parent().expect("package dir").to_owned();
-        }
-    }
-    panic!("no package has the binary {binary}")
-}
-
-/// The source directory of a dependency of migration-aws (an AWS SDK crate).
-fn crate_src(name: &str) -> PathBuf {
-    let package = metadata()["packages"]
-        .as_array()
-        .expect("packages")
-        .iter()
-        .find(|p| p["name"] == name)
-        .unwrap_or_else(|| panic!("{name} is not in the dependency graph"));
-    Path::new(package["manifest_path"].as_str().expect("manifest_path")).parent().expect("crate dir").join("src")
 }
 
 // ------------------------------------------------------------------------------------------
@@ -242,6 +220,64 @@ fn the_state_machine_may_invoke_exactly_its_six_functions() {
     let name = machine["Name"]["Fn::Sub"].as_str().expect("Name: !Sub ...");
     let arn = template()["Globals"]["Function"]["Environment"]["Variables"]["STATE_MACHINE_ARN"]["Fn::Sub"].as_str().expect("!Sub");
     assert!(arn.ends_with(&format!(":stateMachine:{name}")), "{arn} must name {name}");
+}
+
+/// The longest an execution can run: the invitation wait's own timeout, the support deadline,
+/// one last check after it, and every Task state's retries at their worst (each attempt
+/// running to the function's timeout, each backoff at its cap).
+fn worst_case_seconds(definition: &Value, deadline_days: i64, function_timeout: i64) -> i64 {
+    let states = definition["States"].as_object().expect("States");
+    let mut total = deadline_days * 86_400;
+    for (name, state) in states {
+        if state["Type"] != "Task" {
+            continue;
+        }
+        let own = state["TimeoutSeconds"].as_i64().unwrap_or(function_timeout);
+        let mut attempts_time = own;
+        for retry in state["Retry"].as_array().into_iter().flatten() {
+            let (interval, rate) = (retry["IntervalSeconds"].as_f64().unwrap_or(1.0), retry["BackoffRate"].as_f64().unwrap_or(2.0));
+            let cap = retry["MaxDelaySeconds"].as_f64().unwrap_or(f64::MAX);
+            for k in 0..retry["MaxAttempts"].as_i64().unwrap_or(3) {
+                attempts_time += function_timeout.min(own) + (interval * rate.powi(i32::try_from(k).unwrap())).min(cap) as i64;
+            }
+        }
+        // The support check runs once per wait; its waits sum to the deadline (counted above).
+        let runs = if name == "CheckSupport" { support_checks(deadline_days) } else { 1 };
+        total += runs * attempts_time;
+    }
+    total
+}
+
+/// How many times check-support runs before a `days`-day deadline ends it, with the waits
+/// the step itself computes.
+fn support_checks(days: i64) -> i64 {
+    let settings = migration::Settings { support_deadline: chrono::Duration::days(days), ..migration::memory::fixtures::settings() };
+    let start = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
+    let deadline = start + settings.support_deadline;
+    let (mut now, mut checks) = (start, 0u32);
+    loop {
+        checks += 1;
+        if now >= deadline {
+            return i64::from(checks);
+        }
+        now += migration::steps::next_support_wait(&settings, checks, now, deadline);
+    }
+}
+
+#[test]
+fn no_timeout_overtakes_the_support_deadline_over_its_whole_range() {
+    let definition: Value = serde_json::from_str(&definition()).expect("definition JSON");
+    let timeout = definition["TimeoutSeconds"].as_i64().expect("the execution's TimeoutSeconds");
+    let parameter = &template()["Parameters"]["SupportDeadlineDays"];
+    let (min, max) = (parameter["MinValue"].as_i64().unwrap(), parameter["MaxValue"].as_i64().unwrap());
+    assert_eq!(max, migration::settings::MAX_SUPPORT_DEADLINE_DAYS, "the template and the settings bound the deadline alike");
+    let function_timeout = template()["Globals"]["Function"]["Timeout"].as_i64().expect("Globals Timeout");
+    for days in min..=max {
+        let worst = worst_case_seconds(&definition, days, function_timeout);
+        assert!(worst < timeout, "a {days}-day deadline can run {worst} s, past the execution's TimeoutSeconds {timeout}");
+    }
+    // The bound is tight enough to matter: the old maximum (30 days) would overtake it.
+    assert!(worst_case_seconds(&definition, 30, function_timeout) > timeout);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -317,9 +353,21 @@ fn every_function_gets_every_variable_the_functions_read() {
             assert!(provided.contains(name), "the functions require {name}, which the template does not set");
         }
     }
-    for (id, _) in template_functions() {
-        let own = &resource(&id)["Properties"]["Environment"];
-        assert!(own.is_null(), "{id} overrides the shared environment; keep it in Globals");
+    // Only the API has variables of its own, read by its main.rs (SAM merges them with
+    // Globals'): who the operators are, and where the customer's role template lives.
+    for (id, binary) in template_functions() {
+        let own = &resource(&id)["Properties"]["Environment"]["Variables"];
+        let names: BTreeSet<&str> = own.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
+        let expected: BTreeSet<&str> =
+            if binary == "api" { ["OPERATOR_PRINCIPAL_ARNS", "ROLE_TEMPLATE_URL"].into() } else { BTreeSet::new() };
+        assert_eq!(names, expected, "{id}'s own environment; keep shared variables in Globals");
+        for name in names {
+            assert!(!provided.contains(name), "{id} overrides the shared {name}");
+        }
+    }
+    let api_main = self::read("functions/api/src/main.rs");
+    for name in ["OPERATOR_PRINCIPAL_ARNS", "ROLE_TEMPLATE_URL"] {
+        assert!(api_main.contains(&format!("\"{name}\"")), "functions/api reads {name}");
     }
 }
 
@@ -343,45 +391,8 @@ fn rate_limited_functions_have_reserved_concurrency_and_event_driven_ones_a_dead
 }
 
 // ------------------------------------------------------------------------------------------
-// Least privilege
-
-/// Which adapters each function's code path uses (its `main.rs` builds every port, but only
-/// these are called by the handler it runs; see crates/migration/src/steps and crates/api).
-fn adapters_of(binary: &str) -> &'static [&'static str] {
-    match binary {
-        // load/commit, the profile, terms, approval, the lock; the customer role (through it:
-        // the customer's organization and the support pre-check).
-        "validate" => &["store", "customer", "support"],
-        // load/commit; membership, open invitation listing, the invitation.
-        "invite" => &["store", "organizations"],
-        // stores the token; a decided handshake resolves at once (membership, token delivery).
-        "wait-for-handshake" => &["store", "organizations", "executions"],
-        // the profile, the customer role (through it: the support plan), commit.
-        "check-support" => &["store", "customer", "support"],
-        "schedule-hardening" => &["store"],
-        // the failure and the lock release, in one transaction.
-        "record-failure" => &["store"],
-        // the lock holder, the work queue, handshakes, membership, token delivery, unstarted executions.
-        "handshake-watcher" => &["store", "organizations", "executions"],
-        // the work queue, membership, the customer role, the baseline controls.
-        "hardening-scan" => &["store", "organizations", "customer"],
-        // records, history, listings, operator items; cancel (handshake, execution); start.
-        "api" => &["store", "organizations", "executions"],
-        other => panic!("no adapter list for the function {other}; add one here"),
-    }
-}
-
-/// The adapter modules of migration-aws and their declared actions.
-fn adapter_actions() -> BTreeMap<&'static str, (&'static [&'static str], &'static [&'static str])> {
-    use migration_aws::{customer, executions, organizations, store, support};
-    BTreeMap::from([
-        ("store", (store::IAM_ACTIONS, &[][..])),
-        ("organizations", (organizations::IAM_ACTIONS, &[][..])),
-        ("customer", (customer::IAM_ACTIONS, customer::CUSTOMER_ROLE_ACTIONS)),
-        ("support", (support::IAM_ACTIONS, support::CUSTOMER_ROLE_ACTIONS)),
-        ("executions", (executions::IAM_ACTIONS, &[][..])),
-    ])
-}
+// Least privilege: tests/iam.rs proves each function's policy from the calls its code makes.
+// Here: who may assume the customer's role.
 
 fn as_strings(value: &Value) -> Vec<String> {
     match value {
@@ -391,57 +402,19 @@ fn as_strings(value: &Value) -> Vec<String> {
     }
 }
 
-/// The actions of a function's own inline statements (SAM adds the logging and dead-letter
-/// permissions itself).
-fn template_actions(function_id: &str) -> BTreeSet<String> {
-    let mut actions = BTreeSet::new();
-    for policy in resource(function_id)["Properties"]["Policies"].as_array().unwrap_or_else(|| panic!("{function_id}: Policies")) {
-        let statements = policy["Statement"].as_array().unwrap_or_else(|| panic!("{function_id}: inline policy documents only"));
-        for statement in statements {
-            assert_eq!(statement["Effect"], "Allow", "{function_id}");
-            assert!(!statement["Resource"].is_null(), "{function_id}: every statement names its resources");
-            actions.extend(as_strings(&statement["Action"]));
+/// IAM's `ArnLike`: `*` any run of characters, `?` one, each ARN part matched on its own.
+fn arn_like(pattern: &str, arn: &str) -> bool {
+    fn glob(p: &[u8], s: &[u8]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && glob(p, &s[1..])),
+            (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
+            (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
+            _ => false,
         }
     }
-    actions
-}
-
-fn listed_actions(binary: &str) -> BTreeSet<String> {
-    let path = function_dir(binary).join("iam-actions.txt");
-    let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect()
-}
-
-#[test]
-fn each_function_is_allowed_exactly_its_listed_actions_and_an_adapter_on_its_path_calls_each() {
-    let adapters = adapter_actions();
-    let mut used_by_someone = BTreeSet::new();
-    for (id, binary) in template_functions() {
-        let granted = template_actions(&id);
-        let listed = listed_actions(&binary);
-        assert_eq!(granted, listed, "{id}: the template's actions vs functions/{binary}/iam-actions.txt");
-        let mut declared = BTreeSet::new();
-        for adapter in adapters_of(&binary) {
-            let (own, _) = adapters[adapter];
-            declared.extend(own.iter().map(|a| (*a).to_owned()));
-        }
-        let undeclared: Vec<&String> = listed.difference(&declared).collect();
-        assert!(
-            undeclared.is_empty(),
-            "{binary} is allowed {undeclared:?}, which no adapter on its path ({:?}) calls",
-            adapters_of(&binary)
-        );
-        used_by_someone.extend(listed);
-        // Calls made through the customer's role are never the function's own permission.
-        for adapter in adapters_of(&binary) {
-            for through in adapters[adapter].1 {
-                assert!(!granted.contains(*through), "{binary}: {through} is called through the customer's role");
-            }
-        }
-    }
-    let all_declared: BTreeSet<String> = adapters.values().flat_map(|(own, _)| own.iter().map(|a| (*a).to_owned())).collect();
-    let unused: Vec<&String> = all_declared.difference(&used_by_someone).collect();
-    assert!(unused.is_empty(), "actions adapters declare but no function is allowed: {unused:?}");
+    let (p, a): (Vec<&str>, Vec<&str>) = (pattern.splitn(6, ':').collect(), arn.splitn(6, ':').collect());
+    p.len() == 6 && a.len() == 6 && p.iter().zip(&a).all(|(p, a)| glob(p.as_bytes(), a.as_bytes()))
 }
 
 #[test]
@@ -458,187 +431,54 @@ fn the_customer_role_is_assumed_only_as_a_centurylink_role() {
     }
 }
 
-/// `list_handshakes_for_organization` -> `ListHandshakesForOrganization`.
-fn pascal(snake: &str) -> String {
-    snake
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
-        })
-        .collect()
-}
-
-/// The IAM prefix of an SDK crate.
-fn iam_prefix(sdk_crate: &str) -> &'static str {
-    match sdk_crate {
-        "aws-sdk-dynamodb" => "dynamodb",
-        "aws-sdk-organizations" => "organizations",
-        "aws-sdk-sfn" => "states",
-        "aws-sdk-sts" => "sts",
-        "aws-sdk-support" => "support",
-        other => panic!("no IAM prefix for {other}; add it here"),
-    }
-}
-
-/// The operation of each fluent SDK call `<client>.<operation>()...send()` in `source`: from
-/// each `.send()`, walk the method chain back to its first call, whose receiver is a client.
-fn sdk_operations(source: &str) -> Vec<String> {
-    let bytes = source.as_bytes();
-    let mut operations = Vec::new();
-    for (send, _) in source.match_indices(".send()") {
-        let mut i = send; // at the '.' of `.send`
-        let mut first: Option<String> = None;
-        loop {
-            // Skip whitespace before the '.'.
-            let mut j = i;
-            while j > 0 && bytes[j - 1].is_ascii_whitespace() {
-                j -= 1;
-            }
-            if j == 0 || bytes[j - 1] != b')' {
-                break; // the receiver is a name: `first` is the operation
-            }
-            // Match the parentheses of the previous call backwards.
-            let mut depth = 0usize;
-            let mut k = j;
-            loop {
-                k -= 1;
-                match bytes[k] {
-                    b')' => depth += 1,
-                    b'(' => {
-                        depth -= 1;
-                        if depth == 0 {
-                            break;
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            // The method name before '('.
-            let end = k;
-            let mut start = end;
-            while start > 0 && (bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_') {
-                start -= 1;
-            }
-            if start == 0 || bytes[start - 1] != b'.' || start == end {
-                break; // a function call, not a method: not an SDK chain
-            }
-            first = Some(source[start..end].to_owned());
-            i = start - 1;
-        }
-        if let Some(op) = first {
-            operations.push(op);
-        }
-    }
-    operations
-}
-
-/// The IAM actions of the SDK calls of one adapter source file.
-fn called_actions(file: &str, source: &str) -> BTreeSet<String> {
-    let sdk_crates: Vec<&str> = ["aws-sdk-dynamodb", "aws-sdk-organizations", "aws-sdk-sfn", "aws-sdk-sts", "aws-sdk-support"]
-        .into_iter()
-        .filter(|c| source.contains(&c.replace('-', "_")))
-        .collect();
-    let mut actions = BTreeSet::new();
-    for op in sdk_operations(source) {
-        let owners: Vec<&str> = sdk_crates
-            .iter()
-            .copied()
-            .filter(|c| {
-                let dir = crate_src(c).join("operation");
-                dir.join(&op).is_dir() || dir.join(format!("{op}.rs")).is_file()
-            })
-            .collect();
-        assert_eq!(owners.len(), 1, "{file}: `.{op}()` is an operation of {owners:?} among the SDKs it uses ({sdk_crates:?})");
-        let prefix = iam_prefix(owners[0]);
-        if prefix == "dynamodb" && op == "transact_write_items" {
-            // Not an IAM action: each item's own action is checked (DynamoDB developer guide,
-            // "Using IAM with DynamoDB transactions").
-            for (builder, action) in [
-                ("Put::builder()", "PutItem"),
-                ("Delete::builder()", "DeleteItem"),
-                ("Update::builder()", "UpdateItem"),
-                ("ConditionCheck::builder()", "ConditionCheckItem"),
-            ] {
-                if source.contains(builder) {
-                    actions.insert(format!("dynamodb:{action}"));
-                }
-            }
-        } else {
-            actions.insert(format!("{prefix}:{}", pascal(&op)));
-        }
-    }
-    actions
-}
-
+/// The customer's role admits only the partner's functions that assume it (their roles sit
+/// under one IAM path), and only with the ExternalId: not every principal of the partner
+/// account. The functions that assume it are exactly those whose recorded calls include
+/// sts:AssumeRole (tests/iam.rs proves each of those calls is allowed, and every grant used).
 #[test]
-fn each_adapter_declares_exactly_the_sdk_operations_its_source_calls() {
-    let src = root().join("crates/migration-aws/src");
-    for (adapter, (own, through_customer)) in adapter_actions() {
-        let file = format!("{adapter}.rs");
-        let source = fs::read_to_string(src.join(&file)).expect("adapter source");
-        let called = called_actions(&file, &source);
-        let declared: BTreeSet<String> = own.iter().chain(through_customer.iter()).map(|a| (*a).to_owned()).collect();
-        assert_eq!(declared, called, "{file}: IAM_ACTIONS (+ CUSTOMER_ROLE_ACTIONS) vs the SDK calls in its source");
-        let overlap: Vec<&&str> = own.iter().filter(|a| through_customer.contains(a)).collect();
-        assert!(overlap.is_empty(), "{file}: {overlap:?} both own and through the customer's role");
-    }
-    // No other module calls AWS in production (table.rs creates tables for tests and the
-    // local runner only).
-    for entry in fs::read_dir(&src).expect("migration-aws/src") {
-        let path = entry.expect("entry").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
-        let adapter = name.trim_end_matches(".rs");
-        if adapter_actions().contains_key(adapter) || name == "table.rs" {
-            continue;
-        }
-        let source = fs::read_to_string(&path).expect("source");
-        assert!(sdk_operations(&source).is_empty(), "{name} calls AWS but is not an adapter with IAM_ACTIONS");
-    }
-}
-
-#[test]
-fn the_sdk_call_parser_finds_chained_calls() {
-    let source = "let a = self.client.get_item().table_name(&t).set_key(Some(k(&x))).send().await;\n\
-                  orgs.list_accounts()\n    .set_next_token(next.take())\n    .send()\n    .await;\n\
-                  client.describe_severity_levels().language(\"en\").send().await";
-    assert_eq!(sdk_operations(source), ["get_item", "list_accounts", "describe_severity_levels"]);
-    assert_eq!(pascal("list_handshakes_for_organization"), "ListHandshakesForOrganization");
-}
-
-#[test]
-fn the_customer_role_template_allows_what_is_called_through_it() {
+fn the_customer_role_trusts_only_the_functions_that_assume_it_with_the_external_id() {
     let role = load_yaml("infra/customer-role.yaml");
-    let resources = role["Resources"].as_object().expect("Resources");
-    let (_, role) = resources.iter().find(|(_, r)| r["Type"] == "AWS::IAM::Role").expect("a role");
-    let props = &role["Properties"];
+    let (_, role) = role["Resources"].as_object().expect("Resources").iter().find(|(_, r)| r["Type"] == "AWS::IAM::Role").expect("a role");
+    let trust = role["Properties"]["AssumeRolePolicyDocument"]["Statement"].as_array().expect("trust statements");
+    assert_eq!(trust.len(), 1, "one trust statement");
+    let statement = &trust[0];
+    assert_eq!(statement["Effect"], "Allow");
+    assert_eq!(statement["Action"], "sts:AssumeRole");
+    assert_eq!(statement["Principal"]["AWS"], json!({ "Fn::Sub": "arn:${AWS::Partition}:iam::${PartnerAccountId}:root" }));
     assert_eq!(
-        props["RoleName"],
-        json!({ "Fn::If": ["IsFullHardening", "CenturyLinkFullHardening", "CenturyLinkOptimized"] }),
-        "the recommended role names"
+        statement["Condition"]["StringEquals"]["sts:ExternalId"],
+        json!({ "Ref": "ExternalId" }),
+        "the ExternalId is still required"
     );
-    let trust = &props["AssumeRolePolicyDocument"]["Statement"];
-    assert_eq!(trust.as_array().map(Vec::len), Some(1), "one trust statement");
-    assert_eq!(trust[0]["Principal"]["AWS"], json!({ "Fn::Sub": "arn:${AWS::Partition}:iam::${PartnerAccountId}:root" }));
-    assert_eq!(trust[0]["Condition"]["StringEquals"]["sts:ExternalId"], json!({ "Ref": "ExternalId" }));
+    let pattern = statement["Condition"]["ArnLike"]["aws:PrincipalArn"]["Fn::Sub"].as_str().expect("an aws:PrincipalArn condition");
+    let path = load_yaml("infra/customer-role.yaml")["Parameters"]["PartnerRolePath"]["Default"]
+        .as_str()
+        .expect("PartnerRolePath default")
+        .to_owned();
+    let pattern =
+        pattern.replace("${AWS::Partition}", "aws").replace("${PartnerAccountId}", "999999999999").replace("${PartnerRolePath}", &path);
 
-    // Optimized: the inline policy allows every action called through the customer's role.
-    let optimized = &props["Policies"]["Fn::If"][2];
-    let allowed: Vec<String> = optimized
-        .as_array()
-        .expect("the Optimized policies")
-        .iter()
-        .flat_map(|p| p["PolicyDocument"]["Statement"].as_array().cloned().unwrap_or_default())
-        .flat_map(|s| as_strings(&s["Action"]))
-        .collect();
-    let through: Vec<&str> = adapter_actions().values().flat_map(|(_, through)| through.iter().copied()).collect();
-    for action in through {
-        let covered = allowed.iter().any(|a| match a.strip_suffix('*') {
-            Some(prefix) => action.starts_with(prefix),
-            None => a == action,
-        });
-        assert!(covered, "the Optimized role does not allow {action}, which the system calls through it");
+    // The partner stack's function roles: those under the path are the ones that assume.
+    let mut admitted = BTreeSet::new();
+    for (id, binary) in template_functions() {
+        let role_path = resource(&id)["Properties"]["RolePath"].as_str().unwrap_or("/");
+        let arn = format!("arn:aws:iam::999999999999:role{role_path}cam-migration-{binary}-role");
+        if arn_like(&pattern, &arn) {
+            admitted.insert(binary);
+        }
     }
+    let assumers: BTreeSet<String> = ["validate", "check-support", "hardening-scan"].iter().map(|s| (*s).to_owned()).collect();
+    assert_eq!(admitted, assumers, "the role trusts exactly the functions that assume it ({pattern})");
+    for other in [
+        "arn:aws:iam::999999999999:role/Admin",
+        "arn:aws:iam::999999999999:user/alice",
+        "arn:aws:iam::111122223333:role/cam-customer-access/validate",
+    ] {
+        assert!(!arn_like(&pattern, other), "{other} must not be trusted");
+    }
+    assert!(
+        arn_like("arn:aws:iam::1:role/a/*", "arn:aws:iam::1:role/a/b") && !arn_like("arn:aws:iam::1:role/a/*", "arn:aws:iam::1:role/b")
+    );
 }
 
 // ------------------------------------------------------------------------------------------

@@ -1,0 +1,365 @@
+//! How the adapters build their SDK clients, and the one hook tests have into them.
+//!
+//! Every client of every adapter is built here, from the one `SdkConfig`, through
+//! [`ClientHooks`]. In production the hooks are empty. The IAM check (tests/infra) sets a
+//! [`CallLog`]: every request any client sends is then recorded through an SDK interceptor
+//! as the IAM authorization requests it makes (action and resource), tagged with who signs
+//! it: the function (its own role) or the customer's role. Tests may also give one service
+//! its own HTTP client and interceptors (aws-smithy-mocks for what no emulator implements).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use aws_config::SdkConfig;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The AWS services the adapters call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    DynamoDb,
+    Organizations,
+    Sts,
+    StepFunctions,
+    Support,
+}
+
+/// Who signs a request: the function's own role, or the customer's role it assumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    Function,
+    CustomerRole,
+}
+
+/// The principal name recorded for calls signed with the customer's role.
+pub const CUSTOMER_ROLE: &str = "customer-role";
+
+/// The identifiers an IAM resource ARN needs that a request does not carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArnContext {
+    pub partition: String,
+    pub region: String,
+    /// The account the stack runs in (the partner's management account).
+    pub account: String,
+    /// The partner organization (`o-...`): Organizations ARNs name it.
+    pub organization: String,
+}
+
+/// One IAM authorization request an SDK call makes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AwsCall {
+    /// The function whose handler made the call, or [`CUSTOMER_ROLE`].
+    pub principal: String,
+    /// `Service.Operation` as the SDK names it, e.g. `DynamoDB.TransactWriteItems`.
+    pub operation: String,
+    /// The IAM action, e.g. `dynamodb:DeleteItem` for a transaction's Delete.
+    pub action: String,
+    /// The resource ARN the request names, or `*`.
+    pub resource: String,
+}
+
+/// The calls recorded so far, shared by every recorder of one test.
+#[derive(Clone, Default)]
+pub struct CallLog(Arc<Mutex<Vec<AwsCall>>>);
+
+impl fmt::Debug for CallLog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("CallLog").field(&self.calls().len()).finish()
+    }
+}
+
+impl CallLog {
+    pub fn calls(&self) -> Vec<AwsCall> {
+        self.0.lock().expect("call log").clone()
+    }
+
+    fn push(&self, calls: impl IntoIterator<Item = AwsCall>) {
+        self.0.lock().expect("call log").extend(calls);
+    }
+}
+
+/// What the adapters add to the clients they build. `Default` adds nothing (production).
+#[derive(Clone, Default)]
+pub struct ClientHooks {
+    recording: Option<(CallLog, String, ArnContext)>,
+    services: HashMap<Service, (Option<SharedHttpClient>, Vec<SharedInterceptor>)>,
+}
+
+impl fmt::Debug for ClientHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientHooks")
+            .field("recording_as", &self.recording.as_ref().map(|(_, p, _)| p))
+            .field("services", &self.services.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl ClientHooks {
+    /// Records every request as `function`'s (or the customer role's, for clients built
+    /// with the customer's credentials) into `log`.
+    pub fn recording(mut self, log: &CallLog, function: &str, arns: ArnContext) -> Self {
+        self.recording = Some((log.clone(), function.to_owned(), arns));
+        self
+    }
+
+    /// Sends `service`'s requests through `http` with `interceptors` (test doubles).
+    pub fn service(mut self, service: Service, http: Option<SharedHttpClient>, interceptors: Vec<SharedInterceptor>) -> Self {
+        self.services.insert(service, (http, interceptors));
+        self
+    }
+
+    fn recorder(&self, signer: Signer) -> Option<SharedInterceptor> {
+        let (log, function, arns) = self.recording.as_ref()?;
+        let principal = match signer {
+            Signer::Function => function.clone(),
+            Signer::CustomerRole => CUSTOMER_ROLE.to_owned(),
+        };
+        Some(SharedInterceptor::new(CallRecorder { log: log.clone(), principal, arns: arns.clone() }))
+    }
+}
+
+macro_rules! client_builders {
+    ($($fn_name:ident => $krate:ident, $service:expr;)*) => {
+        impl ClientHooks {
+            $(
+                pub fn $fn_name(&self, config: &SdkConfig, signer: Signer) -> $krate::Client {
+                    let mut builder = $krate::config::Builder::from(config);
+                    if let Some((http, interceptors)) = self.services.get(&$service) {
+                        if let Some(http) = http {
+                            builder = builder.http_client(http.clone());
+                        }
+                        for interceptor in interceptors {
+                            builder.push_interceptor(interceptor.clone());
+                        }
+                    }
+                    if let Some(recorder) = self.recorder(signer) {
+                        builder.push_interceptor(recorder);
+                    }
+                    $krate::Client::from_conf(builder.build())
+                }
+            )*
+        }
+    };
+}
+
+client_builders! {
+    dynamodb => aws_sdk_dynamodb, Service::DynamoDb;
+    organizations => aws_sdk_organizations, Service::Organizations;
+    sts => aws_sdk_sts, Service::Sts;
+    sfn => aws_sdk_sfn, Service::StepFunctions;
+    support => aws_sdk_support, Service::Support;
+}
+
+/// The interceptor: reads each request as it is about to be sent (after serialization,
+/// before signing and transmission, so a retried attempt records again, as IAM evaluates
+/// every attempt) and records the IAM requests it makes.
+#[derive(Debug)]
+struct CallRecorder {
+    log: CallLog,
+    principal: String,
+    arns: ArnContext,
+}
+
+impl Intercept for CallRecorder {
+    fn name(&self) -> &'static str {
+        "CallRecorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let metadata = cfg.load::<Metadata>().ok_or("the operation's metadata is missing")?;
+        let body = context.request().body().bytes().unwrap_or_default();
+        let requests = iam_requests(metadata.service(), metadata.name(), body, &self.arns)?;
+        let operation = format!("{}.{}", metadata.service(), metadata.name());
+        self.log.push(requests.into_iter().map(|(action, resource)| AwsCall {
+            principal: self.principal.clone(),
+            operation: operation.clone(),
+            action,
+            resource,
+        }));
+        Ok(())
+    }
+}
+
+/// The IAM requests (action, resource) one SDK request makes, from its serialized body, as
+/// the Service Authorization Reference lists each action's resource types. Operations whose
+/// actions support no resource-level permission are `*`.
+pub fn iam_requests(service: &str, operation: &str, body: &[u8], arns: &ArnContext) -> Result<Vec<(String, String)>, BoxError> {
+    let ArnContext { partition, region, account, organization } = arns;
+    let json = || -> Result<Value, BoxError> { Ok(serde_json::from_slice(body)?) };
+    let field = |v: &Value, name: &str| -> Result<String, BoxError> {
+        v.get(name)
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("{service}.{operation}: no {name} in the request").into())
+    };
+    Ok(match service {
+        "DynamoDB" => {
+            let table = |name: &str| format!("arn:{partition}:dynamodb:{region}:{account}:table/{name}");
+            let v = json()?;
+            match operation {
+                // Not an IAM action: DynamoDB authorizes each item's own action ("Using IAM
+                // with DynamoDB transactions", DynamoDB developer guide).
+                "TransactWriteItems" | "TransactGetItems" => {
+                    let items = v.get("TransactItems").and_then(Value::as_array).ok_or("TransactItems")?;
+                    let mut out = Vec::new();
+                    for item in items {
+                        let (kind, op) = item.as_object().and_then(|o| o.iter().next()).ok_or("an empty transaction item")?;
+                        let action = match kind.as_str() {
+                            "Put" => "PutItem",
+                            "Update" => "UpdateItem",
+                            "Delete" => "DeleteItem",
+                            "ConditionCheck" => "ConditionCheckItem",
+                            "Get" => "GetItem",
+                            other => return Err(format!("unknown transaction item {other}").into()),
+                        };
+                        out.push((format!("dynamodb:{action}"), table(&field(op, "TableName")?)));
+                    }
+                    out
+                }
+                "BatchGetItem" | "BatchWriteItem" => {
+                    let tables = v.get("RequestItems").and_then(Value::as_object).ok_or("RequestItems")?;
+                    tables.keys().map(|t| (format!("dynamodb:{operation}"), table(t))).collect()
+                }
+                _ => {
+                    let mut arn = table(&field(&v, "TableName")?);
+                    if let Some(index) = v.get("IndexName").and_then(Value::as_str) {
+                        arn = format!("{arn}/index/{index}");
+                    }
+                    vec![(format!("dynamodb:{operation}"), arn)]
+                }
+            }
+        }
+        "Organizations" => {
+            let v = json()?;
+            let base = format!("arn:{partition}:organizations::{account}");
+            // An id of a target: an account (12 digits), an OU (ou-), a root (r-).
+            let target = |id: &str| -> String {
+                if id.starts_with("ou-") {
+                    format!("{base}:ou/{organization}/{id}")
+                } else if id.starts_with("r-") {
+                    format!("{base}:root/{organization}/{id}")
+                } else {
+                    format!("{base}:account/{organization}/{id}")
+                }
+            };
+            let action = format!("organizations:{operation}");
+            let resources: Vec<String> = match operation {
+                "DescribeAccount" => vec![target(&field(&v, "AccountId")?)],
+                // The adapter creates invitations only (type `invite`).
+                "DescribeHandshake" | "CancelHandshake" => {
+                    vec![format!("{base}:handshake/{organization}/invite/{}", field(&v, "HandshakeId")?)]
+                }
+                "MoveAccount" => vec![
+                    target(&field(&v, "AccountId")?),
+                    target(&field(&v, "SourceParentId")?),
+                    target(&field(&v, "DestinationParentId")?),
+                ],
+                "AttachPolicy" | "DetachPolicy" => vec![
+                    format!("{base}:policy/{organization}/service_control_policy/{}", field(&v, "PolicyId")?),
+                    target(&field(&v, "TargetId")?),
+                ],
+                "TagResource" | "UntagResource" | "ListTagsForResource" => vec![target(&field(&v, "ResourceId")?)],
+                "ListPoliciesForTarget" => vec![target(&field(&v, "TargetId")?)],
+                "ListParents" => vec![target(&field(&v, "ChildId")?)],
+                // InviteAccountToOrganization, ListHandshakesForOrganization,
+                // DescribeOrganization, ListAccounts: no resource-level permission.
+                _ => vec!["*".to_owned()],
+            };
+            resources.into_iter().map(|r| (action.clone(), r)).collect()
+        }
+        "STS" => {
+            // awsQuery: a form body.
+            let form: HashMap<String, String> = form_urlencoded::parse(body).into_owned().collect();
+            let resource = match operation {
+                "AssumeRole" => form.get("RoleArn").cloned().ok_or("AssumeRole without RoleArn")?,
+                _ => "*".to_owned(),
+            };
+            vec![(format!("sts:{operation}"), resource)]
+        }
+        "SFN" => {
+            let v = json()?;
+            let resource = match operation {
+                "StartExecution" => field(&v, "stateMachineArn")?,
+                "DescribeExecution" | "StopExecution" => field(&v, "executionArn")?,
+                // Task tokens carry no resource.
+                _ => "*".to_owned(),
+            };
+            vec![(format!("states:{operation}"), resource)]
+        }
+        "Support" => vec![(format!("support:{operation}"), "*".to_owned())],
+        other => return Err(format!("no IAM mapping for the service {other}").into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn arns() -> ArnContext {
+        ArnContext {
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account: "111122223333".into(),
+            organization: "o-partner0001".into(),
+        }
+    }
+
+    #[test]
+    fn a_transaction_is_each_items_own_action() {
+        let body = br#"{"TransactItems":[{"Put":{"TableName":"t","Item":{}}},{"Delete":{"TableName":"t","Key":{}}}]}"#;
+        let got = iam_requests("DynamoDB", "TransactWriteItems", body, &arns()).unwrap();
+        let table = "arn:aws:dynamodb:us-east-1:111122223333:table/t".to_owned();
+        assert_eq!(got, vec![("dynamodb:PutItem".into(), table.clone()), ("dynamodb:DeleteItem".into(), table)]);
+    }
+
+    #[test]
+    fn a_query_of_an_index_names_the_index() {
+        let got = iam_requests("DynamoDB", "Query", br#"{"TableName":"t","IndexName":"GSI2"}"#, &arns()).unwrap();
+        assert_eq!(got, vec![("dynamodb:Query".into(), "arn:aws:dynamodb:us-east-1:111122223333:table/t/index/GSI2".into())]);
+    }
+
+    #[test]
+    fn organizations_requests_name_every_resource_type_iam_checks() {
+        let got =
+            iam_requests("Organizations", "AttachPolicy", br#"{"PolicyId":"p-abcdefgh","TargetId":"000123456789"}"#, &arns()).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "organizations:AttachPolicy".into(),
+                    "arn:aws:organizations::111122223333:policy/o-partner0001/service_control_policy/p-abcdefgh".into()
+                ),
+                ("organizations:AttachPolicy".into(), "arn:aws:organizations::111122223333:account/o-partner0001/000123456789".into()),
+            ]
+        );
+        let moved = iam_requests(
+            "Organizations",
+            "MoveAccount",
+            br#"{"AccountId":"000123456789","SourceParentId":"r-ab12","DestinationParentId":"ou-ab12-cdefghij"}"#,
+            &arns(),
+        )
+        .unwrap();
+        assert_eq!(moved[1].1, "arn:aws:organizations::111122223333:root/o-partner0001/r-ab12");
+        assert_eq!(moved[2].1, "arn:aws:organizations::111122223333:ou/o-partner0001/ou-ab12-cdefghij");
+    }
+
+    #[test]
+    fn assume_role_names_the_role_from_the_form_body() {
+        let body = b"Action=AssumeRole&Version=2011-06-15&RoleArn=arn%3Aaws%3Aiam%3A%3A000123456789%3Arole%2FCenturyLinkOptimized&RoleSessionName=x";
+        let got = iam_requests("STS", "AssumeRole", body, &arns()).unwrap();
+        assert_eq!(got, vec![("sts:AssumeRole".into(), "arn:aws:iam::000123456789:role/CenturyLinkOptimized".into())]);
+    }
+}
