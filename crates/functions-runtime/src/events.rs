@@ -4,7 +4,7 @@
 //! `accountId` / `AccountId` / `accountID`), so the member account id is looked up by
 //! meaning, not by one exact path.
 
-use migration::AwsAccountId;
+use migration::{AwsAccountId, MigrationId};
 use serde_json::Value;
 
 /// What woke the watcher.
@@ -14,6 +14,9 @@ pub enum WatcherEvent {
     AccountJoined { account_id: AwsAccountId },
     /// The periodic sweep.
     Scheduled,
+    /// Step Functions timed out a migration's execution (`Step Functions Execution Status
+    /// Change`, status `TIMED_OUT`): no Catch sees a timeout, so nothing else records it.
+    ExecutionTimedOut { migration_id: MigrationId },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,6 +27,8 @@ pub enum EventError {
     NoAccountId,
     #[error("the AccountJoinedOrganization event names several account ids: {0:?}")]
     AmbiguousAccountId(Vec<String>),
+    #[error("the execution status change is for `{0}`, not a migration's execution that timed out")]
+    NotAMigrationTimeout(String),
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -74,6 +79,14 @@ pub fn parse_watcher_event(event: &Value) -> Result<WatcherEvent, EventError> {
             [] => Err(EventError::NoAccountId),
             [one] => Ok(WatcherEvent::AccountJoined { account_id: one.parse().expect("checked while collecting") }),
             _ => Err(EventError::AmbiguousAccountId(ids)),
+        };
+    }
+    if source == "aws.states" && detail_type == "Step Functions Execution Status Change" {
+        // The execution's name is the migration id (the API and the sweep start it so).
+        let name = str_at(detail, "name");
+        return match (str_at(detail, "status"), name.parse::<MigrationId>()) {
+            ("TIMED_OUT", Ok(migration_id)) => Ok(WatcherEvent::ExecutionTimedOut { migration_id }),
+            (status, _) => Err(EventError::NotAMigrationTimeout(format!("{name} ({status})"))),
         };
     }
     Err(EventError::Unexpected { event_source: source.to_owned(), detail_type: detail_type.to_owned(), event_name: event_name.to_owned() })

@@ -122,6 +122,10 @@ pub async fn watcher_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result
             let resolved = steps::account_joined(ports, &account_id).await.map_err(StepFailure)?;
             Ok(json!({ "resolved": resolved.map(|m| m.id.to_string()) }))
         }
+        WatcherEvent::ExecutionTimedOut { migration_id } => {
+            let recorded = steps::execution_timed_out(ports, migration_id).await.map_err(StepFailure)?;
+            Ok(json!({ "recorded": recorded }))
+        }
         WatcherEvent::Scheduled => {
             let started = steps::sweep_unstarted(ports, SWEEP_LIMIT).await.map_err(StepFailure)?;
             let swept = steps::sweep_handshakes(ports, SWEEP_LIMIT).await.map_err(StepFailure)?;

@@ -171,3 +171,41 @@ fn config_names_what_is_missing() {
     let err = Config::from_lookup(|_| None).unwrap_err();
     assert_eq!(err.to_string(), "environment variable TABLE_NAME is not set");
 }
+
+#[tokio::test]
+async fn a_timed_out_execution_fails_its_active_migration_and_frees_the_account() {
+    let (f, _, id) = world().await;
+    step_handler(&f.ports, Step::Validate, event(for_migration(fixture!("validate", "step.json"), id))).await.unwrap();
+    step_handler(&f.ports, Step::Invite, event(for_migration(fixture!("invite", "step.json"), id))).await.unwrap();
+    let mut timed_out = fixture!("handshake-watcher", "execution-timed-out.json");
+    assert_eq!(
+        parse_watcher_event(&timed_out),
+        Ok(WatcherEvent::ExecutionTimedOut { migration_id: "01JNK4Q6X1V8W5Z2Y3A4B5C6D7".parse().unwrap() })
+    );
+    timed_out["detail"]["name"] = Value::String(id.to_string());
+    let out = watcher_handler(&f.ports, event(timed_out.clone())).await.unwrap();
+    assert_eq!(out["recorded"], true);
+    let record = f.store.get(id).await.unwrap().unwrap();
+    assert_eq!(record.status, Status::Failed);
+    assert!(record.failure.as_ref().unwrap().cause.contains("TIMED_OUT"), "{:?}", record.failure);
+    assert_eq!(f.store.lock_holder(&record.aws_account_id).await.unwrap(), None, "the account is released");
+    // A second delivery (EventBridge delivers at least once) changes nothing.
+    let history = f.store.history(id).await.unwrap().len();
+    let again = watcher_handler(&f.ports, event(timed_out)).await.unwrap();
+    assert_eq!(again["recorded"], false);
+    assert_eq!(f.store.history(id).await.unwrap().len(), history);
+}
+
+#[tokio::test]
+async fn other_execution_status_changes_are_not_the_watchers() {
+    let mut succeeded = fixture!("handshake-watcher", "execution-timed-out.json");
+    succeeded["detail"]["status"] = json!("SUCCEEDED");
+    assert!(matches!(parse_watcher_event(&succeeded), Err(EventError::NotAMigrationTimeout(_))));
+    let mut foreign = fixture!("handshake-watcher", "execution-timed-out.json");
+    foreign["detail"]["name"] = json!("someone-elses-execution");
+    assert!(matches!(parse_watcher_event(&foreign), Err(EventError::NotAMigrationTimeout(_))));
+    // An execution of no migration (started by hand with a ULID name) records nothing.
+    let (f, _, _) = world().await;
+    let unknown = fixture!("handshake-watcher", "execution-timed-out.json");
+    assert_eq!(watcher_handler(&f.ports, event(unknown)).await.unwrap()["recorded"], false);
+}

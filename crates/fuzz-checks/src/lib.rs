@@ -140,6 +140,10 @@ pub fn watcher_event(data: &[u8]) {
             assert!(event.to_string().contains(&account_id.to_string()), "{account_id} is not in the event");
         }
         Ok(WatcherEvent::Scheduled) => {}
+        Ok(WatcherEvent::ExecutionTimedOut { migration_id }) => {
+            assert_eq!(event["detail"]["status"], "TIMED_OUT");
+            assert_eq!(event["detail"]["name"], migration_id.to_string(), "the timed-out execution is the one the event names");
+        }
         Err(functions_runtime::events::EventError::AmbiguousAccountId(ids)) => assert!(ids.len() >= 2, "{ids:?}"),
         Err(_) => {}
     }

@@ -44,6 +44,7 @@ const WATCHED: &str = "000123456791"; // open at the wait; the watcher's sweep f
 const UNSTARTED: &str = "000123456792"; // its execution never started, then ended
 const CANCELED: &str = "000123456793"; // the customer cancels the open invitation
 const DECLINED_LATER: &str = "000123456794"; // open at the wait; the watcher's sweep finds it declined
+const TIMES_OUT: &str = "000123456795"; // open at the wait; then its execution times out
 const ROOT: &str = "r-ab12";
 
 fn root() -> PathBuf {
@@ -372,7 +373,7 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
     let setup = DynamoStore::new(client.clone(), &table);
     setup.put_org_profile(&fixtures::profile()).await.unwrap();
     setup.put_terms(&fixtures::terms()).await.unwrap();
-    for account in [JOINS, DECLINES, WATCHED, UNSTARTED, CANCELED, DECLINED_LATER] {
+    for account in [JOINS, DECLINES, WATCHED, UNSTARTED, CANCELED, DECLINED_LATER, TIMES_OUT] {
         let approval = Approval { account_id: account.parse().unwrap(), ..fixtures::approval(start()) };
         setup.put_approval(&approval).await.unwrap();
     }
@@ -400,6 +401,7 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
     let watched = create(WATCHED, api.clone()).await;
     let canceled = create(CANCELED, api.clone()).await;
     let declined_later = create(DECLINED_LATER, api.clone()).await;
+    let times_out = create(TIMES_OUT, api.clone()).await;
     // A replay of the same create (the idempotency item's read).
     let _ = create(JOINS, api.clone()).await;
     for path in [format!("/migrations/{joins}"), "/migrations".to_owned(), "/onboarding".to_owned()] {
@@ -420,7 +422,7 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
     let invite = world.ports("invite", doubles(&[], &[], Start::Succeeds));
     let decided: &'static [(&str, Hs)] = &[(JOINS, Hs::Accepted), (DECLINES, Hs::Declined)];
     let wait = world.ports("wait-for-handshake", doubles(&[JOINS], decided, Start::Succeeds));
-    for id in [joins, declines, watched, canceled, declined_later] {
+    for id in [joins, declines, watched, canceled, declined_later, times_out] {
         functions_runtime::step_handler(&validate, Step::Validate, event(step(id)))
             .await
             .unwrap_or_else(|e| panic!("validate {id}: {e:?}"));
@@ -458,6 +460,11 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
     let mut joined: Value = serde_json::from_str(include_str!("../../../functions/handshake-watcher/events/account-joined.json")).unwrap();
     set_joined_account(&mut joined, JOINS);
     functions_runtime::watcher_handler(&watcher, event(joined)).await.unwrap();
+    let mut timed_out: Value =
+        serde_json::from_str(include_str!("../../../functions/handshake-watcher/events/execution-timed-out.json")).unwrap();
+    timed_out["detail"]["name"] = json!(times_out.to_string());
+    assert_eq!(functions_runtime::watcher_handler(&watcher, event(timed_out)).await.unwrap()["recorded"], true);
+    assert_eq!(status(&setup, times_out).await, Status::Failed);
 
     // check-support and schedule-hardening for the two joined migrations.
     let check = world.ports("check-support", doubles(&[], &[], Start::Succeeds));

@@ -207,3 +207,23 @@ pub async fn sweep_unstarted(ports: &Ports, limit: u32) -> Result<SweepReport, S
     }
     Ok(report)
 }
+
+/// Step Functions timed the migration's execution out. No Catch of the definition sees a
+/// timeout, so the record would keep its status and the account lock forever: record the
+/// failure (releasing the account) unless the record already ended. Returns whether it did.
+pub async fn execution_timed_out(ports: &Ports, id: MigrationId) -> Result<bool, StepError> {
+    let record = match super::load(ports, id).await {
+        Ok(record) => record,
+        // Not a migration's execution (a hand-started one): nothing to record.
+        Err(StepError::NotFound(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    if record.status.is_terminal() {
+        return Ok(false);
+    }
+    warn!(migration_id = %id, status = %record.status, "the migration's execution timed out");
+    let cause =
+        format!("The migration's execution timed out (TIMED_OUT) while the migration was {}; the account is released.", record.status);
+    record_failure(ports, id, names::FAILED, &cause).await?;
+    Ok(true)
+}
