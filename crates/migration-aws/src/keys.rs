@@ -1,4 +1,4 @@
-//! Every DynamoDB key format of the single table (DESIGN §2), and nothing else.
+//! Every DynamoDB key format of the single table, and nothing else (docs/architecture.md, "Data").
 //!
 //! | item | PK | SK |
 //! | --- | --- | --- |

@@ -1,4 +1,4 @@
-//! AWS adapters of the migration ports (DESIGN §2): the DynamoDB store, AWS Organizations,
+//! AWS adapters of the migration ports: the DynamoDB store, AWS Organizations,
 //! the customer's role through STS, the Support probe and Step Functions executions.
 //!
 //! Clients are built once from one `SdkConfig` ([`AwsPorts::from_env`]); `AWS_ENDPOINT_URL`

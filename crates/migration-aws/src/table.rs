@@ -17,7 +17,7 @@ pub struct IndexDefinition {
     pub sort_key: &'static str,
 }
 
-/// The single table of DESIGN §2. Every key attribute is a String.
+/// The single table (docs/architecture.md, "Data"). Every key attribute is a String.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableDefinition {
     pub partition_key: &'static str,

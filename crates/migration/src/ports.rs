@@ -33,7 +33,7 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-/// The single table of DESIGN §2.
+/// The single table (docs/architecture.md, "Data").
 #[async_trait]
 pub trait MigrationStore: Send + Sync {
     /// Writes the record, its account lock, its first history entry and (when given) the
@@ -145,7 +145,7 @@ pub trait Executions: Send + Sync {
     async fn send_task_failure(&self, token: &TaskToken, error: &str, cause: &str) -> Result<TokenDelivery, ExecutionError>;
 }
 
-/// Status-change events (DESIGN §2 "Events out"). On AWS the table's stream and an
+/// Status-change events (docs/architecture.md, "Events out"). On AWS the table's stream and an
 /// EventBridge Pipe are the feed; in memory the store offers it directly.
 pub trait ChangeFeed: Send + Sync {
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<StatusChanged>;

@@ -25,7 +25,7 @@ impl AccessLevel {
     }
 }
 
-/// The acknowledgements of DESIGN §1 the customer gives before the move.
+/// The acknowledgements the customer gives before the move (docs/architecture.md, "Rules").
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Acknowledgements {

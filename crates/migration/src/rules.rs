@@ -1,4 +1,4 @@
-//! The program's rules (DESIGN §1). Each failed rule is a [`Violation`] with a stable
+//! The program's rules (docs/architecture.md, "Rules"). Each failed rule is a [`Violation`] with a stable
 //! code and a remediation; checks collect every violation rather than stopping at the first.
 
 use std::collections::BTreeMap;

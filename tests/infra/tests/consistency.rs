@@ -1,4 +1,4 @@
-//! `infra/` agrees with the code (DESIGN §4, "Infrastructure checks offline"):
+//! `infra/` agrees with the code:
 //!
 //! - every `${Substitution}` of the state machine definition is provided by the template, and
 //!   none is left unused; the state machine may invoke exactly its six functions;
