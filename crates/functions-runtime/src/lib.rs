@@ -127,8 +127,9 @@ pub async fn watcher_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result
             Ok(json!({ "recorded": recorded }))
         }
         WatcherEvent::Scheduled => {
-            let started = steps::sweep_unstarted(ports, SWEEP_LIMIT).await.map_err(StepFailure)?;
-            let swept = steps::sweep_handshakes(ports, SWEEP_LIMIT).await.map_err(StepFailure)?;
+            let run = steps::watcher_run(ports, SWEEP_LIMIT).await;
+            let started = run.unstarted.as_ref().ok().copied().unwrap_or_default();
+            let swept = run.handshakes.as_ref().ok().copied().unwrap_or_default();
             info!(
                 started = started.started,
                 ended = started.ended,
@@ -137,6 +138,9 @@ pub async fn watcher_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result
                 failed = swept.failed + started.failed,
                 "sweep done"
             );
+            // Both parts ran; a failure of either still fails the invocation (its alarm).
+            run.unstarted.map_err(StepFailure)?;
+            run.handshakes.map_err(StepFailure)?;
             Ok(json!({
                 "started": started.started,
                 "ended": started.ended,

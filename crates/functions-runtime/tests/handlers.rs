@@ -5,10 +5,14 @@ use chrono::{DateTime, Utc};
 use functions_runtime::events::EventError;
 use functions_runtime::{Config, StepFailure, WatcherEvent, parse_watcher_event, scan_handler, step_handler, watcher_handler};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
+use migration::error::StoreError;
+use migration::ids::{AwsAccountId, OrgId, Territory};
 use migration::memory::fixtures::{self, Fixture};
 use migration::memory::{ManualClock, RecordingExecutions};
-use migration::ports::MigrationStore;
+use migration::ports::{IdempotencyRecord, MigrationStore, Page};
+use migration::record::{Change, HistoryEvent, WorkQueue};
 use migration::request::AccessLevel;
+use migration::rules::{Approval, OrgProfile, Terms};
 use migration::workflow::Step;
 use migration::{MigrationId, Status, steps};
 use serde_json::{Value, json};
@@ -208,4 +212,78 @@ async fn other_execution_status_changes_are_not_the_watchers() {
     let (f, _, _) = world().await;
     let unknown = fixture!("handshake-watcher", "execution-timed-out.json");
     assert_eq!(watcher_handler(&f.ports, event(unknown)).await.unwrap()["recorded"], false);
+}
+
+/// The store, except that listing the unstarted queue fails (an outage of that one query).
+struct UnstartedQueueDown(std::sync::Arc<dyn MigrationStore>);
+
+#[async_trait::async_trait]
+impl MigrationStore for UnstartedQueueDown {
+    async fn due(&self, queue: WorkQueue, now: DateTime<Utc>, limit: u32) -> Result<Vec<migration::Migration>, StoreError> {
+        if queue == WorkQueue::Unstarted {
+            return Err(StoreError::Unavailable("the unstarted queue is down (test)".into()));
+        }
+        self.0.due(queue, now, limit).await
+    }
+    async fn create(&self, r: &migration::Migration, e: &HistoryEvent, i: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
+        self.0.create(r, e, i).await
+    }
+    async fn get(&self, id: MigrationId) -> Result<Option<migration::Migration>, StoreError> {
+        self.0.get(id).await
+    }
+    async fn update(&self, change: &Change) -> Result<(), StoreError> {
+        self.0.update(change).await
+    }
+    async fn history(&self, id: MigrationId) -> Result<Vec<HistoryEvent>, StoreError> {
+        self.0.history(id).await
+    }
+    async fn list_by_org(&self, org: &OrgId, status: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError> {
+        self.0.list_by_org(org, status, limit, cursor).await
+    }
+    async fn lock_holder(&self, account: &AwsAccountId) -> Result<Option<MigrationId>, StoreError> {
+        self.0.lock_holder(account).await
+    }
+    async fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
+        self.0.idempotency(org, key).await
+    }
+    async fn org_profile(&self, org: &OrgId) -> Result<Option<OrgProfile>, StoreError> {
+        self.0.org_profile(org).await
+    }
+    async fn put_org_profile(&self, profile: &OrgProfile) -> Result<(), StoreError> {
+        self.0.put_org_profile(profile).await
+    }
+    async fn approval(&self, account: &AwsAccountId) -> Result<Option<Approval>, StoreError> {
+        self.0.approval(account).await
+    }
+    async fn put_approval(&self, approval: &Approval) -> Result<(), StoreError> {
+        self.0.put_approval(approval).await
+    }
+    async fn terms(&self, territory: &Territory) -> Result<Option<Terms>, StoreError> {
+        self.0.terms(territory).await
+    }
+    async fn put_terms(&self, terms: &Terms) -> Result<(), StoreError> {
+        self.0.put_terms(terms).await
+    }
+}
+
+/// A failure of the unstarted sweep used to end the scheduled run before the handshake
+/// sweep (`?`), so declines, expiries and missed joins waited for everyone: both run now,
+/// and the invocation still reports the failure.
+#[tokio::test]
+async fn the_handshake_sweep_runs_even_when_the_unstarted_sweep_fails() {
+    let (f, recorder, id) = world().await;
+    step_handler(&f.ports, Step::Validate, event(for_migration(fixture!("validate", "step.json"), id))).await.unwrap();
+    step_handler(&f.ports, Step::Invite, event(for_migration(fixture!("invite", "step.json"), id))).await.unwrap();
+    let payload = json!({ "migration_id": id.to_string(), "task_token": "token-for-the-sweep" });
+    step_handler(&f.ports, Step::WaitForHandshake, event(payload)).await.unwrap();
+    let handshake = f.store.get(id).await.unwrap().unwrap().handshake.expect("invited").id;
+    f.sim.decline(&handshake).unwrap();
+    f.clock.advance(chrono::Duration::hours(1));
+
+    let ports = migration::Ports { store: std::sync::Arc::new(UnstartedQueueDown(f.ports.store.clone())), ..f.ports.clone() };
+    let out = watcher_handler(&ports, event(fixture!("handshake-watcher", "scheduled.json"))).await;
+    let failure = out.expect_err("the unstarted sweep's failure fails the invocation");
+    assert_eq!(Diagnostic::from(failure).error_type, "Migration.Transient");
+    let token = migration::TaskToken::new("token-for-the-sweep".to_owned());
+    assert!(recorder.outcome_for(&token).is_some(), "the decline was delivered to the waiting execution all the same");
 }

@@ -138,10 +138,11 @@ async fn timers(ports: Ports, every: Duration) {
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        if let Err(e) = steps::sweep_unstarted(&ports, 100).await {
+        let run = steps::watcher_run(&ports, 100).await;
+        if let Err(e) = run.unstarted {
             warn!(error = %e, "sweep of unstarted migrations failed");
         }
-        if let Err(e) = steps::sweep_handshakes(&ports, 100).await {
+        if let Err(e) = run.handshakes {
             warn!(error = %e, "handshake sweep failed");
         }
         if let Err(e) = steps::hardening_scan(&ports, 100, || true).await {

@@ -19,7 +19,9 @@ pub use create::{CreateError, Created, create_migration, request_fingerprint};
 pub use harden::{HardenOutcome, ScanReport, harden_one, hardening_scan, planned_controls};
 pub use invite::{InviteOutput, invite};
 pub use record_failure::{FailureOutput, classify_failure, parse_cause, record_failure};
-pub use resolve::{SweepReport, account_joined, execution_timed_out, resolve_handshake, sweep_handshakes, sweep_unstarted};
+pub use resolve::{
+    SweepReport, WatcherRun, account_joined, execution_timed_out, resolve_handshake, sweep_handshakes, sweep_unstarted, watcher_run,
+};
 pub use schedule_hardening::{ScheduleOutput, schedule_hardening};
 pub use validate::{ValidateOutput, validate};
 pub use wait_for_handshake::wait_for_handshake;

@@ -184,8 +184,14 @@ pub async fn sweep_unstarted(ports: &Ports, limit: u32) -> Result<SweepReport, S
                 warn!(migration_id = %record.id, execution_status = %status, "the execution ended before the migration started");
                 let cause =
                     format!("The migration's execution ended {status} before its first step ran; nothing was changed in AWS for it.");
-                record_failure(ports, record.id, names::FAILED, &cause).await?;
-                report.ended += 1;
+                // One record that cannot be written must not end the sweep for the others.
+                match record_failure(ports, record.id, names::FAILED, &cause).await {
+                    Ok(_) => report.ended += 1,
+                    Err(e) => {
+                        warn!(migration_id = %record.id, error = %e, "could not record the failure of an ended execution");
+                        report.failed += 1;
+                    }
+                }
                 continue;
             }
             Err(e) => {
@@ -226,4 +232,20 @@ pub async fn execution_timed_out(ports: &Ports, id: MigrationId) -> Result<bool,
         format!("The migration's execution timed out (TIMED_OUT) while the migration was {}; the account is released.", record.status);
     record_failure(ports, id, names::FAILED, &cause).await?;
     Ok(true)
+}
+
+/// One scheduled run of handshake-watcher, and of `cam-local serve`'s timer: the records whose
+/// execution never started, then the open invitations. The second part runs whatever became
+/// of the first, so a failure there (a store outage, a denied write) never keeps declines,
+/// expiries and missed join events from being resolved for everyone else.
+#[derive(Debug)]
+pub struct WatcherRun {
+    pub unstarted: Result<SweepReport, StepError>,
+    pub handshakes: Result<SweepReport, StepError>,
+}
+
+pub async fn watcher_run(ports: &Ports, limit: u32) -> WatcherRun {
+    let unstarted = sweep_unstarted(ports, limit).await;
+    let handshakes = sweep_handshakes(ports, limit).await;
+    WatcherRun { unstarted, handshakes }
 }
