@@ -132,15 +132,15 @@ async fn one_org_without_idempotency_key_creates_one_migration() {
     assert_eq!(kinds(&answers)["409"], PARALLEL - 1);
 }
 
-/// Rounds of the same-key race: the bug this guards against (a create that read neither the
+/// Rounds of each keyed race (the same-key, distinct-key and two-organization ones): the bug this guards against (a create that read neither the
 /// key nor the lock, then lost the write to its own key's winner, answered 409) showed in 19
 /// of 40 single rounds, so 30 rounds miss it with a probability under 1e-8. Every schedule
 /// is also covered deterministically in crates/migration/tests/interleavings.rs.
-const SAME_KEY_ROUNDS: usize = 30;
+const RACE_ROUNDS: usize = 30;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_org_with_one_idempotency_key_creates_one_migration_and_replays_it() {
-    for round in 0..SAME_KEY_ROUNDS {
+    for round in 0..RACE_ROUNDS {
         let (f, recorder, api) = world().await;
         let answers = race(&api, |_| (fixtures::ORG, Some("same-key".to_owned()))).await;
         exactly_one(&f, &recorder, &answers).await;
@@ -152,10 +152,12 @@ async fn one_org_with_one_idempotency_key_creates_one_migration_and_replays_it()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_org_with_distinct_idempotency_keys_creates_one_migration() {
-    let (f, recorder, api) = world().await;
-    let answers = race(&api, |i| (fixtures::ORG, Some(format!("key-{i}")))).await;
-    exactly_one(&f, &recorder, &answers).await;
-    assert_eq!(kinds(&answers)["409"], PARALLEL - 1);
+    for round in 0..RACE_ROUNDS {
+        let (f, recorder, api) = world().await;
+        let answers = race(&api, |i| (fixtures::ORG, Some(format!("key-{i}")))).await;
+        exactly_one(&f, &recorder, &answers).await;
+        assert_eq!(kinds(&answers)["409"], PARALLEL - 1, "round {round}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -168,6 +170,12 @@ async fn two_orgs_without_key_create_one_migration() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_orgs_each_with_its_key_create_one_migration() {
+    for _ in 0..RACE_ROUNDS {
+        two_orgs_each_with_its_key_round().await;
+    }
+}
+
+async fn two_orgs_each_with_its_key_round() {
     let (f, recorder, api) = world().await;
     let org = |i: usize| if i.is_multiple_of(2) { fixtures::ORG } else { OTHER_ORG };
     let answers = race(&api, |i| (org(i), Some(format!("{}-key", org(i))))).await;
@@ -184,7 +192,6 @@ async fn two_orgs_each_with_its_key_create_one_migration() {
     }
     let conflicts_from_loser = answers.iter().filter(|(i, a)| org(*i) != winner && matches!(a, Answer::Conflict(_))).count();
     assert_eq!(conflicts_from_loser, PARALLEL / 2, "every request of the other organization is a 409");
-    println!("two orgs, a key each: {:?}", kinds(&answers));
 }
 
 // ---------------------------------------------------------------------------------------
