@@ -5,13 +5,15 @@ scripts/translate_template.py), with moto's IAM policy evaluator.
 Fails when
   - a recorded call is not allowed by its principal's policy (a function's inline
     policies; the customer role's Optimized policy for calls made through it), or
-  - a function's policy allows a (statement, action) that no recorded call of that function
-    used: a grant no path exercises.
+  - a function's policy (or the customer role's Optimized policy) allows a (statement,
+    action) that no recorded call of that principal used: a grant no path exercises.
 Usage: python iam_check.py TRANSLATED.json CALLS.json PARAMETERS.json CUSTOMER-ROLE.json  (in .venv-moto)
 
-What moto's evaluator does not do, and so this does not check: condition operators other
-than StringEquals (moto passes them), and the managed policies SAM attaches for the Lambda
-service itself (logs, X-Ray, the dead-letter queue), which the code never calls.
+What this does not check: policy conditions (moto's evaluator checks only the condition
+keys it is given values for, and the recorder records none, so every condition passes: the
+TagResource statement's aws:TagKeys limit is not proven here), and the managed policies and
+the dead-letter-queue statement SAM adds for the Lambda service itself (logs, X-Ray,
+sqs:SendMessage to the stack's queue), which the code never calls.
 """
 
 import json
@@ -148,7 +150,15 @@ def function_policies(template, resolver):
         docs = [resolver.resolve(p["PolicyDocument"]) for p in role.get("Policies", [])]
         # SAM's own statements for the Lambda service (the dead-letter queue's SendMessage)
         # are not the code's calls.
-        docs = [d for d in docs if not all(s.get("Action") in ("sqs:SendMessage", ["sqs:SendMessage"]) for s in as_list(d["Statement"]))]
+        queue = resolver.get_att("DeadLetterQueue", "Arn")
+        docs = [
+            d
+            for d in docs
+            if not all(
+                s.get("Action") in ("sqs:SendMessage", ["sqs:SendMessage"]) and as_list(s.get("Resource")) == [queue]
+                for s in as_list(d["Statement"])
+            )
+        ]
         out[function] = docs
     return out
 
@@ -171,40 +181,37 @@ def main():
     policies = function_policies(template, resolver)
     customer = customer_role_policies(customer_path, params)
 
+    policies["customer-role"] = customer
     failures = []
-    used = set()  # (function, statement index, action)
+    used = set()  # (principal, document, statement, action pattern)
     for call in calls:
         principal, action, resource = call["principal"], call["action"], call["resource"]
-        if principal == "customer-role":
-            docs = customer
-        else:
-            docs = policies.get(principal)
-            if docs is None:
-                failures.append(f"{principal}: calls were recorded for a function the template does not have")
-                continue
+        docs = policies.get(principal)
+        if docs is None:
+            failures.append(f"{principal}: calls were recorded for a function the template does not have")
+            continue
         results = [IAMPolicy(json.dumps(d)).is_action_permitted(action, resource) for d in docs]
         if PermissionResult.DENIED in results or PermissionResult.PERMITTED not in results:
             failures.append(f"DENIED  {principal}: {action} on {resource} ({call['operation']})")
             continue
-        if principal == "customer-role":
-            continue
         for di, doc in enumerate(docs):
             for si, statement in enumerate(as_list(doc["Statement"])):
-                one = {"Version": "2012-10-17", "Statement": [statement]}
-                if IAMPolicy(json.dumps(one)).is_action_permitted(action, resource) == PermissionResult.PERMITTED:
-                    used.add((principal, di, si, action))
+                for pattern in as_list(statement.get("Action", [])):
+                    one = {"Version": "2012-10-17", "Statement": [dict(statement, Action=pattern)]}
+                    if IAMPolicy(json.dumps(one)).is_action_permitted(action, resource) == PermissionResult.PERMITTED:
+                        used.add((principal, di, si, pattern))
 
     granted = 0
-    for function, docs in sorted(policies.items()):
+    for principal, docs in sorted(policies.items()):
         for di, doc in enumerate(docs):
             for si, statement in enumerate(as_list(doc["Statement"])):
                 if statement["Effect"] != "Allow":
                     continue
-                for action in as_list(statement["Action"]):
+                for pattern in as_list(statement["Action"]):
                     granted += 1
-                    if (function, di, si, action) not in used:
+                    if (principal, di, si, pattern) not in used:
                         sid = statement.get("Sid", f"statement {si}")
-                        failures.append(f"UNUSED  {function}: {sid} grants {action} on {statement['Resource']}, which no path of {function} calls")
+                        failures.append(f"UNUSED  {principal}: {sid} grants {pattern} on {statement['Resource']}, which no path of {principal} calls")
 
     by_principal = {}
     for c in calls:

@@ -192,7 +192,7 @@ fn check(name: &str, who: fn(usize) -> (&'static str, Option<String>), property:
 /// Same organization, same Idempotency-Key, same body: one created, every other a replay of
 /// it, never a 409 (the contract the README states).
 #[test]
-fn same_key_same_body_is_one_create_and_replays_under_every_schedule() {
+fn same_key_same_body_is_one_create_and_replays_under_seeded_schedules() {
     check(
         "same key",
         |_| (fixtures::ORG, Some("key-shared".to_owned())),
@@ -211,7 +211,7 @@ fn same_key_same_body_is_one_create_and_replays_under_every_schedule() {
 /// Distinct keys in one organization: one created, the others refused as locked (each key
 /// is its own request, so nothing is a replay).
 #[test]
-fn distinct_keys_are_one_create_and_409s_under_every_schedule() {
+fn distinct_keys_are_one_create_and_409s_under_seeded_schedules() {
     check(
         "distinct keys",
         |i| (fixtures::ORG, Some(format!("key-{i}"))),
@@ -227,7 +227,7 @@ fn distinct_keys_are_one_create_and_409s_under_every_schedule() {
 /// winner's organization replays, the other organization is refused as locked and never
 /// sees the winner's migration.
 #[test]
-fn two_organizations_never_replay_each_others_migration_under_every_schedule() {
+fn two_organizations_never_replay_each_others_migration_under_seeded_schedules() {
     check(
         "two organizations",
         |i| if i % 2 == 0 { (fixtures::ORG, Some("key-acme".to_owned())) } else { (OTHER_ORG, Some("key-globex".to_owned())) },

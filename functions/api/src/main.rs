@@ -10,7 +10,12 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let api_config = ApiConfig {
         role_template_url: std::env::var("ROLE_TEMPLATE_URL").ok().filter(|v| !v.trim().is_empty()),
-        operator_roles: ApiConfig::operator_roles_from(std::env::var("OPERATOR_PRINCIPAL_ARNS").ok().as_deref()),
+        // Never open: without the list every signed principal of the account would be an
+        // operator (the local runner and tests admit any signer; a deployment never does).
+        operator_roles: Some(
+            ApiConfig::operator_roles_from(std::env::var("OPERATOR_PRINCIPAL_ARNS").ok().as_deref())
+                .ok_or("OPERATOR_PRINCIPAL_ARNS is not set: the stack's OperatorPrincipalArns names the operator roles")?,
+        ),
     };
     let api = &Api::new(config.aws_ports().await, api_config);
     lambda_runtime::run(service_fn(|event| api_function::handle(api, event))).await

@@ -45,6 +45,7 @@ const UNSTARTED: &str = "000123456792"; // its execution never started, then end
 const CANCELED: &str = "000123456793"; // the customer cancels the open invitation
 const DECLINED_LATER: &str = "000123456794"; // open at the wait; the watcher's sweep finds it declined
 const TIMES_OUT: &str = "000123456795"; // open at the wait; then its execution times out
+const MANAGES: &str = "000123456796"; // the management account of its own organization: refused
 const ROOT: &str = "r-ab12";
 
 fn root() -> PathBuf {
@@ -217,6 +218,36 @@ mod doubles {
         .concat()
     }
 
+    /// Organizations through the customer's role, in an account that manages an organization
+    /// of three accounts.
+    pub fn manages_an_organization(account: &'static str) -> Vec<Rule> {
+        use aws_sdk_organizations::Client;
+        use aws_sdk_organizations::operation::{describe_organization::DescribeOrganizationOutput, list_accounts::ListAccountsOutput};
+        use aws_sdk_organizations::types::Organization;
+        vec![
+            mock!(Client::describe_organization)
+                .sequence()
+                .output(move || {
+                    DescribeOrganizationOutput::builder()
+                        .organization(Organization::builder().id("o-customer001").master_account_id(account).build())
+                        .build()
+                })
+                .repeatedly()
+                .build(),
+            mock!(Client::list_accounts)
+                .sequence()
+                .output(move || {
+                    ListAccountsOutput::builder()
+                        .set_accounts(Some(
+                            [account, "000222333444", "000222333445"].iter().map(|id| Account::builder().id(*id).build()).collect(),
+                        ))
+                        .build()
+                })
+                .repeatedly()
+                .build(),
+        ]
+    }
+
     /// STS as the customer's role answers: only with the ExternalId.
     pub fn sts() -> Vec<Rule> {
         use aws_sdk_sts::Client;
@@ -373,7 +404,7 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
     let setup = DynamoStore::new(client.clone(), &table);
     setup.put_org_profile(&fixtures::profile()).await.unwrap();
     setup.put_terms(&fixtures::terms()).await.unwrap();
-    for account in [JOINS, DECLINES, WATCHED, UNSTARTED, CANCELED, DECLINED_LATER, TIMES_OUT] {
+    for account in [JOINS, DECLINES, WATCHED, UNSTARTED, CANCELED, DECLINED_LATER, TIMES_OUT, MANAGES] {
         let approval = Approval { account_id: account.parse().unwrap(), ..fixtures::approval(start()) };
         setup.put_approval(&approval).await.unwrap();
     }
@@ -431,6 +462,21 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
         functions_runtime::step_handler(&wait, Step::WaitForHandshake, event(payload)).await.unwrap_or_else(|e| panic!("wait {id}: {e:?}"));
     }
     assert_eq!(status(&setup, joins).await, Status::Joined, "accepted before the wait looked");
+
+    // validate, for a customer whose account manages its own organization: through the
+    // customer's role it reads the organization and counts its accounts, then refuses.
+    let manages = create(MANAGES, api.clone()).await;
+    let mut management = doubles(&[], &[], Start::Succeeds);
+    management.organizations = [doubles::manages_an_organization(MANAGES), management.organizations].concat();
+    let validate_management = world.ports("validate", management);
+    let refused = functions_runtime::step_handler(&validate_management, Step::Validate, event(step(manages))).await;
+    let refusal = lambda_runtime::Diagnostic::from(refused.expect_err("a management account is refused"));
+    assert_eq!(refusal.error_type, "Migration.NotEligible");
+    // The definition's Catch hands the refusal to record-failure.
+    let caught = json!({ "migration_id": manages.to_string(), "error": refusal.error_type, "cause": refusal.error_message });
+    let record_refusal = world.ports("record-failure", doubles(&[], &[], Start::Succeeds));
+    functions_runtime::step_handler(&record_refusal, Step::RecordFailure, event(caught)).await.unwrap();
+    assert_eq!(status(&setup, manages).await, Status::Rejected);
     assert_eq!(status(&setup, watched).await, Status::Invited);
 
     // The customer cancels the open invitation (CancelHandshake, StopExecution, the lock).

@@ -172,6 +172,9 @@ async fn sweep_one(ports: &Ports, record: &Migration) -> Result<bool, StepError>
 pub async fn sweep_unstarted(ports: &Ports, limit: u32) -> Result<SweepReport, StepError> {
     let now = ports.clock.now();
     let mut report = SweepReport::default();
+    // A failure that could not be written still holds the account: after the other records,
+    // the sweep reports it, so the invocation fails and its alarm fires.
+    let mut unrecorded: Option<StepError> = None;
     for record in ports.store.due(WorkQueue::Unstarted, now, limit).await? {
         report.examined += 1;
         let input = serde_json::to_value(StepInput { migration_id: record.id }).expect("serializes");
@@ -190,6 +193,7 @@ pub async fn sweep_unstarted(ports: &Ports, limit: u32) -> Result<SweepReport, S
                     Err(e) => {
                         warn!(migration_id = %record.id, error = %e, "could not record the failure of an ended execution");
                         report.failed += 1;
+                        unrecorded.get_or_insert(e);
                     }
                 }
                 continue;
@@ -211,7 +215,10 @@ pub async fn sweep_unstarted(ports: &Ports, limit: u32) -> Result<SweepReport, S
         })
         .await?;
     }
-    Ok(report)
+    match unrecorded {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
 }
 
 /// Step Functions timed the migration's execution out. No Catch of the definition sees a
