@@ -158,9 +158,9 @@ client_builders! {
     support => aws_sdk_support, Service::Support;
 }
 
-/// The interceptor: reads each request as it is about to be sent (after serialization,
-/// before signing and transmission, so a retried attempt records again, as IAM evaluates
-/// every attempt) and records the IAM requests it makes.
+/// The interceptor: reads each request as it is about to be transmitted (serialized and
+/// signed; once per attempt, so a retried attempt records again, as IAM evaluates every
+/// attempt) and records the IAM requests it makes.
 #[derive(Debug)]
 struct CallRecorder {
     log: CallLog,

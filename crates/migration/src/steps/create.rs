@@ -47,12 +47,8 @@ pub async fn create_migration(
     rules::check_administrator(caller).map_err(|v| CreateError::Refused(vec![v]))?;
     let fingerprint = request_fingerprint(request);
 
-    if let Some(key) = idempotency_key
-        && let Some(existing) = ports.store.idempotency(&caller.org, key).await.map_err(CreateError::Store)?
-        // DynamoDB deletes expired items lazily: an expired key is treated as absent.
-        && existing.expires_at > ports.clock.now()
-    {
-        return replay(ports, &existing, &fingerprint).await;
+    if let Some(earlier) = earlier_answer(ports, caller, idempotency_key, &fingerprint).await? {
+        return Ok(earlier);
     }
 
     let mut violations = Vec::new();
@@ -80,11 +76,8 @@ pub async fn create_migration(
     let (Some(valid), Some(profile), true) = (valid, profile, violations.is_empty()) else {
         // A concurrent request with the same key may have won between the key lookup above
         // and the lock check: its key was written with the lock, so look again.
-        if let Some(key) = idempotency_key
-            && let Some(existing) = store.idempotency(&caller.org, key).await.map_err(CreateError::Store)?
-            && existing.expires_at > ports.clock.now()
-        {
-            return replay(ports, &existing, &fingerprint).await;
+        if let Some(earlier) = earlier_answer(ports, caller, idempotency_key, &fingerprint).await? {
+            return Ok(earlier);
         }
         return Err(CreateError::Refused(violations));
     };
@@ -106,11 +99,8 @@ pub async fn create_migration(
             // key is answered IdempotencyKeyUsed below. Should an adapter ever report only the
             // lock (a reading of DynamoDB's cancellation reasons we do not rely on), the key
             // written with that lock is found here and the answer is still a replay.
-            if let Some(key) = idempotency_key
-                && let Some(existing) = store.idempotency(&caller.org, key).await.map_err(CreateError::Store)?
-                && existing.expires_at > now
-            {
-                return replay(ports, &existing, &fingerprint).await;
+            if let Some(earlier) = earlier_answer(ports, caller, idempotency_key, &fingerprint).await? {
+                return Ok(earlier);
             }
             return Err(CreateError::Refused(vec![rules::account_locked(existing)]));
         }
@@ -120,6 +110,17 @@ pub async fn create_migration(
     info!(migration_id = %record.id, aws_account_id = %record.aws_account_id, "migration requested");
     start_execution(ports, &record).await;
     Ok(Created { record, replayed: false })
+}
+
+/// The answer of an earlier request with the same Idempotency-Key, if that key is live: the
+/// request is a replay of it (or, with another body, a mismatch).
+async fn earlier_answer(ports: &Ports, caller: &Caller, key: Option<&str>, fingerprint: &str) -> Result<Option<Created>, CreateError> {
+    let Some(key) = key else { return Ok(None) };
+    match ports.store.idempotency(&caller.org, key).await.map_err(CreateError::Store)? {
+        // DynamoDB deletes expired items lazily: an expired key is treated as absent.
+        Some(existing) if existing.expires_at > ports.clock.now() => replay(ports, &existing, fingerprint).await.map(Some),
+        _ => Ok(None),
+    }
 }
 
 async fn replay(ports: &Ports, existing: &IdempotencyRecord, fingerprint: &str) -> Result<Created, CreateError> {
