@@ -7,8 +7,8 @@ mod common;
 use api::http::{HeaderValue, Method};
 use api::{ApiRequest, Identity};
 use common::*;
-use migration::memory::fixtures;
 use migration::ports::MigrationStore;
+use migration_sim::fixtures;
 use serde_json::{Value, json};
 
 fn create_with(mutate: impl FnOnce(&mut Value)) -> ApiRequest {

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use migration::memory::fixtures::EXTERNAL_ID;
+use migration_sim::fixtures::EXTERNAL_ID;
 use serde_json::json;
 
 /// Collects everything the subscriber writes.

@@ -55,5 +55,5 @@ async fn an_admin_route_refuses_a_signed_principal_that_is_not_an_operator() {
 }
 
 fn common_admin() -> migration::rules::Caller {
-    migration::memory::fixtures::admin()
+    migration_sim::fixtures::admin()
 }

@@ -4,8 +4,8 @@
 
 use api::http::{HeaderValue, Method};
 use api::{ApiRequest, Identity, parse};
-use migration::memory::fixtures;
 use migration::request::AccessLevel;
+use migration_sim::fixtures;
 use proptest::prelude::*;
 
 const PATHS: &[&str] = &[

@@ -6,9 +6,9 @@ mod common;
 
 use api::views::{CONSOLE_INVITATIONS_URL, CONSOLE_SUPPORT_PLANS_URL};
 use common::*;
-use migration::memory::fixtures::{self, EXTERNAL_ID};
 use migration::record::HandshakeState;
 use migration::steps;
+use migration_sim::fixtures::{self, EXTERNAL_ID};
 use serde_json::{Value, json};
 
 fn step_states(body: &Value) -> Vec<(String, String)> {

@@ -207,8 +207,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn only_the_organizations_port_is_paced() {
-        use migration::memory::ManualClock;
-        use migration::memory::fixtures::{Fixture, account};
+        use migration_sim::ManualClock;
+        use migration_sim::fixtures::{Fixture, account};
 
         let start = chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").unwrap().with_timezone(&chrono::Utc);
         let (f, _) = Fixture::<ManualClock>::with_recorder(start).await;

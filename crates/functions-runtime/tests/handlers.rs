@@ -7,14 +7,14 @@ use functions_runtime::{Config, StepFailure, WatcherEvent, parse_watcher_event, 
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use migration::error::StoreError;
 use migration::ids::{AwsAccountId, OrgId, Territory};
-use migration::memory::fixtures::{self, Fixture};
-use migration::memory::{ManualClock, RecordingExecutions};
 use migration::ports::{IdempotencyRecord, MigrationStore, Page};
 use migration::record::{Change, HistoryEvent, WorkQueue};
 use migration::request::AccessLevel;
 use migration::rules::{Approval, OrgProfile, Terms};
 use migration::workflow::Step;
 use migration::{MigrationId, Status, steps};
+use migration_sim::fixtures::{self, Fixture};
+use migration_sim::{ManualClock, RecordingExecutions};
 use serde_json::{Value, json};
 
 macro_rules! fixture {
@@ -150,7 +150,7 @@ async fn scheduled_watcher_fails_a_record_whose_execution_ended_before_it_starte
 #[tokio::test]
 async fn scan_works_only_while_time_remains() {
     let (f, _, id) = world().await;
-    f.sim.set_support_plan(&fixtures::account(), migration::memory::SimSupportPlan::Business).unwrap();
+    f.sim.set_support_plan(&fixtures::account(), migration_sim::SimSupportPlan::Business).unwrap();
     steps::validate(&f.ports, id).await.unwrap();
     steps::invite(&f.ports, id).await.unwrap();
     f.sim.accept(&f.store.get(id).await.unwrap().unwrap().handshake.unwrap().id).unwrap();

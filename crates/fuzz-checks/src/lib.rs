@@ -17,11 +17,11 @@ use api::{Api, ApiConfig, ApiRequest, ApiResponse, Identity};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 use functions_runtime::{WatcherEvent, parse_watcher_event};
 use migration::StepError;
-use migration::memory::ManualClock;
-use migration::memory::fixtures::{self, Fixture};
 use migration::status::ALL_STATUSES;
 use migration::steps::{classify_failure, parse_cause};
 use migration::workflow::{Step, StepCall, parse_step_payload};
+use migration_sim::ManualClock;
+use migration_sim::fixtures::{self, Fixture};
 use serde_json::{Value, json};
 
 /// The names of the targets, as `fuzz/Cargo.toml` names its binaries.

@@ -5,13 +5,13 @@
 use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
-use migration::memory::SimSupportPlan;
-use migration::memory::fixtures;
 use migration::ports::{ChangeFeed, MigrationStore};
 use migration::record::StatusChanged;
 use migration::request::AccessLevel;
 use migration::steps;
 use migration::{MigrationId, Status, StepError};
+use migration_sim::SimSupportPlan;
+use migration_sim::fixtures;
 use tokio::sync::broadcast;
 
 use crate::stack::LocalStack;

@@ -7,10 +7,10 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use migration::error::ExecutionError;
-use migration::memory::fixtures::Fixture;
 use migration::ports::{Clock, Executions, Ports, TokenDelivery};
 use migration::workflow::{Step, run_step};
 use migration::{MigrationId, TaskToken};
+use migration_sim::fixtures::Fixture;
 
 /// The state machine definition, as deployed.
 pub const DEFINITION: &str = include_str!("../../../statemachine/migration.asl.json");

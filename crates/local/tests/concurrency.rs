@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use api::http::{Method, StatusCode};
 use chrono::{DateTime, Utc};
-use migration::memory::fixtures::{self, Fixture};
-use migration::memory::{ManualClock, RecordingExecutions};
 use migration::ports::MigrationStore;
 use migration::request::AccessLevel;
 use migration::rules::{Caller, CamRole, OrgProfile};
+use migration_sim::fixtures::{self, Fixture};
+use migration_sim::{ManualClock, RecordingExecutions};
 use serde_json::Value;
 use tokio::sync::Barrier;
 

@@ -14,14 +14,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use migration::error::{ExecutionError, OrgError, StoreError, names};
 use migration::ids::{AwsAccountId, HandshakeId, OrgId, Territory};
-use migration::memory::fixtures::{self, Fixture, account};
-use migration::memory::{ManualClock, MemoryStore, RecordingExecutions, SimSupportPlan, TokenOutcome};
 use migration::ports::{Executions, IdempotencyRecord, Membership, MigrationStore, Organizations, Page, Ports, TokenDelivery};
 use migration::record::{Change, Control, EventKind, Handshake, HandshakeState, HistoryEvent, Migration, WorkQueue};
 use migration::request::AccessLevel;
 use migration::rules::{Approval, OrgProfile, Terms};
 use migration::steps::{self, HardenOutcome};
 use migration::{MigrationId, Status, StepError, TaskToken};
+use migration_sim::fixtures::{self, Fixture, account};
+use migration_sim::{ManualClock, MemoryStore, RecordingExecutions, SimSupportPlan, TokenOutcome};
 
 fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").unwrap().with_timezone(&Utc)

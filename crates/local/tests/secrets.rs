@@ -9,13 +9,13 @@ use std::sync::{Arc, Mutex};
 use api::http::Method;
 use chrono::{DateTime, Utc};
 use local::stack::{ExecutorClock, LocalExecutions, build_executor};
-use migration::memory::fixtures;
-use migration::memory::{MemoryStore, RoleTrust, SimAws, SimSupportPlan};
 use migration::ports::{Clock, MigrationStore, Ports};
 use migration::record::HandshakeState;
 use migration::request::AccessLevel;
 use migration::rules::Approval;
 use migration::{AwsAccountId, MigrationId, steps};
+use migration_sim::fixtures;
+use migration_sim::{MemoryStore, RoleTrust, SimAws, SimSupportPlan};
 use serde_json::Value;
 
 #[derive(Clone, Default)]

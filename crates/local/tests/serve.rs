@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use migration::memory::fixtures;
 use migration::request::AccessLevel;
+use migration_sim::fixtures;
 use serde_json::{Value, json};
 
 struct Server {

@@ -1,6 +1,6 @@
 //! Fault-injection soak: many migrations on the real state machine definition and the
 //! in-process executor, all on one virtual clock, with transient faults injected in every
-//! port (`migration::memory::faults`), including faults that strike after the side effect.
+//! port (`migration_sim::faults`), including faults that strike after the side effect.
 //! Each migration has its own customer account and a scripted customer drawn from the seed.
 //!
 //! The test runs 100 migrations; `cargo run --release -p local --example soak -- --migrations
@@ -15,14 +15,14 @@ use std::time::{Duration as StdDuration, Instant};
 use api::http::{Method, StatusCode};
 use chrono::{DateTime, Duration, Utc};
 use local::stack::{ExecutorClock, LocalExecutions, build_executor};
-use migration::memory::faults::{FaultConfig, FaultTally, Faults, XorShift, faulty_ports};
-use migration::memory::fixtures;
-use migration::memory::{MemoryStore, RoleTrust, SimAws, SimSupportPlan};
 use migration::ports::{Clock, MigrationStore, Ports};
 use migration::record::{EventKind, HandshakeState};
 use migration::request::AccessLevel;
 use migration::rules::Approval;
 use migration::{AwsAccountId, MigrationId, Status, steps};
+use migration_sim::faults::{FaultConfig, FaultTally, Faults, XorShift, faulty_ports};
+use migration_sim::fixtures;
+use migration_sim::{MemoryStore, RoleTrust, SimAws, SimSupportPlan};
 
 /// What the simulated customer does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -533,7 +533,7 @@ async fn soak_100_migrations_under_transient_faults_in_every_port() {
 /// side effect and its record).
 struct PacedOrganizations {
     inner: Arc<dyn migration::ports::Organizations>,
-    clock: Arc<migration::memory::ManualClock>,
+    clock: Arc<migration_sim::ManualClock>,
     interval: Duration,
     last_call: std::sync::Mutex<Option<DateTime<Utc>>>,
     total: std::sync::Mutex<BTreeMap<&'static str, u64>>,
@@ -712,12 +712,12 @@ impl ScanScaleReport {
 pub async fn run_scan_scale(options: &ScanOptions) -> ScanScaleReport {
     let setup = Instant::now();
     let start = start_time();
-    let manual = Arc::new(migration::memory::ManualClock::new(start));
+    let manual = Arc::new(migration_sim::ManualClock::new(start));
     let clock: Arc<dyn Clock> = manual.clone();
     let store = Arc::new(MemoryStore::new());
     let sim = SimAws::new(fixtures::PARTNER.parse().expect("valid"), clock.clone());
     fixtures::seed_store(store.as_ref(), start).await.expect("memory");
-    let plain = sim.ports(store.clone(), Arc::new(migration::memory::RecordingExecutions::default()), clock.clone(), fixtures::settings());
+    let plain = sim.ports(store.clone(), Arc::new(migration_sim::RecordingExecutions::default()), clock.clone(), fixtures::settings());
 
     let mut rng = XorShift::new(7);
     let mut full = BTreeMap::new();

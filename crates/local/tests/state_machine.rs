@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Duration, Utc};
 use local::stack::{ExecutorClock, LocalExecutions, LocalStack, build_executor_with, run_task};
 use migration::error::names;
-use migration::memory::SimSupportPlan;
-use migration::memory::fixtures::{self, Fixture, account};
 use migration::ports::{MigrationStore, Ports};
 use migration::record::{EventKind, HandshakeState, Migration};
 use migration::request::AccessLevel;
 use migration::rules::CustomerOrganization;
 use migration::workflow::Step;
 use migration::{MigrationId, Status, steps};
+use migration_sim::SimSupportPlan;
+use migration_sim::fixtures::{self, Fixture, account};
 
 fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").unwrap().with_timezone(&Utc)

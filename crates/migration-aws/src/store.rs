@@ -580,7 +580,7 @@ pub(crate) fn entity_of(item: &Item) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use migration::contract::{sample_record, t0};
+    use migration_sim::contract::{sample_record, t0};
 
     #[test]
     fn cursors_round_trip_and_are_bound_to_their_organization() {

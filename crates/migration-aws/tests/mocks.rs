@@ -554,8 +554,8 @@ mod dynamodb {
 
     #[tokio::test]
     async fn a_canceled_transaction_is_unavailable_only_when_throttled() {
-        let at = migration::contract::t0();
-        let record = migration::contract::sample_record("acme", ACCOUNT, at);
+        let at = migration_sim::contract::t0();
+        let record = migration_sim::contract::sample_record("acme", ACCOUNT, at);
         let event = migration::record::created_event(&record);
         for (codes, transient) in [
             (&["ThrottlingError", "None", "None"][..], true),

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Duration;
-use migration::contract::{sample_record, t0};
 use migration::error::StoreError;
 use migration::ports::{CustomerAccess, MigrationStore};
 use migration::record::{Actor, ChangeBuilder, HistoryEvent, created_event};
 use migration::rules::CustomerOrganization;
 use migration::{MigrationId, OrgId, Status};
 use migration_aws::{AwsCustomerAccess, AwsPorts, status_changed_from_stream_image};
+use migration_sim::contract::{sample_record, t0};
 use support::*;
 
 /// DynamoDB serializes conditional writes per item; threaded `moto_server` does not.

@@ -1,12 +1,12 @@
 //! The domain of moving a customer's AWS account into the partner's AWS Organization.
 //!
 //! It owns the identifiers, the program's rules, the status machine, the ports it needs
-//! from the world, one use-case per step and in-memory adapters for every port. It depends
-//! on no AWS or Lambda crate: adapters live in `migration-aws`, functions in `functions/`.
+//! from the world and one use-case per step. It depends on no AWS or Lambda crate: the AWS
+//! adapters live in `migration-aws`, the simulated AWS (every port in memory, faults, the
+//! seed world, the contract suites) in `migration-sim`, the functions in `functions/`.
 
 pub mod error;
 pub mod ids;
-pub mod memory;
 pub mod ports;
 pub mod record;
 pub mod request;
@@ -16,9 +16,6 @@ pub mod status;
 pub mod steps;
 pub mod throttle;
 pub mod workflow;
-
-#[cfg(any(test, feature = "contract"))]
-pub mod contract;
 
 pub use error::{StepError, StoreError};
 pub use ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory, UserId};

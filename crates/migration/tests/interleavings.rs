@@ -15,14 +15,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use migration::error::StoreError;
 use migration::ids::{AwsAccountId, MigrationId, OrgId, Territory};
-use migration::memory::fixtures::{self, Fixture};
-use migration::memory::{ManualClock, RecordingExecutions};
 use migration::ports::{IdempotencyRecord, MigrationStore, Page, Ports};
 use migration::record::{Change, HistoryEvent, Migration, WorkQueue};
 use migration::request::AccessLevel;
 use migration::rules::{Approval, Caller, CamRole, OrgProfile, Terms};
 use migration::status::Status;
 use migration::steps::{self, CreateError};
+use migration_sim::fixtures::{self, Fixture};
+use migration_sim::{ManualClock, RecordingExecutions};
 use shuttle::scheduler::{PctScheduler, RandomScheduler};
 
 /// Creates per iteration. Enough to make every ordering of reads and writes likely; small

@@ -4,12 +4,12 @@ mod support;
 
 use chrono::Duration;
 use migration::error::names;
-use migration::memory::{ROOT_ID, SimSupportPlan, TokenOutcome};
 use migration::ports::MigrationStore;
 use migration::record::{HandshakeState, SupportPlan};
 use migration::rules::{CustomerOrganization, ViolationCode};
 use migration::steps::{self, CancelError, CreateError, HardenOutcome};
 use migration::{MigrationId, Status, StepError};
+use migration_sim::{ROOT_ID, SimSupportPlan, TokenOutcome};
 use support::*;
 
 /// Joined → support checks until paid, upgrading after `basic_checks` checks.
@@ -226,7 +226,7 @@ async fn rejection_in_validate_records_every_violation() {
     w.sim
         .update_customer(&account(), |c| {
             c.own_organization = CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: Some(3) };
-            c.roles.insert(role("full_hardening"), migration::memory::RoleTrust::NoExternalId);
+            c.roles.insert(role("full_hardening"), migration_sim::RoleTrust::NoExternalId);
         })
         .unwrap();
     let id = w.create("full_hardening").await.record.id;
@@ -249,7 +249,7 @@ async fn role_not_assumable_is_a_rejection_not_a_crash() {
     let w = World::new().await;
     w.sim
         .update_customer(&account(), |c| {
-            c.roles.insert(role("full_hardening"), migration::memory::RoleTrust::ExternalId("someone-else".parse().unwrap()));
+            c.roles.insert(role("full_hardening"), migration_sim::RoleTrust::ExternalId("someone-else".parse().unwrap()));
         })
         .unwrap();
     let id = w.create("full_hardening").await.record.id;
@@ -375,7 +375,7 @@ async fn hardening_waits_for_access_and_never_runs_twice() {
 
     w.sim
         .update_customer(&account(), |c| {
-            c.roles.insert(role("full_hardening"), migration::memory::RoleTrust::ExternalId(EXTERNAL_ID.parse().unwrap()));
+            c.roles.insert(role("full_hardening"), migration_sim::RoleTrust::ExternalId(EXTERNAL_ID.parse().unwrap()));
         })
         .unwrap();
     // Not due until the retry time.
@@ -491,7 +491,7 @@ impl migration::ports::Executions for EagerExecutions {
 #[tokio::test]
 async fn delivering_the_token_does_not_drop_the_hardening_job_the_execution_queued_meanwhile() {
     let eager = std::sync::Arc::new(EagerExecutions { ports: std::sync::OnceLock::new() });
-    let f = migration::memory::fixtures::Fixture::new(start_time(), eager.clone()).await;
+    let f = migration_sim::fixtures::Fixture::new(start_time(), eager.clone()).await;
     eager.ports.set(f.ports.clone()).ok().unwrap();
     f.sim.set_support_plan(&account(), SimSupportPlan::Business).unwrap();
     let id = steps::create_migration(&f.ports, &admin(), &request("full_hardening"), None).await.unwrap().record.id;

@@ -11,9 +11,9 @@ use api::ApiResponse;
 use api_function::{identity, to_api_request, to_lambda_response};
 use aws_lambda_events::apigw::ApiGatewayV2httpRequest as HttpApiEvent;
 use common::*;
-use migration::memory::fixtures;
 use migration::ports::MigrationStore;
 use migration::status::Status;
+use migration_sim::fixtures;
 use serde_json::{Value, json};
 
 /// The placeholder migration id in the event files.

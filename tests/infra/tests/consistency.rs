@@ -251,7 +251,7 @@ fn worst_case_seconds(definition: &Value, deadline_days: i64, function_timeout: 
 /// How many times check-support runs before a `days`-day deadline ends it, with the waits
 /// the step itself computes.
 fn support_checks(days: i64) -> i64 {
-    let settings = migration::Settings { support_deadline: chrono::Duration::days(days), ..migration::memory::fixtures::settings() };
+    let settings = migration::Settings { support_deadline: chrono::Duration::days(days), ..migration_sim::fixtures::settings() };
     let start = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap();
     let deadline = start + settings.support_deadline;
     let (mut now, mut checks) = (start, 0u32);

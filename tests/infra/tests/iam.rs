@@ -24,14 +24,14 @@ use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http
 use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use chrono::{DateTime, Duration, Utc};
 use lambda_runtime::{Context, LambdaEvent};
-use migration::memory::ManualClock;
-use migration::memory::fixtures;
 use migration::ports::{MigrationStore, Ports};
 use migration::request::AccessLevel;
 use migration::rules::Approval;
 use migration::workflow::Step;
 use migration::{MigrationId, Status};
 use migration_aws::{ArnContext, AwsCall, AwsPorts, CallLog, ClientHooks, DynamoStore, Service, table_definition};
+use migration_sim::ManualClock;
+use migration_sim::fixtures;
 use serde_json::{Value, json};
 
 const REGION: &str = "us-east-1";

@@ -14,13 +14,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use migration::StoreError;
 use migration::ids::{AwsAccountId, MigrationId, OrgId, Territory};
-use migration::memory::fixtures::{self, Fixture};
-use migration::memory::{MemoryStore, RecordingExecutions};
 use migration::ports::{IdempotencyRecord, MigrationStore, Page};
 use migration::record::{Change, HistoryEvent, Migration, WorkQueue};
 use migration::request::AccessLevel;
 use migration::rules::{Approval, Caller, CamRole, OrgProfile, Terms};
 use migration::status::Status;
+use migration_sim::fixtures::{self, Fixture};
+use migration_sim::{MemoryStore, RecordingExecutions};
 use serde_json::{Value, json};
 
 pub const OPENAPI: &str = include_str!("../../../../infra/openapi.yaml");

@@ -11,9 +11,9 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_sdk_organizations::types::{PolicyType, Tag};
 use migration::AwsAccountId;
-use migration::contract::{OrgFixture, OrgObserver};
 use migration::ports::MigrationStore;
 use migration_aws::{AwsOrganizations, DynamoStore, table_definition};
+use migration_sim::contract::{OrgFixture, OrgObserver};
 use tokio::sync::OnceCell;
 
 /// The moto endpoint, or `None` (after a notice) when the moto tests should be skipped.

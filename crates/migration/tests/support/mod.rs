@@ -4,15 +4,15 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use migration::memory::fixtures::{self, Fixture};
-use migration::memory::{ManualClock, MemoryStore, RecordingExecutions, SimAws};
 use migration::ports::{MigrationStore, Ports};
 use migration::record::HistoryEvent;
 use migration::request::{AccessLevel, MigrationRequest};
 use migration::steps::{self, Created};
 use migration::{AwsAccountId, MigrationId, RoleArn, Status, TaskToken};
+use migration_sim::fixtures::{self, Fixture};
+use migration_sim::{ManualClock, MemoryStore, RecordingExecutions, SimAws};
 
-pub use migration::memory::fixtures::{EXTERNAL_ID, admin};
+pub use migration_sim::fixtures::{EXTERNAL_ID, admin};
 
 pub struct World {
     pub ports: Ports,

@@ -1,6 +1,6 @@
 //! The contract every adapter of the ports must pass, written once and run against the
 //! in-memory adapters (this crate's tests) and the AWS adapters on an emulator
-//! (`migration-aws`'s tests). Enabled by the `contract` feature.
+//! (`migration-aws`'s tests).
 //!
 //! Each check is a `pub async fn` that takes a fresh adapter (or fixture) and panics on a
 //! breach. [`store_contract_tests!`](crate::store_contract_tests) and
@@ -14,13 +14,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::ids::{AwsAccountId, MigrationId, OrgId};
-use crate::memory::{ManualClock, RoleTrust, SimAws, SimSupportPlan};
-use crate::ports::{IdempotencyRecord, MigrationStore, Organizations};
-use crate::record::{Actor, Change, ChangeBuilder, HistoryEvent, Migration, WorkQueue, created_event};
-use crate::request::{Acknowledgements, MigrationRequest};
-use crate::rules::{Approval, OrgProfile, Terms, TermsAcceptance, TermsDocument};
-use crate::status::Status;
+use crate::{ManualClock, RoleTrust, SimAws, SimSupportPlan};
+use migration::ids::{AwsAccountId, MigrationId, OrgId};
+use migration::ports::{IdempotencyRecord, MigrationStore, Organizations};
+use migration::record::{Actor, Change, ChangeBuilder, HistoryEvent, Migration, WorkQueue, created_event};
+use migration::request::{Acknowledgements, MigrationRequest};
+use migration::rules::{Approval, OrgProfile, Terms, TermsAcceptance, TermsDocument};
+use migration::status::Status;
 
 /// A fixed start for every check, on a whole second so every adapter keeps it exactly.
 pub fn t0() -> DateTime<Utc> {
@@ -88,7 +88,7 @@ fn ids(items: &[Migration]) -> Vec<MigrationId> {
 /// The store's checks.
 pub mod store {
     use super::*;
-    use crate::error::StoreError;
+    use migration::error::StoreError;
 
     pub async fn create_then_get(store: Arc<dyn MigrationStore>) {
         let record = sample_record("acme", "000123456789", t0());
@@ -420,7 +420,7 @@ pub fn sim_org_fixture() -> OrgFixture {
 /// by adapter-specific tests since no emulator implements them).
 pub mod organizations {
     use super::*;
-    use crate::error::OrgError;
+    use migration::error::OrgError;
 
     pub async fn membership_is_known_for_members_only(f: OrgFixture) {
         let membership = f.orgs.membership(&f.member).await.expect("described");
@@ -493,7 +493,7 @@ macro_rules! org_contract_tests {
 mod tests {
     //! The reference run: the in-memory adapters pass their own contract.
     use super::*;
-    use crate::memory::MemoryStore;
+    use crate::MemoryStore;
 
     async fn memory_store() -> Option<Arc<dyn MigrationStore>> {
         Some(Arc::new(MemoryStore::new()))

@@ -16,15 +16,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::error::{AccessError, ExecutionError, OrgError, StoreError};
-use crate::ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory};
-use crate::ports::{
+use migration::error::{AccessError, ExecutionError, OrgError, StoreError};
+use migration::ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory};
+use migration::ports::{
     CustomerAccess, CustomerSession, Executions, IdempotencyRecord, Membership, MigrationStore, Organizations, Page, Ports, SupportAnswer,
     SupportProbe, TokenDelivery,
 };
-use crate::record::{Change, Handshake, HistoryEvent, Migration, SupportPlan, WorkQueue};
-use crate::rules::{Approval, CustomerOrganization, OrgProfile, Terms};
-use crate::status::Status;
+use migration::record::{Change, Handshake, HistoryEvent, Migration, SupportPlan, WorkQueue};
+use migration::rules::{Approval, CustomerOrganization, OrgProfile, Terms};
+use migration::status::Status;
 
 /// How often and how faults strike.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -425,7 +425,7 @@ pub fn faulty_ports(ports: &Ports, faults: &Arc<Faults>) -> Ports {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::memory::MemoryStore;
+    use crate::MemoryStore;
 
     #[test]
     fn the_generator_is_reproducible_and_roughly_uniform() {
@@ -442,7 +442,7 @@ mod tests {
         let inner = Arc::new(MemoryStore::new());
         let faults = Faults::new(FaultConfig { seed: 1, rate: 1.0, after_effect_share: 1.0 });
         let store = FaultyStore::new(inner.clone(), faults.clone());
-        let terms = crate::memory::fixtures::terms();
+        let terms = crate::fixtures::terms();
         assert!(matches!(store.put_terms(&terms).await, Err(StoreError::Unavailable(_))));
         assert_eq!(inner.terms(&terms.territory).await.unwrap(), Some(terms.clone()), "the write landed");
         assert!(store.terms(&terms.territory).await.is_err(), "reads fail before the call");

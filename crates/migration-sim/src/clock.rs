@@ -2,7 +2,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::ports::Clock;
+use migration::ports::Clock;
 
 /// A clock that moves only when told to.
 pub struct ManualClock(Mutex<DateTime<Utc>>);

@@ -8,12 +8,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
-use crate::error::StoreError;
-use crate::ids::{AwsAccountId, MigrationId, OrgId, Territory};
-use crate::ports::{ChangeFeed, IdempotencyRecord, MigrationStore, Page};
-use crate::record::{Change, HistoryEvent, Migration, StatusChanged, WorkQueue};
-use crate::rules::{Approval, OrgProfile, Terms};
-use crate::status::Status;
+use migration::error::StoreError;
+use migration::ids::{AwsAccountId, MigrationId, OrgId, Territory};
+use migration::ports::{ChangeFeed, IdempotencyRecord, MigrationStore, Page};
+use migration::record::{Change, HistoryEvent, Migration, StatusChanged, WorkQueue};
+use migration::rules::{Approval, OrgProfile, Terms};
+use migration::status::Status;
 
 #[derive(Default)]
 struct Tables {

@@ -9,14 +9,14 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::Duration;
 
-use crate::error::{AccessError, OrgError, Refusal};
-use crate::ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, RoleArn};
-use crate::ports::{
+use migration::error::{AccessError, OrgError, Refusal};
+use migration::ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, RoleArn};
+use migration::ports::{
     Clock, CustomerAccess, CustomerSession, Executions, Membership, MigrationStore, Organizations, Ports, SupportAnswer, SupportProbe,
 };
-use crate::record::{Handshake, HandshakeState, SupportPlan};
-use crate::rules::CustomerOrganization;
-use crate::settings::Settings;
+use migration::record::{Handshake, HandshakeState, SupportPlan};
+use migration::rules::CustomerOrganization;
+use migration::settings::Settings;
 
 /// Invitations expire this long after they are sent.
 pub const INVITATION_LIFETIME: Duration = Duration::days(15);

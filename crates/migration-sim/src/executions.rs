@@ -3,9 +3,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::error::ExecutionError;
-use crate::ids::{MigrationId, TaskToken};
-use crate::ports::{Executions, TokenDelivery};
+use migration::error::ExecutionError;
+use migration::ids::{MigrationId, TaskToken};
+use migration::ports::{Executions, TokenDelivery};
 
 /// What was sent for a task token.
 #[derive(Debug, Clone, PartialEq)]

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::error::StoreError;
-use crate::ids::{AwsAccountId, RoleArn};
-use crate::memory::{ManualClock, MemoryStore, RecordingExecutions, RoleTrust, SimAws, SimSupportPlan};
-use crate::ports::{Clock, Executions, MigrationStore, Ports};
-use crate::request::{AccessLevel, Acknowledgements, MigrationRequest};
-use crate::rules::{Approval, Caller, CamRole, OrgProfile, Terms, TermsAcceptance, TermsDocument};
-use crate::settings::Settings;
+use crate::{ManualClock, MemoryStore, RecordingExecutions, RoleTrust, SimAws, SimSupportPlan};
+use migration::error::StoreError;
+use migration::ids::{AwsAccountId, RoleArn};
+use migration::ports::{Clock, Executions, MigrationStore, Ports};
+use migration::request::{AccessLevel, Acknowledgements, MigrationRequest};
+use migration::rules::{Approval, Caller, CamRole, OrgProfile, Terms, TermsAcceptance, TermsDocument};
+use migration::settings::Settings;
 
 pub const PARTNER: &str = "999999999999";
 pub const ACCOUNT: &str = "000123456789";

@@ -1,0 +1,25 @@
+//! The simulated AWS of the migration, beside the real adapters in `migration-aws`.
+//!
+//! Every port in memory ([`MemoryStore`], [`SimAws`] for Organizations, the customer's role
+//! and Support, [`RecordingExecutions`], [`ManualClock`]), the fault decorators in
+//! [`faults`], the seed world of the demo, `serve` and the tests in [`fixtures`], and the
+//! [`contract`] suites every adapter of the ports must pass (this crate runs them against
+//! the simulation, `migration-aws` against moto).
+//!
+//! Nothing in production depends on this crate; `scripts/test` enforces it.
+
+mod aws;
+mod clock;
+pub mod contract;
+mod executions;
+pub mod faults;
+pub mod fixtures;
+mod store;
+
+pub use aws::{
+    CustomerAccount, INVITATION_LIFETIME, ROOT_ID, RoleTrust, SimAws, SimCustomerAccess, SimError, SimOrganizations, SimSupport,
+    SimSupportPlan,
+};
+pub use clock::ManualClock;
+pub use executions::{RecordingExecutions, TokenOutcome};
+pub use store::MemoryStore;
