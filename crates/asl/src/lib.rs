@@ -39,6 +39,6 @@ mod template;
 pub use clock::{Clock, SystemClock, VirtualClock};
 pub use definition::Definition;
 pub use error::{LoadError, StartError, TokenError, names};
-pub use executor::{ExecutionHandle, Executor, ExecutorOptions, MAX_PAYLOAD_BYTES, Outcome, PendingTask, Progress, Status, TaskCallbacks};
+pub use executor::{ExecutionHandle, Executor, ExecutorOptions, MAX_PAYLOAD_BYTES, Outcome, PendingTask, Progress, Status};
 pub use history::HistoryEvent;
-pub use registry::{HandlerFuture, TaskContext, TaskError, TaskInput, TaskRegistry};
+pub use registry::{HandlerFuture, TaskCallbacks, TaskContext, TaskError, TaskInput, TaskRegistry};

@@ -3,12 +3,12 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::executor::TaskCallbacks;
+use crate::error::TokenError;
 
 /// The error a task handler returns: an error name (e.g. `Migration.NotEligible`) and an
 /// optional cause. Retry/Catch match on `error`, like AWS does for Lambda function errors.
@@ -59,6 +59,59 @@ pub struct TaskContext {
     pub execution_id: String,
     /// Resolves task tokens of this executor (e.g. from a spawned callback).
     pub callbacks: TaskCallbacks,
+}
+
+/// What resolves task tokens: the executor implements it, so this module never depends on
+/// the executor. [`TaskCallbacks`] holds it weakly, as handlers must not keep the executor
+/// alive.
+pub(crate) trait TokenResolver: Send + Sync {
+    /// `SendTaskSuccess`.
+    fn task_success(&self, token: &str, output: Value) -> Result<(), TokenError>;
+    /// `SendTaskFailure`.
+    fn task_failure(&self, token: &str, error: &str, cause: Option<&str>) -> Result<(), TokenError>;
+    /// `SendTaskHeartbeat`: resolves once the execution has taken the heartbeat into account.
+    fn task_heartbeat<'a>(&'a self, token: &'a str) -> Pin<Box<dyn Future<Output = Result<(), TokenError>> + Send + 'a>>;
+}
+
+/// Resolves task tokens from inside handlers (given in [`TaskContext::callbacks`]).
+#[derive(Clone)]
+pub struct TaskCallbacks {
+    inner: Weak<dyn TokenResolver>,
+}
+
+impl std::fmt::Debug for TaskCallbacks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TaskCallbacks")
+    }
+}
+
+impl TaskCallbacks {
+    /// Callbacks resolving tokens through `inner` while it lives.
+    pub(crate) fn new(inner: Weak<dyn TokenResolver>) -> Self {
+        TaskCallbacks { inner }
+    }
+    fn get(&self, token: &str) -> Result<Arc<dyn TokenResolver>, TokenError> {
+        self.inner.upgrade().ok_or_else(|| TokenError::TaskClosed(token.to_string()))
+    }
+    /// See [`Executor::send_task_success`].
+    ///
+    /// [`Executor::send_task_success`]: crate::Executor::send_task_success
+    pub async fn send_task_success(&self, token: &str, output: Value) -> Result<(), TokenError> {
+        self.get(token)?.task_success(token, output)
+    }
+    /// See [`Executor::send_task_failure`].
+    ///
+    /// [`Executor::send_task_failure`]: crate::Executor::send_task_failure
+    pub async fn send_task_failure(&self, token: &str, error: &str, cause: Option<&str>) -> Result<(), TokenError> {
+        self.get(token)?.task_failure(token, error, cause)
+    }
+    /// See [`Executor::send_task_heartbeat`].
+    ///
+    /// [`Executor::send_task_heartbeat`]: crate::Executor::send_task_heartbeat
+    pub async fn send_task_heartbeat(&self, token: &str) -> Result<(), TokenError> {
+        let inner = self.get(token)?;
+        inner.task_heartbeat(token).await
+    }
 }
 
 /// The boxed future a handler returns.
