@@ -3,10 +3,9 @@
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use migration::Ports;
-use migration::ids::{ExternalId, OrgId};
 use migration::ports::MigrationStore;
-use migration::rules::{self, Approval, Caller, OrgProfile, Terms};
-use migration::steps::{CancelError, CreateError, cancel_migration, create_migration};
+use migration::rules::Caller;
+use migration::steps::{self, CancelError, CreateError, OnboardingError, cancel_migration, create_migration};
 use migration::{Migration, MigrationId, StepError, StoreError};
 use serde::Serialize;
 use tracing::{Instrument, Span, error, field, info, info_span, warn};
@@ -189,36 +188,16 @@ impl Api {
                     Err(CancelError::Step(e)) => Err(step_problem(&e)),
                 }
             }
-            Command::GetOnboarding { caller } => {
-                let profile = store.org_profile(&caller.org).await.map_err(|e| store_problem(&e))?;
-                let Some(profile) = profile else {
-                    return Err(Problem::from_violations(&rules::check_eligibility(None)));
-                };
-                let terms = store.terms(&profile.territory).await.map_err(|e| store_problem(&e))?;
-                let partner = self.ports.settings.partner_account_id.to_string();
-                Ok(Reply::ok(views::onboarding_view(&profile, &partner, terms.as_ref(), self.config.role_template_url.as_deref())))
-            }
-            Command::PutOrgProfile { operator, org, body } => {
-                let existing = store.org_profile(&org).await.map_err(|e| store_problem(&e))?;
-                let external_id = match (body.external_id, existing) {
-                    (Some(given), _) => given.parse().map_err(|_| Problem::bad_request(codes::INVALID_BODY, "external_id is not valid"))?,
-                    (None, Some(existing)) => existing.external_id,
-                    (None, None) => issue_external_id(&org),
-                };
-                let profile = OrgProfile {
-                    org_id: org,
-                    external_id,
-                    territory: body.territory.parse().map_err(|_| Problem::bad_request(codes::INVALID_BODY, "territory is not valid"))?,
-                    billable: body.billable,
-                    demo: body.demo,
-                    trial: body.trial,
-                    internal: body.internal,
-                    reseller: body.reseller,
-                    reseller_customer: body.reseller_customer,
-                    us_offices: body.us_offices,
-                };
-                store.put_org_profile(&profile).await.map_err(|e| store_problem(&e))?;
-                info!(org_id = %profile.org_id, operator = %operator, "organization profile written");
+            Command::GetOnboarding { caller } => match steps::onboarding(&self.ports, &caller).await {
+                Ok(onboarding) => {
+                    let partner = self.ports.settings.partner_account_id.to_string();
+                    Ok(Reply::ok(views::onboarding_view(&onboarding, &partner, self.config.role_template_url.as_deref())))
+                }
+                Err(OnboardingError::NoProfile(violations)) => Err(Problem::from_violations(&violations)),
+                Err(OnboardingError::Store(e)) => Err(store_problem(&e)),
+            },
+            Command::PutOrgProfile { operator, org, update } => {
+                let profile = steps::put_org_profile(&self.ports, &operator, org, update).await.map_err(|e| store_problem(&e))?;
                 Ok(Reply::ok(views::org_profile_view(&profile)))
             }
             Command::GetOrgProfile { org } => {
@@ -228,15 +207,9 @@ impl Api {
                     .ok_or_else(|| Problem::not_found("no profile for this organization"))
             }
             Command::PutApproval { operator, account, body } => {
-                let approval = Approval {
-                    account_id: account,
-                    reference: body.reference,
-                    approved: body.approved,
-                    recorded_by: operator,
-                    recorded_at: self.ports.clock.now(),
-                };
-                store.put_approval(&approval).await.map_err(|e| store_problem(&e))?;
-                info!(aws_account_id = %approval.account_id, approved = approval.approved, operator = %approval.recorded_by, "approval written");
+                let approval = steps::put_approval(&self.ports, &operator, account, body.reference, body.approved)
+                    .await
+                    .map_err(|e| store_problem(&e))?;
                 Ok(Reply::ok(views::approval_view(&approval)))
             }
             Command::GetApproval { account } => {
@@ -245,10 +218,8 @@ impl Api {
                     .map(|a| Reply::ok(views::approval_view(&a)))
                     .ok_or_else(|| Problem::not_found("no approval recorded for this account"))
             }
-            Command::PutTerms { territory, body } => {
-                let terms = Terms { territory, documents: body.documents };
-                store.put_terms(&terms).await.map_err(|e| store_problem(&e))?;
-                info!(territory = %terms.territory, documents = terms.documents.len(), "terms written");
+            Command::PutTerms { operator, territory, body } => {
+                let terms = steps::put_terms(&self.ports, &operator, territory, body.documents).await.map_err(|e| store_problem(&e))?;
                 Ok(Reply::ok(views::terms_view(&terms)))
             }
             Command::GetTerms { territory } => {
@@ -305,11 +276,6 @@ fn step_problem(e: &StepError) -> Problem {
             Problem::internal()
         }
     }
-}
-
-/// A new ExternalId for an organization: unguessable, and readable in a trust policy.
-fn issue_external_id(org: &OrgId) -> ExternalId {
-    format!("cam-{org}-{}", ulid::Ulid::new().to_string().to_lowercase()).parse().expect("org ids and ULIDs are ExternalId characters")
 }
 
 /// A refusal decided before the router (the Lambda adapter's), rendered as the router

@@ -5,10 +5,11 @@
 use std::collections::HashSet;
 
 use http::{HeaderMap, StatusCode};
-use migration::ids::{AwsAccountId, MigrationId, OrgId, Territory};
+use migration::ids::{AwsAccountId, ExternalId, MigrationId, OrgId, Territory};
 use migration::request::MigrationRequest;
-use migration::rules::{self, Caller, TermsDocument};
+use migration::rules::{Caller, Eligibility, TermsDocument};
 use migration::status::Status;
+use migration::steps::ProfileUpdate;
 use serde::Deserialize;
 
 use crate::json::parse_strict;
@@ -26,13 +27,8 @@ pub struct OrgProfileBody {
     #[serde(default, deserialize_with = "present_string")]
     pub external_id: Option<String>,
     pub territory: String,
-    pub billable: bool,
-    pub demo: bool,
-    pub trial: bool,
-    pub internal: bool,
-    pub reseller: bool,
-    pub reseller_customer: bool,
-    pub us_offices: bool,
+    #[serde(flatten)]
+    pub eligibility: Eligibility,
 }
 
 fn present_string<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
@@ -63,11 +59,11 @@ pub enum Command {
     GetMigration { caller: Caller, id: MigrationId },
     CancelMigration { caller: Caller, id: MigrationId },
     GetOnboarding { caller: Caller },
-    PutOrgProfile { operator: String, org: OrgId, body: OrgProfileBody },
+    PutOrgProfile { operator: String, org: OrgId, update: ProfileUpdate },
     GetOrgProfile { org: OrgId },
     PutApproval { operator: String, account: AwsAccountId, body: ApprovalBody },
     GetApproval { account: AwsAccountId },
-    PutTerms { territory: Territory, body: TermsBody },
+    PutTerms { operator: String, territory: Territory, body: TermsBody },
     GetTerms { territory: Territory },
 }
 
@@ -95,7 +91,7 @@ enum Who {
     Operator(String),
 }
 
-/// Parses a request. Order: route (404/405), credentials (401/403), role (403), path
+/// Parses a request. Order: route (404/405), credentials (401/403), path
 /// parameters, query, headers (400), body size (413), content type (415), body (400).
 pub fn parse(req: &ApiRequest) -> Result<Command, Problem> {
     let (spec, raw_params) = match match_route(req.method.as_str(), &req.path) {
@@ -167,8 +163,7 @@ pub fn parse(req: &ApiRequest) -> Result<Command, Problem> {
             reject_query()?;
             let org = path_param(&params[0], "org")?;
             let body: OrgProfileBody = required_body(req)?;
-            check_profile_body(&body)?;
-            Command::PutOrgProfile { operator, org, body }
+            Command::PutOrgProfile { operator, org, update: profile_update(body)? }
         }
         (RouteId::GetOrgProfile, Who::Operator(_)) => {
             reject_query()?;
@@ -185,12 +180,12 @@ pub fn parse(req: &ApiRequest) -> Result<Command, Problem> {
             reject_query()?;
             Command::GetApproval { account: path_param(&params[0], "account")? }
         }
-        (RouteId::PutTerms, Who::Operator(_)) => {
+        (RouteId::PutTerms, Who::Operator(operator)) => {
             reject_query()?;
             let territory = path_param(&params[0], "territory")?;
             let body: TermsBody = required_body(req)?;
             check_terms_body(&body)?;
-            Command::PutTerms { territory, body }
+            Command::PutTerms { operator, territory, body }
         }
         (RouteId::GetTerms, Who::Operator(_)) => {
             reject_query()?;
@@ -205,18 +200,15 @@ pub fn parse(req: &ApiRequest) -> Result<Command, Problem> {
 fn authorize(spec: &RouteSpec, identity: &Identity) -> Result<Who, Problem> {
     let unauthenticated = || Problem::new(StatusCode::UNAUTHORIZED, codes::UNAUTHENTICATED, "this route needs credentials");
     match (spec.audience, identity) {
-        (Audience::Customer { admin_only }, Identity::Customer(caller)) => {
-            if admin_only {
-                rules::check_administrator(caller).map_err(|v| Problem::from_violations(&[v]))?;
-            }
-            Ok(Who::Customer(caller.clone()))
-        }
-        (Audience::Customer { .. }, Identity::Operator { .. }) => Err(Problem::new(
+        // Whether the caller's role may do what it asks is the use case's rule (create and
+        // cancel need an administrator), checked there and only there.
+        (Audience::Customer, Identity::Customer(caller)) => Ok(Who::Customer(caller.clone())),
+        (Audience::Customer, Identity::Operator { .. }) => Err(Problem::new(
             StatusCode::FORBIDDEN,
             codes::CUSTOMER_ONLY,
             "this route serves CAM users; operator credentials cannot act for an organization",
         )),
-        (Audience::Customer { .. }, Identity::Malformed(reason)) => {
+        (Audience::Customer, Identity::Malformed(reason)) => {
             Err(Problem::new(StatusCode::UNAUTHORIZED, codes::INVALID_CLAIMS, reason.clone()))
         }
         (Audience::Operator, Identity::Operator { principal_arn }) => Ok(Who::Operator(principal_arn.clone())),
@@ -375,14 +367,18 @@ fn check_fields(violations: Vec<Option<ViolationView>>) -> Result<(), Problem> {
     }
 }
 
-fn check_profile_body(body: &OrgProfileBody) -> Result<(), Problem> {
-    check_fields(vec![
-        body.territory.parse::<Territory>().err().map(|e| field_violation("territory", &e.reason)),
-        body.external_id
-            .as_ref()
-            .and_then(|x| x.parse::<migration::ids::ExternalId>().err())
-            .map(|e| field_violation("external_id", &e.reason)),
-    ])
+/// The body's strings as the domain's types, every invalid field reported at once.
+fn profile_update(body: OrgProfileBody) -> Result<ProfileUpdate, Problem> {
+    let territory = body.territory.parse::<Territory>();
+    let external_id = body.external_id.as_deref().map(str::parse::<ExternalId>).transpose();
+    match (territory, external_id) {
+        (Ok(territory), Ok(external_id)) => Ok(ProfileUpdate { external_id, territory, eligibility: body.eligibility }),
+        (territory, external_id) => Err(check_fields(vec![
+            territory.err().map(|e| field_violation("territory", &e.reason)),
+            external_id.err().map(|e| field_violation("external_id", &e.reason)),
+        ])
+        .expect_err("at least one field is invalid")),
+    }
 }
 
 const MAX_TERMS_DOCUMENTS: usize = 32;

@@ -19,7 +19,7 @@ use migration::ids::{AwsAccountId, MigrationId, OrgId};
 use migration::ports::{IdempotencyRecord, MigrationStore, Organizations};
 use migration::record::{Actor, Change, ChangeBuilder, HistoryEvent, Migration, WorkQueue, created_event};
 use migration::request::{Acknowledgements, MigrationRequest};
-use migration::rules::{Approval, OrgProfile, Terms, TermsAcceptance, TermsDocument};
+use migration::rules::{Approval, Eligibility, OrgProfile, Terms, TermsAcceptance, TermsDocument};
 use migration::status::Status;
 
 /// A fixed start for every check, on a whole second so every adapter keeps it exactly.
@@ -291,13 +291,7 @@ pub mod store {
             org_id: "acme".parse().unwrap(),
             external_id: "cam-acme-7f3a9c".parse().unwrap(),
             territory: "US".parse().unwrap(),
-            billable: true,
-            demo: false,
-            trial: false,
-            internal: false,
-            reseller: false,
-            reseller_customer: false,
-            us_offices: true,
+            eligibility: Eligibility::QUALIFYING,
         };
         let approval = Approval {
             account_id: "000123456789".parse().unwrap(),
@@ -329,7 +323,7 @@ pub mod store {
         assert_eq!(store.lock_holder(&approval.account_id).await.unwrap(), None, "an approval is not a lock");
 
         // Operators overwrite.
-        profile.trial = true;
+        profile.eligibility.trial = true;
         store.put_org_profile(&profile).await.unwrap();
         assert_eq!(store.org_profile(&profile.org_id).await.unwrap(), Some(profile));
         assert!(

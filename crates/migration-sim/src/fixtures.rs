@@ -11,7 +11,7 @@ use migration::error::StoreError;
 use migration::ids::{AwsAccountId, RoleArn};
 use migration::ports::{Clock, Executions, MigrationStore, Ports};
 use migration::request::{AccessLevel, Acknowledgements, MigrationRequest};
-use migration::rules::{Approval, Caller, CamRole, OrgProfile, Terms, TermsAcceptance, TermsDocument};
+use migration::rules::{Approval, Caller, CamRole, Eligibility, OrgProfile, Terms, TermsAcceptance, TermsDocument};
 use migration::settings::Settings;
 
 pub const PARTNER: &str = "999999999999";
@@ -24,11 +24,7 @@ pub fn account() -> AwsAccountId {
 }
 
 pub fn role(access: AccessLevel) -> RoleArn {
-    let name = match access {
-        AccessLevel::FullHardening => "CenturyLinkFullHardening",
-        AccessLevel::Optimized => "CenturyLinkOptimized",
-    };
-    format!("arn:aws:iam::{ACCOUNT}:role/{name}").parse().expect("valid")
+    format!("arn:aws:iam::{ACCOUNT}:role/{}", access.role_name()).parse().expect("valid")
 }
 
 pub fn admin() -> Caller {
@@ -77,13 +73,7 @@ pub fn profile() -> OrgProfile {
         org_id: ORG.parse().expect("valid"),
         external_id: EXTERNAL_ID.parse().expect("valid"),
         territory: "US".parse().expect("valid"),
-        billable: true,
-        demo: false,
-        trial: false,
-        internal: false,
-        reseller: false,
-        reseller_customer: false,
-        us_offices: true,
+        eligibility: Eligibility::QUALIFYING,
     }
 }
 

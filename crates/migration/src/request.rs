@@ -23,6 +23,35 @@ impl AccessLevel {
             AccessLevel::Optimized => "optimized",
         }
     }
+
+    /// The role the customer role template (`infra/customer-role.yaml`) creates for this access.
+    pub fn role_name(self) -> &'static str {
+        match self {
+            AccessLevel::FullHardening => "CenturyLinkFullHardening",
+            AccessLevel::Optimized => "CenturyLinkOptimized",
+        }
+    }
+
+    /// The template's `AccessLevel` parameter value for this access.
+    pub fn template_parameter(self) -> &'static str {
+        match self {
+            AccessLevel::FullHardening => "FullHardening",
+            AccessLevel::Optimized => "Optimized",
+        }
+    }
+
+    /// What the access means for the customer.
+    pub fn description(self) -> &'static str {
+        match self {
+            AccessLevel::FullHardening => "Administrative access: CenturyLink optimizes and hardens the account (recommended).",
+            AccessLevel::Optimized => "Read-only access plus support:Describe*: the account is optimized, not hardened.",
+        }
+    }
+
+    /// Whether the partner hardens the account.
+    pub fn hardens(self) -> bool {
+        self == AccessLevel::FullHardening
+    }
 }
 
 /// The acknowledgements the customer gives before the move (docs/architecture.md, "Rules").

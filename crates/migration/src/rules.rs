@@ -154,13 +154,12 @@ pub fn check_administrator(caller: &Caller) -> Result<(), Violation> {
     }
 }
 
-/// Eligibility facts of a CAM organization, maintained by operators.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The seven facts of the program's eligibility rule, as operators record them. The one
+/// place they are written out: the profile, the operator's request body and its answer all
+/// flatten this type, so the stored item and the JSON keep the seven flat fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OrgProfile {
-    pub org_id: OrgId,
-    pub external_id: ExternalId,
-    pub territory: Territory,
+pub struct Eligibility {
     pub billable: bool,
     pub demo: bool,
     pub trial: bool,
@@ -170,11 +169,30 @@ pub struct OrgProfile {
     pub us_offices: bool,
 }
 
+impl Eligibility {
+    /// The facts of an organization the program accepts: a billable, US customer that is
+    /// no demo, trial, internal, reseller or reseller's customer.
+    pub const QUALIFYING: Self =
+        Self { billable: true, demo: false, trial: false, internal: false, reseller: false, reseller_customer: false, us_offices: true };
+}
+
+/// A CAM organization as the program knows it, maintained by operators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrgProfile {
+    pub org_id: OrgId,
+    pub external_id: ExternalId,
+    pub territory: Territory,
+    #[serde(flatten)]
+    pub eligibility: Eligibility,
+}
+
 pub fn check_eligibility(profile: Option<&OrgProfile>) -> Vec<Violation> {
     use ViolationCode::*;
     let Some(p) = profile else {
         return vec![Violation::new(OrgProfileMissing, "the organization has no Cloud Integration profile")];
     };
+    let p = &p.eligibility;
     let failures = [
         (!p.billable, OrgNotBillable, "the organization is not a billable customer"),
         (p.demo, OrgDemoAccount, "the organization is a demo account"),
@@ -329,13 +347,7 @@ mod tests {
             org_id: "acme".parse().unwrap(),
             external_id: "cam-acme-0001".parse().unwrap(),
             territory: "US".parse().unwrap(),
-            billable: true,
-            demo: false,
-            trial: false,
-            internal: false,
-            reseller: false,
-            reseller_customer: false,
-            us_offices: true,
+            eligibility: Eligibility::QUALIFYING,
         }
     }
 
@@ -344,13 +356,13 @@ mod tests {
         use ViolationCode::*;
         type Mutate = fn(&mut OrgProfile);
         let cases: &[(Mutate, ViolationCode)] = &[
-            (|p| p.billable = false, OrgNotBillable),
-            (|p| p.demo = true, OrgDemoAccount),
-            (|p| p.trial = true, OrgTrialAccount),
-            (|p| p.internal = true, OrgInternal),
-            (|p| p.reseller = true, OrgIsReseller),
-            (|p| p.reseller_customer = true, OrgIsResellerCustomer),
-            (|p| p.us_offices = false, OrgOutsideUnitedStates),
+            (|p| p.eligibility.billable = false, OrgNotBillable),
+            (|p| p.eligibility.demo = true, OrgDemoAccount),
+            (|p| p.eligibility.trial = true, OrgTrialAccount),
+            (|p| p.eligibility.internal = true, OrgInternal),
+            (|p| p.eligibility.reseller = true, OrgIsReseller),
+            (|p| p.eligibility.reseller_customer = true, OrgIsResellerCustomer),
+            (|p| p.eligibility.us_offices = false, OrgOutsideUnitedStates),
         ];
         for (mutate, code) in cases {
             let mut p = profile();
@@ -366,9 +378,9 @@ mod tests {
     #[test]
     fn several_eligibility_failures_are_reported_together() {
         let mut p = profile();
-        p.demo = true;
-        p.reseller = true;
-        p.us_offices = false;
+        p.eligibility.demo = true;
+        p.eligibility.reseller = true;
+        p.eligibility.us_offices = false;
         let codes: Vec<_> = check_eligibility(Some(&p)).into_iter().map(|v| v.code).collect();
         assert_eq!(codes, vec![ViolationCode::OrgDemoAccount, ViolationCode::OrgIsReseller, ViolationCode::OrgOutsideUnitedStates]);
     }

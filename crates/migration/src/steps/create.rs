@@ -10,6 +10,7 @@ use crate::record::{Migration, created_event};
 use crate::request::MigrationRequest;
 use crate::rules::{self, Caller, Violation};
 use crate::steps::StepInput;
+use crate::steps::facts::{Subject, check_stored_facts};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Created {
@@ -60,19 +61,15 @@ pub async fn create_migration(
         }
     };
     let store = &ports.store;
-    let profile = store.org_profile(&caller.org).await.map_err(CreateError::Store)?;
-    violations.extend(rules::check_eligibility(profile.as_ref()));
-    if let Some(profile) = &profile {
-        let terms = store.terms(&profile.territory).await.map_err(CreateError::Store)?;
-        violations.extend(rules::check_terms(terms.as_ref(), &request.accepted_terms));
-    }
-    if let Some(valid) = &valid {
-        let approval = store.approval(&valid.aws_account_id).await.map_err(CreateError::Store)?;
-        violations.extend(rules::check_approval(&valid.aws_account_id, approval.as_ref()));
-        if let Some(existing) = store.lock_holder(&valid.aws_account_id).await.map_err(CreateError::Store)? {
-            violations.push(rules::account_locked(existing));
-        }
-    }
+    let subject = Subject {
+        org: &caller.org,
+        territory: None,
+        account: valid.as_ref().map(|v| &v.aws_account_id),
+        accepted_terms: &request.accepted_terms,
+        own: None,
+    };
+    let (facts, profile) = check_stored_facts(store.as_ref(), subject).await.map_err(CreateError::Store)?;
+    violations.extend(facts);
     let (Some(valid), Some(profile), true) = (valid, profile, violations.is_empty()) else {
         // A concurrent request with the same key may have won between the key lookup above
         // and the lock check: its key was written with the lock, so look again.

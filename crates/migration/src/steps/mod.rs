@@ -5,9 +5,11 @@
 mod cancel;
 mod check_support;
 mod create;
+mod facts;
 mod harden;
 mod invite;
 mod record_failure;
+mod reference;
 mod resolve;
 mod schedule_hardening;
 mod validate;
@@ -19,6 +21,7 @@ pub use create::{CreateError, Created, create_migration, request_fingerprint};
 pub use harden::{HardenOutcome, ScanReport, harden_one, hardening_scan, planned_controls};
 pub use invite::{InviteOutput, invite};
 pub use record_failure::{FailureOutput, classify_failure, parse_cause, record_failure};
+pub use reference::{Onboarding, OnboardingError, ProfileUpdate, issue_external_id, onboarding, put_approval, put_org_profile, put_terms};
 pub use resolve::{
     SweepReport, WatcherRun, account_joined, execution_timed_out, resolve_handshake, sweep_handshakes, sweep_unstarted, watcher_run,
 };

@@ -10,6 +10,7 @@ use crate::record::{ChangeBuilder, Migration, SupportPlan};
 use crate::request::AccessLevel;
 use crate::rules::{self, RoleProof, Violation, ViolationCode};
 use crate::status::Status;
+use crate::steps::facts::{Subject, check_stored_facts};
 use crate::steps::{commit, load, system};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,20 +51,15 @@ fn output(record: &Migration, support_precheck: SupportPlan) -> ValidateOutput {
 /// Every rule; transient failures of AWS are errors (so the step is retried), refusals are
 /// violations.
 async fn check_all(ports: &Ports, record: &Migration) -> Result<(Vec<Violation>, SupportPlan), StepError> {
-    let store = &ports.store;
-    let mut violations = Vec::new();
-
-    let profile = store.org_profile(&record.org_id).await?;
-    violations.extend(rules::check_eligibility(profile.as_ref()));
-    let terms = store.terms(&record.territory).await?;
     let accepted: Vec<_> = record.accepted_terms.iter().map(|t| t.acceptance.clone()).collect();
-    violations.extend(rules::check_terms(terms.as_ref(), &accepted));
-    let approval = store.approval(&record.aws_account_id).await?;
-    violations.extend(rules::check_approval(&record.aws_account_id, approval.as_ref()));
-    match store.lock_holder(&record.aws_account_id).await? {
-        Some(holder) if holder != record.id => violations.push(rules::account_locked(holder)),
-        _ => {}
-    }
+    let subject = Subject {
+        org: &record.org_id,
+        territory: Some(&record.territory),
+        account: Some(&record.aws_account_id),
+        accepted_terms: &accepted,
+        own: Some(record.id),
+    };
+    let (mut violations, profile) = check_stored_facts(ports.store.as_ref(), subject).await?;
 
     let Some(profile) = profile else { return Ok((violations, SupportPlan::Unknown)) };
     let customer = &ports.customer;

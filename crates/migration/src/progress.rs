@@ -1,0 +1,140 @@
+//! Where a migration stands, as every reader shows it: the customer's next action and the
+//! procedure's five steps with their state. The API's views, the demo and the operator's
+//! runbook all read these, so they say the same thing.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::record::{EventKind, HandshakeState, HistoryEvent, Migration, SupportPlan};
+use crate::status::Status;
+
+/// Where the customer's root user accepts the invitation.
+pub const CONSOLE_INVITATIONS_URL: &str = "https://console.aws.amazon.com/organizations/v2/home/accounts/invitations";
+/// Where the customer's root user changes the support plan.
+pub const CONSOLE_SUPPORT_PLANS_URL: &str = "https://console.aws.amazon.com/support/plans/home";
+
+/// What the customer must do for the migration to go on, with the console link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NextAction {
+    /// `ACCEPT_INVITATION`, `UPGRADE_SUPPORT_PLAN` or `REVIEW_FAILURE`.
+    pub code: &'static str,
+    pub title: &'static str,
+    pub description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
+}
+
+/// One step of the procedure, as a progress bar shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepProgress {
+    pub step: &'static str,
+    /// `completed`, `in_progress`, `pending`, `failed`, `canceled`, `skipped` or `not_reached`.
+    pub state: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// The customer's next action, derived from the record alone.
+pub fn next_action(m: &Migration) -> Option<NextAction> {
+    match m.status {
+        Status::Invited => {
+            let h = m.handshake.as_ref().filter(|h| matches!(h.state, HandshakeState::Open | HandshakeState::Requested))?;
+            Some(NextAction {
+                code: "ACCEPT_INVITATION",
+                title: "Accept the invitation in the AWS console",
+                description: format!(
+                    "Sign in to AWS account {} as the root user, open AWS Organizations > Invitations and accept invitation {} from the CenturyLink organization before it expires.",
+                    m.aws_account_id, h.id
+                ),
+                url: Some(CONSOLE_INVITATIONS_URL),
+                deadline: Some(h.expires_at),
+            })
+        }
+        Status::Joined | Status::AwaitingSupportUpgrade => {
+            let s = m.support.as_ref().filter(|s| s.plan == SupportPlan::BasicOrDeveloper)?;
+            Some(NextAction {
+                code: "UPGRADE_SUPPORT_PLAN",
+                title: "Upgrade the AWS support plan",
+                description: format!(
+                    "Sign in to AWS account {} as the root user and change the support plan to Business Support or higher (Business Support+, Enterprise On-Ramp, Enterprise or Unified Operations). The migration checks again automatically.",
+                    m.aws_account_id
+                ),
+                url: Some(CONSOLE_SUPPORT_PLANS_URL),
+                deadline: Some(s.deadline),
+            })
+        }
+        s if s.is_failure() && s != Status::Canceled => {
+            let f = m.failure.as_ref()?;
+            Some(NextAction {
+                code: "REVIEW_FAILURE",
+                title: "Review why the migration stopped",
+                description: f.remediation.clone(),
+                url: None,
+                deadline: None,
+            })
+        }
+        _ => None,
+    }
+}
+
+const STEP_NAMES: [&str; 5] = ["validate", "invite", "accept_invitation", "support_plan", "hardening"];
+
+/// The step a non-terminal status is working on; 5 when all are done.
+fn current_step(s: Status) -> usize {
+    match s {
+        Status::Requested => 0,
+        Status::Validated => 1,
+        Status::Invited => 2,
+        Status::Joined | Status::AwaitingSupportUpgrade => 3,
+        Status::SupportConfirmed | Status::HardeningScheduled => 4,
+        _ => 5,
+    }
+}
+
+/// The statuses whose reaching completes each step.
+fn completes(step: usize, s: Status) -> bool {
+    match step {
+        0 => s == Status::Validated,
+        1 => matches!(s, Status::Invited | Status::Joined),
+        2 => s == Status::Joined,
+        3 => s == Status::SupportConfirmed,
+        _ => matches!(s, Status::Hardened | Status::Completed),
+    }
+}
+
+pub fn steps(m: &Migration, history: &[HistoryEvent]) -> Vec<StepProgress> {
+    let changes: Vec<&HistoryEvent> = history.iter().filter(|e| e.kind == EventKind::StatusChanged).collect();
+    let completed_at = |i: usize| changes.iter().find(|e| completes(i, e.to)).map(|e| e.at);
+    // Where a terminal failure happened: the status it left.
+    let failed_at = if m.status.is_failure() {
+        let from = changes.iter().rev().find(|e| e.to == m.status).and_then(|e| e.from).unwrap_or(Status::Requested);
+        Some(current_step(from).min(4))
+    } else {
+        None
+    };
+    let current = current_step(m.status);
+    STEP_NAMES
+        .iter()
+        .enumerate()
+        .map(|(i, step)| {
+            let state = match failed_at {
+                Some(f) if i < f => "completed",
+                Some(f) if i == f => {
+                    if m.status == Status::Canceled {
+                        "canceled"
+                    } else {
+                        "failed"
+                    }
+                }
+                Some(_) => "not_reached",
+                None if i == 4 && m.status == Status::Completed => "skipped",
+                None if i < current => "completed",
+                None if i == current => "in_progress",
+                None => "pending",
+            };
+            StepProgress { step, state, completed_at: if state == "completed" { completed_at(i) } else { None } }
+        })
+        .collect()
+}
