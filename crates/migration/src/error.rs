@@ -14,7 +14,7 @@ pub enum StoreError {
     AccountLocked { account: AwsAccountId, existing: MigrationId },
     /// The idempotency key was already used; the stored record says for what.
     #[error("idempotency key already used")]
-    IdempotencyKeyUsed { existing: crate::ports::IdempotencyRecord },
+    IdempotencyKeyUsed { existing: crate::record::IdempotencyRecord },
     /// The record changed since it was read.
     #[error("migration {0} was changed concurrently")]
     VersionConflict(MigrationId),

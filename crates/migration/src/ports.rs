@@ -6,25 +6,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{AccessError, ExecutionError, OrgError, StoreError};
 use crate::ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory};
+pub use crate::record::IdempotencyRecord;
 use crate::record::{Change, Handshake, HistoryEvent, Migration, StatusChanged, SupportPlan, WorkQueue};
 use crate::rules::{Approval, CustomerOrganization, OrgProfile, Terms};
 use crate::status::Status;
-
-/// An idempotency key and what it produced. The fingerprint is a hash of the request body,
-/// so the same key with another body can be told apart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IdempotencyRecord {
-    pub org_id: OrgId,
-    pub key: String,
-    pub fingerprint: String,
-    pub migration_id: MigrationId,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
 
 /// One page of a listing. `next_cursor` is opaque to callers.
 #[derive(Debug, Clone, PartialEq, Eq)]

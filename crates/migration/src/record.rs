@@ -399,3 +399,16 @@ pub fn created_event(record: &Migration) -> HistoryEvent {
         aws_account_id: record.aws_account_id.clone(),
     }
 }
+
+/// An idempotency key and what it produced. The fingerprint is a hash of the request body,
+/// so the same key with another body can be told apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub org_id: OrgId,
+    pub key: String,
+    pub fingerprint: String,
+    pub migration_id: MigrationId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
