@@ -3,8 +3,7 @@
 //! deployed schedule (every 15 minutes, 300 s runs with 20 s in reserve, 100 jobs a run),
 //! one run killed mid-job; the spacing is applied on a manual clock, so hours of schedule take seconds.
 
-#[path = "../tests/soak.rs"]
-mod soak;
+use local::soak;
 
 use std::process::ExitCode;
 use std::time::Duration;

@@ -1,9 +1,8 @@
 //! The long fault-injection soak: `cargo run --release -p local --example soak -- --migrations 1000`.
-//! Same driver and invariants as the `soak` test (crates/local/tests/soak.rs); exits 1 on
+//! Same driver and invariants as the `soak` test (`local::soak`); exits 1 on
 //! any broken invariant.
 
-#[path = "../tests/soak.rs"]
-mod soak;
+use local::soak;
 
 use std::process::ExitCode;
 

@@ -11,6 +11,7 @@ use migration::request::AccessLevel;
 use migration::steps;
 use migration::{MigrationId, Status, StepError};
 use migration_sim::SimSupportPlan;
+use migration_sim::customers::{Answer, ScriptedCustomer};
 use migration_sim::fixtures;
 use tokio::sync::broadcast;
 
@@ -51,15 +52,23 @@ pub enum Access {
 }
 
 impl DemoOptions {
-    /// The outcome these options should produce.
-    pub fn expected(&self) -> Status {
-        match (self.invitation, self.never_upgrade, self.access) {
-            (Invitation::Decline, ..) => Status::InvitationDeclined,
-            (Invitation::Ignore, ..) => Status::InvitationExpired,
-            (Invitation::Accept, true, _) => Status::SupportUpgradeTimedOut,
-            (Invitation::Accept, false, Access::FullHardening) => Status::Hardened,
-            (Invitation::Accept, false, Access::Optimized) => Status::Completed,
+    /// The scripted customer these options describe.
+    pub fn customer(&self) -> ScriptedCustomer {
+        let after_hours = self.answer_after_hours;
+        ScriptedCustomer {
+            answer: match self.invitation {
+                Invitation::Accept => Answer::Accept { after_hours },
+                Invitation::Decline => Answer::Decline { after_hours },
+                Invitation::Ignore => Answer::Ignore,
+            },
+            upgrade_after_checks: (!self.never_upgrade).then_some(self.upgrade_after_checks),
+            access: self.access_level(),
         }
+    }
+
+    /// The outcome these options should produce (the scripted customers' one table).
+    pub fn expected(&self) -> Status {
+        self.customer().expected()
     }
 
     fn access_level(&self) -> AccessLevel {
@@ -126,20 +135,21 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport, StepError> {
     let clock = asl::VirtualClock::new(start);
     let stack = LocalStack::new(asl::Clock::Virtual(clock.clone())).await.map_err(|e| StepError::Internal(e.to_string()))?;
     let f = &stack.fixture;
-    if !options.never_upgrade {
+    let customer = options.customer();
+    if let Some(checks) = customer.upgrade_after_checks {
         // The validate step's pre-check reads the plan too: it is not one of the customer's checks.
-        f.sim.upgrade_support_after_checks(&fixtures::account(), options.upgrade_after_checks + 1, SimSupportPlan::Business);
+        f.sim.upgrade_support_after_checks(&fixtures::account(), checks + 1, SimSupportPlan::Business);
     }
     let mut timeline = Timeline { start, feed: f.store.subscribe(), changes: 0 };
 
     println!("  {:<12}  {:<26} {:<26} what happened", "sim time", "from", "to");
-    let created = steps::create_migration(&f.ports, &fixtures::admin(), &fixtures::request(options.access_level()), None)
+    let created = steps::create_migration(&f.ports, &fixtures::admin(), &fixtures::request(customer.access), None)
         .await
         .map_err(|e| StepError::Internal(e.to_string()))?;
     let id = created.record.id;
     let execution = stack.execution(id).ok_or_else(|| StepError::Internal("the execution did not start".into()))?;
 
-    let outcome = drive(&stack, &clock, &execution, &mut timeline, options, id).await?;
+    let outcome = drive(&stack, &clock, &execution, &mut timeline, customer, id).await?;
     timeline.drain();
     let record = f.store.get(id).await?.expect("exists");
     let final_status = if record.status == Status::HardeningScheduled || record.hardening.as_ref().is_some_and(|h| h.completed_at.is_none())
@@ -155,7 +165,7 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport, StepError> {
     Ok(DemoReport {
         migration_id: id,
         outcome: final_status,
-        expected: options.expected(),
+        expected: customer.expected(),
         state_transitions: outcome.transitions,
         execution_events: outcome.history.len(),
         status_changes: timeline.changes,
@@ -172,7 +182,7 @@ async fn drive(
     clock: &asl::VirtualClock,
     execution: &asl::ExecutionHandle,
     timeline: &mut Timeline,
-    options: &DemoOptions,
+    customer: ScriptedCustomer,
     id: MigrationId,
 ) -> Result<asl::Outcome, StepError> {
     let f = &stack.fixture;
@@ -188,20 +198,18 @@ async fn drive(
             asl::Progress::AwaitingToken(_) => {
                 let handshake = record.handshake.clone().expect("invited before waiting");
                 clock.advance(poll);
-                let due = clock.now() >= handshake.requested_at + Duration::hours(options.answer_after_hours);
-                if !answered && due && clock.now() < handshake.expires_at {
-                    answered = true;
-                    match options.invitation {
-                        Invitation::Accept => {
+                if let Some((after_hours, accept)) = customer.answer.after() {
+                    let due = clock.now() >= handshake.requested_at + Duration::hours(after_hours);
+                    if !answered && due && clock.now() < handshake.expires_at {
+                        answered = true;
+                        if accept {
                             f.sim.accept(&handshake.id).map_err(|e| StepError::Internal(e.to_string()))?;
                             timeline.customer(clock.now(), "accepted the invitation");
                             steps::account_joined(&f.ports, &fixtures::account()).await?;
-                        }
-                        Invitation::Decline => {
+                        } else {
                             f.sim.decline(&handshake.id).map_err(|e| StepError::Internal(e.to_string()))?;
                             timeline.customer(clock.now(), "declined the invitation");
                         }
-                        Invitation::Ignore => answered = false,
                     }
                 }
                 steps::sweep_handshakes(&f.ports, 100).await?;

@@ -2,4 +2,5 @@
 
 pub mod demo;
 pub mod serve;
+pub mod soak;
 pub mod stack;

@@ -11,6 +11,7 @@
 mod aws;
 mod clock;
 pub mod contract;
+pub mod customers;
 mod executions;
 pub mod faults;
 pub mod fixtures;

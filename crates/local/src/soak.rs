@@ -1,0 +1,819 @@
+//! The soak and scale drivers: many migrations on the real state machine definition and
+//! the in-process executor, all on one virtual clock, with transient faults injected in
+//! every port (`migration_sim::faults`), including faults that strike after the side
+//! effect; and the hardening scan behind the deployed rate limit. Each migration has its
+//! own customer account and a scripted customer (`migration_sim::customers`) drawn from the
+//! seed. The tests in `tests/soak.rs` run them small; the `soak` and `scan_scale` examples
+//! run them long.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, Instant};
+
+use crate::stack::{ExecutorClock, LocalExecutions, build_executor};
+use api::http::{Method, StatusCode};
+use chrono::{DateTime, Duration, Utc};
+use migration::ports::{Clock, MigrationStore, Ports};
+use migration::record::{EventKind, HandshakeState};
+use migration::request::AccessLevel;
+use migration::rules::Approval;
+use migration::{AwsAccountId, MigrationId, Status, steps};
+use migration_sim::customers::{Answer, ScriptedCustomer};
+use migration_sim::faults::{FaultConfig, FaultTally, Faults, XorShift, faulty_ports};
+use migration_sim::fixtures;
+use migration_sim::{MemoryStore, RoleTrust, SimAws, SimSupportPlan};
+
+/// A scripted customer and when it asks to migrate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Behaviour {
+    pub customer: ScriptedCustomer,
+    /// Minutes after the start of the run when the customer asks to migrate.
+    pub requested_after_minutes: i64,
+}
+
+impl Behaviour {
+    fn draw(rng: &mut XorShift) -> Self {
+        let roll = rng.range(0, 99);
+        let answer = match roll {
+            0..70 => Answer::Accept { after_hours: rng.range(1, 120) as i64 },
+            70..85 => Answer::Decline { after_hours: rng.range(1, 120) as i64 },
+            _ => Answer::Ignore,
+        };
+        let upgrade_after_checks = if rng.chance(0.2) { None } else { Some(rng.range(0, 5) as u32) };
+        let access = if rng.chance(0.5) { AccessLevel::FullHardening } else { AccessLevel::Optimized };
+        let customer = ScriptedCustomer { answer, upgrade_after_checks, access };
+        Self { customer, requested_after_minutes: rng.range(0, 24 * 60) as i64 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SoakOptions {
+    pub migrations: usize,
+    pub seed: u64,
+    pub fault_rate: f64,
+    pub after_effect_share: f64,
+    /// Print progress once per simulated day.
+    pub verbose: bool,
+}
+
+impl SoakOptions {
+    pub fn new(migrations: usize, seed: u64, fault_rate: f64) -> Self {
+        Self { migrations, seed, fault_rate, after_effect_share: 0.5, verbose: false }
+    }
+}
+
+/// How the examples end: the summary, then the first 50 violations, if any, and failure.
+pub fn finish(summary: &str, violations: &[String]) -> std::process::ExitCode {
+    println!("{summary}");
+    for v in violations.iter().take(50) {
+        eprintln!("VIOLATION {v}");
+    }
+    if violations.is_empty() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE }
+}
+
+#[derive(Debug, Default)]
+pub struct SoakReport {
+    pub migrations: usize,
+    pub outcomes: BTreeMap<String, usize>,
+    /// Every broken invariant, one line each. Empty means the run proved what it should.
+    pub violations: Vec<String>,
+    pub failed_unrecorded: usize,
+    pub duplicate_invitations: usize,
+    pub orphaned_locks: usize,
+    pub missing_locks: usize,
+    pub history_gaps: usize,
+    pub unexpected_outcomes: usize,
+    /// Finished records still holding a (dead) task token.
+    pub stale_tokens: usize,
+    pub tally: FaultTally,
+    /// Transient task failures the definition retried (TaskFailed with Migration.Transient).
+    pub transient_retries: u64,
+    pub state_transitions: u64,
+    /// Create requests answered 503 and retried with the same Idempotency-Key.
+    pub create_retries: u64,
+    /// Retried creates answered as a replay of the first attempt.
+    pub create_replays: u64,
+    pub sweep_errors: u64,
+    pub simulated: Duration,
+    pub wall: StdDuration,
+}
+
+impl SoakReport {
+    pub fn summary(&self) -> String {
+        let t = &self.tally;
+        format!(
+            "{} migrations; outcomes {:?}\n\
+             faults: {} injected in {} port calls ({:.2}%), {} of them after the side effect\n\
+             absorbed: {} transient task retries by the definition, {} create retries ({} replays), {} per-record sweep/scan failures retried on schedule\n\
+             invariants: {} unexpected outcomes, {} FailedUnrecorded, {} duplicate invitations, {} orphaned locks, {} missing locks, {} history gaps; {} finished records holding a dead task token\n\
+             {} state transitions; {}d {}h simulated in {:.1?} wall",
+            self.migrations,
+            self.outcomes,
+            t.total_faults(),
+            t.total_calls(),
+            100.0 * t.total_faults() as f64 / t.total_calls().max(1) as f64,
+            t.total_after_effect(),
+            self.transient_retries,
+            self.create_retries,
+            self.create_replays,
+            self.sweep_errors,
+            self.unexpected_outcomes,
+            self.failed_unrecorded,
+            self.duplicate_invitations,
+            self.orphaned_locks,
+            self.missing_locks,
+            self.history_gaps,
+            self.stale_tokens,
+            self.state_transitions,
+            self.simulated.num_days(),
+            self.simulated.num_hours() % 24,
+            self.wall,
+        )
+    }
+}
+
+struct Customer {
+    account: AwsAccountId,
+    behaviour: Behaviour,
+    id: Option<MigrationId>,
+    answered: bool,
+}
+
+pub fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").expect("valid").with_timezone(&Utc)
+}
+
+pub fn account_number(i: usize) -> AwsAccountId {
+    format!("{:012}", 100_000_000_000_u64 + i as u64).parse().expect("valid")
+}
+
+/// The request of `fixtures::request` for another account.
+pub fn request_for(account: &AwsAccountId, access: AccessLevel) -> migration::request::MigrationRequest {
+    let mut request = fixtures::request(access);
+    request.aws_account_id = account.to_string();
+    request.role_arn = fixtures::role(access).to_string().replace(fixtures::ACCOUNT, account.as_str());
+    request
+}
+
+/// A standalone customer account with both roles trusting the ExternalId, approved by AWS.
+pub async fn add_customer(sim: &SimAws, store: &dyn MigrationStore, account: &AwsAccountId, plan: SimSupportPlan, at: DateTime<Utc>) {
+    let trust = || RoleTrust::ExternalId(fixtures::EXTERNAL_ID.parse().expect("valid"));
+    let role = |access| request_for(account, access).role_arn.parse().expect("valid");
+    sim.add_standalone_customer(&role(AccessLevel::FullHardening), trust(), plan);
+    sim.update_customer(account, |c| {
+        c.roles.insert(role(AccessLevel::Optimized), trust());
+    })
+    .expect("just added");
+    let approval = Approval { account_id: account.clone(), ..fixtures::approval(at) };
+    store.put_approval(&approval).await.expect("the memory store does not fail");
+}
+
+/// Resolves without waiting when the future is ready at its first poll.
+async fn ready_now<F: std::future::Future>(f: F) -> Option<F::Output> {
+    tokio::select! {
+        biased;
+        out = f => Some(out),
+        () = std::future::ready(()) => None,
+    }
+}
+
+/// Waits until no execution can progress by itself: each has finished, waits for a token
+/// or sleeps on the frozen virtual clock.
+async fn settle(handles: &[asl::ExecutionHandle]) {
+    loop {
+        let mut quiet = true;
+        for h in handles {
+            if h.status() != asl::Status::Running {
+                continue;
+            }
+            if ready_now(h.run_until_blocked()).await.is_none() {
+                quiet = false;
+                h.run_until_blocked().await;
+            }
+        }
+        if quiet {
+            return;
+        }
+    }
+}
+
+/// Runs the soak and checks every invariant.
+pub async fn run_soak(options: &SoakOptions) -> SoakReport {
+    let wall = Instant::now();
+    let start = start_time();
+    let clock = asl::VirtualClock::new(start);
+    let domain_clock: Arc<dyn Clock> = Arc::new(ExecutorClock(asl::Clock::Virtual(clock.clone())));
+
+    // The world, observed by the test through these undecorated adapters.
+    let store = Arc::new(MemoryStore::new());
+    let sim = SimAws::new(fixtures::PARTNER.parse().expect("valid"), domain_clock.clone());
+    fixtures::seed_store(store.as_ref(), start).await.expect("the memory store does not fail");
+    let executions = Arc::new(LocalExecutions::default());
+    let clean = sim.ports(store.clone(), executions.clone(), domain_clock.clone(), fixtures::settings());
+    // What the system under test sees: every port faulty.
+    let faults = Faults::new(FaultConfig { seed: options.seed, rate: options.fault_rate, after_effect_share: options.after_effect_share });
+    let ports = faulty_ports(&clean, &faults);
+    let executor = build_executor(&ports, &executions, asl::Clock::Virtual(clock.clone())).expect("the definition loads");
+    let api = api::Api::new(ports.clone(), api::ApiConfig::default());
+
+    let mut rng = XorShift::new(options.seed ^ 0x5EED_CAFE);
+    let mut customers = Vec::with_capacity(options.migrations);
+    for i in 0..options.migrations {
+        let account = account_number(i);
+        let behaviour = Behaviour::draw(&mut rng);
+        add_customer(&sim, store.as_ref(), &account, SimSupportPlan::Basic, start).await;
+        if let Some(k) = behaviour.customer.upgrade_after_checks {
+            // The validate step's pre-check reads the plan too.
+            sim.upgrade_support_after_checks(&account, k + 1, SimSupportPlan::Business);
+        }
+        customers.push(Customer { account, behaviour, id: None, answered: false });
+    }
+
+    let mut report = SoakReport { migrations: options.migrations, ..Default::default() };
+    let tick = Duration::minutes(5);
+    let sweep_every = ports.settings.handshake_poll_interval;
+    let scan_every = Duration::minutes(15);
+    let mut next_sweep = start;
+    let mut next_scan = start;
+    let limit = 100_u32.max(options.migrations as u32);
+    let give_up = start + Duration::days(60);
+    let mut handles: Vec<asl::ExecutionHandle> = Vec::new();
+    let mut known: HashSet<MigrationId> = HashSet::new();
+    let mut last_day = -1;
+
+    loop {
+        settle(&handles).await;
+        let now = clock.now();
+
+        // Customers ask to migrate when their time comes, through the API, retrying a 503
+        // with the same Idempotency-Key as a client should.
+        for (i, c) in customers.iter_mut().enumerate() {
+            if c.id.is_some() || now < start + Duration::minutes(c.behaviour.requested_after_minutes) {
+                continue;
+            }
+            let body = serde_json::to_value(request_for(&c.account, c.behaviour.customer.access)).expect("serializes");
+            let key = format!("soak-{}-{i}", options.seed);
+            for attempt in 0.. {
+                let request = api::ApiRequest::new(
+                    Method::POST,
+                    "/migrations",
+                    api::Identity::Customer(fixtures::admin()),
+                    &format!("r{i}-{attempt}"),
+                )
+                .with_header("idempotency-key", &key)
+                .with_json(&body);
+                let response = api.handle(request).await;
+                match response.status {
+                    StatusCode::ACCEPTED => {
+                        if response.header("idempotent-replayed").is_some() {
+                            report.create_replays += 1;
+                        }
+                        c.id = Some(response.json()["id"].as_str().expect("an id").parse().expect("a migration id"));
+                        break;
+                    }
+                    StatusCode::SERVICE_UNAVAILABLE if attempt < 50 => report.create_retries += 1,
+                    other => panic!("create for {} answered {other}: {}", c.account, response.json()),
+                }
+            }
+        }
+        // Executions started by the API or, after a failed start, by the watcher.
+        for c in &customers {
+            if let Some(id) = c.id
+                && !known.contains(&id)
+                && let Some(h) = executor.execution(&id.to_string())
+            {
+                known.insert(id);
+                handles.push(h);
+            }
+        }
+        settle(&handles).await;
+
+        // Customers answer their invitation when they said they would.
+        for c in customers.iter_mut().filter(|c| c.id.is_some() && !c.answered) {
+            let Some((after, accept)) = c.behaviour.customer.answer.after() else { continue };
+            let Some(open) = sim.invitations_to(&c.account).into_iter().find(|h| h.state == HandshakeState::Open) else { continue };
+            if now < open.requested_at + Duration::hours(after) {
+                continue;
+            }
+            c.answered = true;
+            if accept {
+                sim.accept(&open.id).expect("open");
+                // AccountJoinedOrganization; when it fails, the watcher's sweep catches up.
+                if steps::account_joined(&ports, &c.account).await.is_err() {
+                    report.sweep_errors += 1;
+                }
+            } else {
+                sim.decline(&open.id).expect("open");
+            }
+        }
+
+        // The scheduled functions (each run may fail on a fault; the schedule runs it again).
+        if now >= next_sweep {
+            next_sweep = now + sweep_every;
+            report.sweep_errors += u64::from(steps::sweep_unstarted(&ports, limit).await.map_or(1, |r| r.failed));
+            report.sweep_errors += u64::from(steps::sweep_handshakes(&ports, limit).await.map_or(1, |r| r.failed));
+        }
+        if now >= next_scan {
+            next_scan = now + scan_every;
+            report.sweep_errors += u64::from(steps::hardening_scan(&ports, limit, || true).await.map_or(1, |r| r.failed));
+        }
+        settle(&handles).await;
+
+        let day = (clock.now() - start).num_days();
+        if options.verbose && day != last_day {
+            last_day = day;
+            let running = handles.iter().filter(|h| h.status() == asl::Status::Running).count();
+            eprintln!(
+                "  day {day:>2}: {} requested, {running} executions running, {} faults so far",
+                known.len(),
+                faults.tally().total_faults()
+            );
+        }
+
+        let all_requested = customers.iter().all(|c| c.id.is_some()) && known.len() == customers.len();
+        let all_ended = handles.iter().all(|h| h.status() != asl::Status::Running);
+        let records = store.all();
+        let all_final = records.iter().all(|m| m.status.is_terminal() && m.hardening.as_ref().is_none_or(|j| j.completed_at.is_some()));
+        if (all_requested && all_ended && all_final) || clock.now() >= give_up {
+            break;
+        }
+
+        // Time passes, one deadline at a time, up to the next tick.
+        let until = clock.now() + tick;
+        while let Some(deadline) = clock.next_deadline()
+            && deadline <= until
+        {
+            clock.advance_to_next_deadline();
+            settle(&handles).await;
+        }
+        if clock.now() < until {
+            clock.advance((until - clock.now()).to_std().expect("positive"));
+        }
+    }
+
+    faults.set_enabled(false);
+    report.tally = faults.tally();
+    report.simulated = clock.now() - start;
+    check(&mut report, &customers, &executor, store.as_ref(), &sim, &clean).await;
+    report.wall = wall.elapsed();
+    report
+}
+
+/// Every invariant, observed through the undecorated adapters.
+async fn check(
+    report: &mut SoakReport,
+    customers: &[Customer],
+    executor: &asl::Executor,
+    store: &MemoryStore,
+    sim: &SimAws,
+    clean: &Ports,
+) {
+    let locks: BTreeMap<AwsAccountId, MigrationId> = store.locks().into_iter().collect();
+    let settings = &clean.settings;
+    for c in customers {
+        let Some(id) = c.id else {
+            report.violations.push(format!("{}: never requested", c.account));
+            continue;
+        };
+        let record = store.get(id).await.expect("memory").expect("the record exists");
+        *report.outcomes.entry(record.status.to_string()).or_default() += 1;
+        let expected = c.behaviour.customer.expected();
+        if record.status != expected {
+            report.unexpected_outcomes += 1;
+            report.violations.push(format!("{id} ({:?}): ended {} instead of {expected}", c.behaviour, record.status));
+        }
+
+        // The execution: ended, and never through FailedUnrecorded.
+        match executor.execution(&id.to_string()) {
+            None => report.violations.push(format!("{id}: no execution")),
+            Some(h) => {
+                let outcome = h.describe();
+                report.state_transitions += outcome.transitions;
+                report.transient_retries += outcome
+                    .history
+                    .iter()
+                    .filter(|e| e.event_type == "TaskFailed" && e.detail_str("error") == Some("Migration.Transient"))
+                    .count() as u64;
+                if outcome.states_entered().contains(&"FailedUnrecorded") {
+                    report.failed_unrecorded += 1;
+                    report.violations.push(format!("{id}: FailedUnrecorded ({:?})", outcome.cause));
+                }
+                let want = if record.status.is_failure() { asl::Status::Failed } else { asl::Status::Succeeded };
+                if outcome.status != want {
+                    report.violations.push(format!("{id}: execution {} for a {} migration", outcome.status, record.status));
+                }
+            }
+        }
+
+        // One invitation per migration, ever.
+        let invitations = sim.invitations_to(&c.account).len();
+        if invitations != 1 {
+            report.duplicate_invitations += usize::from(invitations > 1);
+            report.violations.push(format!("{id}: {invitations} invitations"));
+        }
+
+        // The lock exists iff the migration succeeded.
+        let holds = locks.get(&c.account) == Some(&id);
+        let succeeded = matches!(record.status, Status::Hardened | Status::Completed);
+        if holds && !succeeded {
+            report.orphaned_locks += 1;
+            report.violations.push(format!("{id}: lock held by a {} migration", record.status));
+        }
+        if succeeded && !holds {
+            report.missing_locks += 1;
+            report.violations.push(format!("{id}: {} without its lock", record.status));
+        }
+
+        // The history: strictly increasing seqs, a path of allowed transitions from
+        // REQUESTED, ending at the record's status; no token anywhere.
+        let history = store.history(id).await.expect("memory");
+        let mut gap = None;
+        if history.windows(2).any(|w| w[0].seq >= w[1].seq) {
+            gap = Some("sequence numbers not strictly increasing".to_owned());
+        }
+        let mut current: Option<Status> = None;
+        for e in &history {
+            match (&e.kind, current) {
+                (EventKind::StatusChanged, None) if e.from.is_none() && e.to == Status::Requested => current = Some(e.to),
+                (EventKind::StatusChanged, Some(s)) if e.from == Some(s) && s.can_become(e.to) => current = Some(e.to),
+                (EventKind::Progress, Some(s)) if e.to == s => {}
+                _ => {
+                    gap.get_or_insert_with(|| {
+                        format!("entry {} ({:?} {:?} -> {}) does not follow {current:?}", e.seq, e.kind, e.from, e.to)
+                    });
+                }
+            }
+        }
+        if current != Some(record.status) {
+            gap.get_or_insert_with(|| format!("history ends at {current:?}, the record is {}", record.status));
+        }
+        if let Some(gap) = gap {
+            report.history_gaps += 1;
+            report.violations.push(format!("{id}: history: {gap}"));
+        }
+        if record.task_token.is_some() && record.status.is_terminal() {
+            // A success delivered, then reported failed (fault after the effect), lets the
+            // execution leave JOINED before the watcher clears the token; check-support now
+            // forgets the spent token itself, so a finished record never keeps one.
+            report.stale_tokens += 1;
+            report.violations.push(format!("{id}: a finished record still holds a task token"));
+        }
+
+        // Succeeded accounts carry their baseline, applied once.
+        if succeeded {
+            let full = c.behaviour.customer.access == AccessLevel::FullHardening;
+            let job = record.hardening.as_ref();
+            let applied: Vec<_> = job.map(|j| j.applied.iter().map(|a| a.control.clone()).collect()).unwrap_or_default();
+            let planned = steps::planned_controls(settings, full);
+            if applied != planned {
+                report.violations.push(format!("{id}: controls applied {applied:?}, planned {planned:?}"));
+            }
+            let (parent, policies, _) = sim.member_view(&c.account).unwrap_or_default();
+            let ou = if full { &settings.hardened_ou_id } else { &settings.onboarding_ou_id };
+            if &parent != ou || !policies.contains(&settings.guardrail_scp_id) {
+                report.violations.push(format!("{id}: the account sits in {parent} with {policies:?}"));
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Scale of the hardening scan
+//
+// The scan's Organizations calls go through `RateLimitedOrganizations` as deployed, but the
+// spacing itself is applied on a manual clock: every call starts at least `min_interval`
+// after the previous one (the limiter's rule), and the in-memory calls take no time, so the
+// virtual time of a run is exactly the rate-limited time. Hours of schedule take seconds,
+// without tokio's paused clock (a feature the local crate does not enable).
+
+/// Counts Organizations calls per account and operation, spaces them on the manual clock,
+/// and can cut a run short right after a given call returned (a function killed between a
+/// side effect and its record).
+struct PacedOrganizations {
+    inner: Arc<dyn migration::ports::Organizations>,
+    clock: Arc<migration_sim::ManualClock>,
+    interval: Duration,
+    last_call: std::sync::Mutex<Option<DateTime<Utc>>>,
+    total: std::sync::Mutex<BTreeMap<&'static str, u64>>,
+    per_account: std::sync::Mutex<BTreeMap<(AwsAccountId, &'static str), u64>>,
+    cut_after: std::sync::Mutex<Option<u64>>,
+    cut: tokio::sync::Notify,
+}
+
+impl PacedOrganizations {
+    fn call(&self, op: &'static str, account: Option<&AwsAccountId>) {
+        {
+            let mut last = self.last_call.lock().unwrap();
+            if let Some(previous) = *last
+                && self.clock.now() < previous + self.interval
+            {
+                self.clock.set(previous + self.interval);
+            }
+            *last = Some(self.clock.now());
+        }
+        *self.total.lock().unwrap().entry(op).or_default() += 1;
+        if let Some(a) = account {
+            *self.per_account.lock().unwrap().entry((a.clone(), op)).or_default() += 1;
+        }
+    }
+
+    /// Whether the run is killed now, after this call's effect and before its record.
+    fn returned(&self) -> bool {
+        let mut cut = self.cut_after.lock().unwrap();
+        if let Some(n) = cut.as_mut() {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                *cut = None;
+                self.cut.notify_one();
+                return true;
+            }
+        }
+        false
+    }
+}
+
+macro_rules! paced {
+    ($self:ident, $op:literal, $account:expr, $call:expr) => {{
+        $self.call($op, $account);
+        let out = $call.await;
+        if $self.returned() {
+            // Killed here: the effect happened, the scan never records it.
+            std::future::pending::<()>().await;
+        }
+        out
+    }};
+}
+
+#[async_trait::async_trait]
+impl migration::ports::Organizations for PacedOrganizations {
+    async fn invite_account(
+        &self,
+        account: &AwsAccountId,
+        m: MigrationId,
+    ) -> Result<migration::record::Handshake, migration::error::OrgError> {
+        paced!(self, "InviteAccountToOrganization", Some(account), self.inner.invite_account(account, m))
+    }
+    async fn describe_handshake(&self, id: &migration::HandshakeId) -> Result<migration::record::Handshake, migration::error::OrgError> {
+        paced!(self, "DescribeHandshake", None, self.inner.describe_handshake(id))
+    }
+    async fn cancel_handshake(&self, id: &migration::HandshakeId) -> Result<migration::record::Handshake, migration::error::OrgError> {
+        paced!(self, "CancelHandshake", None, self.inner.cancel_handshake(id))
+    }
+    async fn membership(&self, account: &AwsAccountId) -> Result<Option<migration::ports::Membership>, migration::error::OrgError> {
+        paced!(self, "DescribeAccount", Some(account), self.inner.membership(account))
+    }
+    async fn parent_of(&self, account: &AwsAccountId) -> Result<String, migration::error::OrgError> {
+        paced!(self, "ListParents", Some(account), self.inner.parent_of(account))
+    }
+    async fn move_account(&self, account: &AwsAccountId, from: &str, to: &str) -> Result<(), migration::error::OrgError> {
+        paced!(self, "MoveAccount", Some(account), self.inner.move_account(account, from, to))
+    }
+    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), migration::error::OrgError> {
+        paced!(self, "AttachPolicy", Some(account), self.inner.attach_policy(policy_id, account))
+    }
+    async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), migration::error::OrgError> {
+        paced!(self, "TagResource", Some(account), self.inner.tag_account(account, tags))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub jobs: usize,
+    /// Share of the jobs that are Full Hardening (the rest Optimized).
+    pub full_share: f64,
+    /// The limiter's spacing of Organizations calls.
+    pub min_interval: StdDuration,
+    /// The function's timeout and the scan's reserve: a run starts jobs while more than the
+    /// reserve is left.
+    pub run_timeout: StdDuration,
+    pub reserve: StdDuration,
+    pub schedule: StdDuration,
+    /// Jobs per run (SWEEP_LIMIT).
+    pub limit: u32,
+    /// This run (1-based) is killed right after its n-th Organizations call returned.
+    pub interrupt: Option<(usize, u64)>,
+    pub verbose: bool,
+}
+
+impl ScanOptions {
+    /// As deployed: one call a second, 300 s functions with 20 s in reserve, every 15
+    /// minutes, 100 jobs a run; the second run killed mid-job.
+    pub fn deployed(jobs: usize) -> Self {
+        Self {
+            jobs,
+            full_share: 0.5,
+            min_interval: migration::throttle::DEFAULT_MIN_INTERVAL,
+            run_timeout: StdDuration::from_secs(300),
+            reserve: StdDuration::from_secs(20),
+            schedule: StdDuration::from_secs(15 * 60),
+            limit: 100,
+            interrupt: Some((2, 47)),
+            verbose: false,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ScanScaleReport {
+    pub jobs: usize,
+    pub full_jobs: usize,
+    pub runs: usize,
+    pub interrupted_runs: usize,
+    /// Organizations calls made by the scan, per operation.
+    pub calls: BTreeMap<&'static str, u64>,
+    pub calls_per_full_job: f64,
+    pub calls_per_optimized_job: f64,
+    /// From the first run's start to the end of the last run (virtual).
+    pub elapsed: StdDuration,
+    /// Time spent inside runs (virtual).
+    pub busy: StdDuration,
+    /// Accounts with more mutating calls than planned (an idempotent control re-applied
+    /// after the interruption).
+    pub repeated_calls_accounts: usize,
+    pub violations: Vec<String>,
+    pub setup_wall: StdDuration,
+    pub wall: StdDuration,
+}
+
+impl ScanScaleReport {
+    pub fn summary(&self) -> String {
+        let minutes = self.elapsed.as_secs_f64() / 60.0;
+        let busy_minutes = self.busy.as_secs_f64() / 60.0;
+        format!(
+            "{} hardening jobs ({} Full Hardening), Organizations calls spaced 1 per interval\n\
+             Organizations calls: {:?}\n\
+             calls per job: {:.2} Full Hardening, {:.2} Optimized\n\
+             {} scan runs ({} killed mid-job, resumed by the next); all done after {:.1} h of schedule ({:.2} accounts/min), {:.1} h inside runs ({:.2} accounts/min while running)\n\
+             {} accounts with a repeated idempotent call after the kill; violations: {}\n\
+             setup {:.1?}, scans {:.1?} wall",
+            self.jobs,
+            self.full_jobs,
+            self.calls,
+            self.calls_per_full_job,
+            self.calls_per_optimized_job,
+            self.runs,
+            self.interrupted_runs,
+            minutes / 60.0,
+            self.jobs as f64 / minutes,
+            busy_minutes / 60.0,
+            self.jobs as f64 / busy_minutes,
+            self.repeated_calls_accounts,
+            self.violations.len(),
+            self.setup_wall,
+            self.wall,
+        )
+    }
+}
+
+/// `jobs` migrations brought to HARDENING_SCHEDULED (or COMPLETED with a pending baseline)
+/// through the real steps, then the scan on its schedule until every job is done.
+pub async fn run_scan_scale(options: &ScanOptions) -> ScanScaleReport {
+    let setup = Instant::now();
+    let start = start_time();
+    let manual = Arc::new(migration_sim::ManualClock::new(start));
+    let clock: Arc<dyn Clock> = manual.clone();
+    let store = Arc::new(MemoryStore::new());
+    let sim = SimAws::new(fixtures::PARTNER.parse().expect("valid"), clock.clone());
+    fixtures::seed_store(store.as_ref(), start).await.expect("memory");
+    let plain = sim.ports(store.clone(), Arc::new(migration_sim::RecordingExecutions::default()), clock.clone(), fixtures::settings());
+
+    let mut rng = XorShift::new(7);
+    let mut full = BTreeMap::new();
+    for i in 0..options.jobs {
+        let account = account_number(i);
+        let access = if rng.chance(options.full_share) { AccessLevel::FullHardening } else { AccessLevel::Optimized };
+        add_customer(&sim, store.as_ref(), &account, SimSupportPlan::Business, start).await;
+        let created = steps::create_migration(&plain, &fixtures::admin(), &request_for(&account, access), None).await.expect("created");
+        let id = created.record.id;
+        steps::validate(&plain, id).await.expect("valid");
+        steps::invite(&plain, id).await.expect("invited");
+        let open = sim.invitations_to(&account).pop().expect("one invitation");
+        sim.accept(&open.id).expect("open");
+        steps::account_joined(&plain, &account).await.expect("joined");
+        assert!(steps::check_support(&plain, id).await.expect("checked").confirmed);
+        steps::schedule_hardening(&plain, id).await.expect("scheduled");
+        full.insert(id, access == AccessLevel::FullHardening);
+    }
+    let setup_wall = setup.elapsed();
+
+    let wall = Instant::now();
+    let interval = Duration::from_std(options.min_interval).expect("fits");
+    let paced = Arc::new(PacedOrganizations {
+        inner: plain.orgs.clone(),
+        clock: manual.clone(),
+        interval,
+        last_call: std::sync::Mutex::new(None),
+        total: std::sync::Mutex::default(),
+        per_account: std::sync::Mutex::default(),
+        cut_after: std::sync::Mutex::new(None),
+        cut: tokio::sync::Notify::new(),
+    });
+    // As deployed: the scan's port is the limiter around the Organizations adapter. Its own
+    // tokio pauses are zero here; the manual clock carries the spacing.
+    let limited =
+        migration::throttle::RateLimitedOrganizations::new(paced.clone() as Arc<dyn migration::ports::Organizations>, StdDuration::ZERO);
+    let scan_ports = Ports { orgs: Arc::new(limited), ..plain.clone() };
+    let mut report =
+        ScanScaleReport { jobs: options.jobs, full_jobs: full.values().filter(|f| **f).count(), setup_wall, ..Default::default() };
+    let first = manual.now();
+    let timeout = Duration::from_std(options.run_timeout).expect("fits");
+    let budget = timeout - Duration::from_std(options.reserve).expect("fits");
+    loop {
+        let run_start = manual.now();
+        report.runs += 1;
+        let keep_going = {
+            let manual = manual.clone();
+            move || manual.now() < run_start + budget
+        };
+        let scan = steps::hardening_scan(&scan_ports, options.limit, keep_going);
+        let outcome = match options.interrupt {
+            Some((run, calls)) if run == report.runs => {
+                report.interrupted_runs += 1;
+                *paced.cut_after.lock().unwrap() = Some(calls);
+                tokio::select! {
+                    biased;
+                    () = paced.cut.notified() => None,
+                    r = scan => Some(r),
+                }
+            }
+            _ => Some(scan.await),
+        };
+        let run_end = manual.now();
+        if run_end - run_start > timeout {
+            report.violations.push(format!(
+                "run {} lasted {}s, past the function's timeout",
+                report.runs,
+                (run_end - run_start).num_seconds()
+            ));
+        }
+        report.busy += (run_end - run_start).to_std().expect("forward");
+        let pending = store.all().iter().filter(|m| m.hardening.as_ref().is_some_and(|j| j.completed_at.is_none())).count();
+        if options.verbose {
+            eprintln!(
+                "  run {:>4} at +{:>7.1} min: {:?}; {pending} jobs left",
+                report.runs,
+                (run_start - first).num_seconds() as f64 / 60.0,
+                outcome
+            );
+        }
+        if pending == 0 {
+            report.elapsed = (run_end - first).to_std().expect("forward");
+            break;
+        }
+        assert!(report.runs < 1_000_000, "the scan does not converge");
+        let next = run_start + Duration::from_std(options.schedule).expect("fits");
+        if manual.now() < next {
+            manual.set(next);
+        }
+    }
+    report.calls = paced.total.lock().unwrap().clone();
+
+    // Every job done once: each control recorded once, one HARDENED for Full Hardening,
+    // the account where it belongs, mutating calls as planned (one idempotent repeat allowed
+    // where the run was killed between a call and its record).
+    let settings = &plain.settings;
+    let per_account = paced.per_account.lock().unwrap().clone();
+    let (mut full_calls, mut optimized_calls) = (0u64, 0u64);
+    for (id, is_full) in &full {
+        let record = store.get(*id).await.expect("memory").expect("exists");
+        let job = record.hardening.as_ref().expect("a job");
+        let applied: Vec<_> = job.applied.iter().map(|a| a.control.clone()).collect();
+        if applied != steps::planned_controls(settings, *is_full) {
+            report.violations.push(format!("{id}: applied {applied:?}"));
+        }
+        let want = if *is_full { Status::Hardened } else { Status::Completed };
+        if record.status != want {
+            report.violations.push(format!("{id}: {} instead of {want}", record.status));
+        }
+        let history = store.history(*id).await.expect("memory");
+        let hardened = history.iter().filter(|e| e.kind == EventKind::StatusChanged && e.to == Status::Hardened).count();
+        if hardened != usize::from(*is_full) {
+            report.violations.push(format!("{id}: {hardened} HARDENED entries"));
+        }
+        let (parent, policies, _) = sim.member_view(&record.aws_account_id).unwrap_or_default();
+        let ou = if *is_full { &settings.hardened_ou_id } else { &settings.onboarding_ou_id };
+        if &parent != ou || policies.len() != if *is_full { 3 } else { 1 } {
+            report.violations.push(format!("{id}: in {parent} with {policies:?}"));
+        }
+        let account = &record.aws_account_id;
+        let calls = |op| per_account.get(&(account.clone(), op)).copied().unwrap_or(0);
+        let done = (calls("MoveAccount"), calls("AttachPolicy"), calls("TagResource"));
+        let planned = if *is_full { (2, 3, 1) } else { (1, 1, 0) };
+        if done != planned {
+            report.repeated_calls_accounts += 1;
+            if done.0 > planned.0 || done.1 > planned.1 + 1 || done.2 > planned.2 + 1 {
+                report.violations.push(format!("{id}: moves/attaches/tags {done:?}, planned {planned:?}"));
+            }
+        }
+        let total: u64 = per_account.iter().filter(|((a, _), _)| a == account).map(|(_, n)| n).sum();
+        if *is_full {
+            full_calls += total;
+        } else {
+            optimized_calls += total;
+        }
+    }
+    report.calls_per_full_job = full_calls as f64 / report.full_jobs.max(1) as f64;
+    report.calls_per_optimized_job = optimized_calls as f64 / (report.jobs - report.full_jobs).max(1) as f64;
+    report.wall = wall.elapsed();
+    report
+}
