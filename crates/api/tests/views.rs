@@ -160,3 +160,26 @@ async fn approvals_record_the_operator_and_the_time() {
     assert_eq!(body["recorded_at"], "2026-03-02T10:00:00Z");
     assert_eq!(w.call(get("/admin/approvals/000000000042", operator())).await.json(), body);
 }
+
+#[tokio::test]
+async fn what_a_status_change_asks_is_what_the_api_shows_for_that_status() {
+    use migration::Status;
+    use migration::progress::asked_on_reaching;
+
+    let w = World::new().await;
+    let (id, mid) = invited(&w).await;
+    let shown = |body: &Value| (body["next_action"]["code"].clone(), body["next_action"]["title"].clone());
+    let asked = |status| asked_on_reaching(status).map(|(code, title)| (json!(code), json!(title))).unwrap();
+
+    let body = w.call(get(&format!("/migrations/{id}"), admin())).await.json();
+    assert_eq!(shown(&body), asked(Status::Invited));
+
+    let ports = &w.fixture.ports;
+    w.fixture.sim.accept(&w.record(mid).handshake.unwrap().id).unwrap();
+    steps::resolve_handshake(ports, mid, HandshakeState::Accepted, "test").await.unwrap();
+    steps::check_support(ports, mid).await.unwrap();
+    let body = w.call(get(&format!("/migrations/{id}"), admin())).await.json();
+    assert_eq!(body["status"], "AWAITING_SUPPORT_UPGRADE");
+    assert_eq!(shown(&body), asked(Status::AwaitingSupportUpgrade));
+    assert_eq!(asked_on_reaching(Status::Joined), None, "joining asks nothing until the plan is known");
+}

@@ -8,8 +8,8 @@ use chrono::{DateTime, Duration, Utc};
 use migration::ports::{ChangeFeed, MigrationStore};
 use migration::record::StatusChanged;
 use migration::request::AccessLevel;
-use migration::steps;
 use migration::{MigrationId, Status, StepError};
+use migration::{progress, steps};
 use migration_sim::SimSupportPlan;
 use migration_sim::customers::{Answer, ScriptedCustomer};
 use migration_sim::fixtures;
@@ -106,18 +106,16 @@ impl Timeline {
         format!("+{:>2}d {:02}h{:02}m", d.num_days(), d.num_hours() % 24, d.num_minutes() % 60)
     }
 
-    /// Prints the status changes published since the last call.
+    /// Prints the status changes published since the last call, and what the customer is
+    /// asked to do: the API's `next_action` (`migration::progress`), word for word.
     fn drain(&mut self) {
         while let Ok(e) = self.feed.try_recv() {
             self.changes += 1;
             let from = e.from.map_or_else(|| "-".to_owned(), |s| s.to_string());
             println!("  {}  {:<26} {:<26} {}", self.elapsed(e.at), from, e.to.to_string(), e.note);
-            let ask = match e.to {
-                Status::Invited => "asked to accept the invitation in the AWS console (My Organization → Invitations)",
-                Status::AwaitingSupportUpgrade => "asked to upgrade to Business Support (root user, Support Center)",
-                _ => continue,
-            };
-            println!("  {}  {:<26} {:<26} customer: {ask}", self.elapsed(e.at), "", "");
+            if let Some((_, title)) = progress::asked_on_reaching(e.to) {
+                println!("  {}  {:<26} {:<26} customer is asked: {title}", self.elapsed(e.at), "", "");
+            }
         }
     }
 

@@ -36,14 +36,28 @@ pub struct StepProgress {
     pub completed_at: Option<DateTime<Utc>>,
 }
 
+const ACCEPT_INVITATION: (&str, &str) = ("ACCEPT_INVITATION", "Accept the invitation in the AWS console");
+const UPGRADE_SUPPORT_PLAN: (&str, &str) = ("UPGRADE_SUPPORT_PLAN", "Upgrade the AWS support plan");
+
+/// The code and title of what reaching `status` asks of the customer, for readers that see
+/// the status change but not the record of that moment (the demo's timeline). A record in
+/// that status answers [`next_action`] with the same code and title.
+pub fn asked_on_reaching(status: Status) -> Option<(&'static str, &'static str)> {
+    match status {
+        Status::Invited => Some(ACCEPT_INVITATION),
+        Status::AwaitingSupportUpgrade => Some(UPGRADE_SUPPORT_PLAN),
+        _ => None,
+    }
+}
+
 /// The customer's next action, derived from the record alone.
 pub fn next_action(m: &Migration) -> Option<NextAction> {
     match m.status {
         Status::Invited => {
             let h = m.handshake.as_ref().filter(|h| matches!(h.state, HandshakeState::Open | HandshakeState::Requested))?;
             Some(NextAction {
-                code: "ACCEPT_INVITATION",
-                title: "Accept the invitation in the AWS console",
+                code: ACCEPT_INVITATION.0,
+                title: ACCEPT_INVITATION.1,
                 description: format!(
                     "Sign in to AWS account {} as the root user, open AWS Organizations > Invitations and accept invitation {} from the CenturyLink organization before it expires.",
                     m.aws_account_id, h.id
@@ -55,8 +69,8 @@ pub fn next_action(m: &Migration) -> Option<NextAction> {
         Status::Joined | Status::AwaitingSupportUpgrade => {
             let s = m.support.as_ref().filter(|s| s.plan == SupportPlan::BasicOrDeveloper)?;
             Some(NextAction {
-                code: "UPGRADE_SUPPORT_PLAN",
-                title: "Upgrade the AWS support plan",
+                code: UPGRADE_SUPPORT_PLAN.0,
+                title: UPGRADE_SUPPORT_PLAN.1,
                 description: format!(
                     "Sign in to AWS account {} as the root user and change the support plan to Business Support or higher (Business Support+, Enterprise On-Ramp, Enterprise or Unified Operations). The migration checks again automatically.",
                     m.aws_account_id
