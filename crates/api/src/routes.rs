@@ -40,8 +40,7 @@ pub struct RouteSpec {
     pub statuses: &'static [u16],
 }
 
-const CUSTOMER_READ: Audience = Audience::Customer;
-const CUSTOMER_WRITE: Audience = Audience::Customer;
+const CUSTOMER: Audience = Audience::Customer;
 const OPERATOR_PUT: &[u16] = &[200, 400, 401, 403, 413, 415, 503];
 const OPERATOR_GET: &[u16] = &[200, 400, 401, 403, 404, 503];
 
@@ -51,7 +50,7 @@ pub const ROUTES: &[RouteSpec] = &[
         method: "POST",
         template: "/migrations",
         operation_id: "createMigration",
-        audience: CUSTOMER_WRITE,
+        audience: CUSTOMER,
         statuses: &[202, 400, 401, 403, 409, 413, 415, 422, 503],
     },
     RouteSpec {
@@ -59,7 +58,7 @@ pub const ROUTES: &[RouteSpec] = &[
         method: "GET",
         template: "/migrations",
         operation_id: "listMigrations",
-        audience: CUSTOMER_READ,
+        audience: CUSTOMER,
         statuses: &[200, 400, 401, 403, 503],
     },
     RouteSpec {
@@ -67,7 +66,7 @@ pub const ROUTES: &[RouteSpec] = &[
         method: "GET",
         template: "/migrations/{id}",
         operation_id: "getMigration",
-        audience: CUSTOMER_READ,
+        audience: CUSTOMER,
         statuses: &[200, 400, 401, 403, 404, 503],
     },
     RouteSpec {
@@ -75,7 +74,7 @@ pub const ROUTES: &[RouteSpec] = &[
         method: "POST",
         template: "/migrations/{id}/cancel",
         operation_id: "cancelMigration",
-        audience: CUSTOMER_WRITE,
+        audience: CUSTOMER,
         statuses: &[200, 400, 401, 403, 404, 409, 413, 415, 503],
     },
     RouteSpec {
@@ -83,7 +82,7 @@ pub const ROUTES: &[RouteSpec] = &[
         method: "GET",
         template: "/onboarding",
         operation_id: "getOnboarding",
-        audience: CUSTOMER_READ,
+        audience: CUSTOMER,
         statuses: &[200, 400, 401, 403, 422, 503],
     },
     RouteSpec {

@@ -13,8 +13,8 @@ use serde::Serialize;
 
 use crate::problem::ViolationView;
 
-// The next action and the progress of the steps are the domain's, so the API, the demo and
-// the runbook say the same thing.
+// The next action and the progress of the steps are the domain's, so the API and the demo say
+// the same thing.
 pub use migration::progress::{
     CONSOLE_INVITATIONS_URL, CONSOLE_SUPPORT_PLANS_URL, NextAction, StepProgress as StepView, next_action, steps,
 };

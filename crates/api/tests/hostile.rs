@@ -165,6 +165,11 @@ fn cases(existing: &str) -> Vec<(&'static str, ApiRequest)> {
         ("malformed claims", post("/migrations", Identity::Malformed("claim `sub` is missing".into())).with_json(&valid_body())),
         ("anonymous operator route", put("/admin/approvals/000123456789", Identity::Anonymous).with_json(&json!({"reference": "r", "approved": true}))),
         ("non-administrator create", post("/migrations", user()).with_json(&valid_body())),
+        // The role is the use case's to judge, after parsing: a non-administrator's broken
+        // body is a 400, and still changes nothing.
+        ("non-administrator malformed create", post("/migrations", user()).with_header("content-type", "application/json").with_body(b"{".to_vec())),
+        // A profile is an object; serde would read a struct from a positional array.
+        ("profile as an array", put("/admin/organizations/acme/profile", operator()).with_json(&json!(["cam-acme-1", "US", true, false, false, false, false, false, true]))),
         ("unknown method", ApiRequest::new(Method::from_bytes(b"PURGE").unwrap(), "/migrations", admin(), "req-test-0001")),
     ]
 }

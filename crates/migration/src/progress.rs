@@ -1,6 +1,6 @@
 //! Where a migration stands, as every reader shows it: the customer's next action and the
-//! procedure's five steps with their state. The API's views, the demo and the operator's
-//! runbook all read these, so they say the same thing.
+//! procedure's five steps with their state. The API's views and the demo's timeline both
+//! read these, so they say the same thing.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

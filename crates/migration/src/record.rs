@@ -411,4 +411,3 @@ pub struct IdempotencyRecord {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
-

@@ -156,9 +156,10 @@ pub fn check_administrator(caller: &Caller) -> Result<(), Violation> {
 
 /// The seven facts of the program's eligibility rule, as operators record them. The one
 /// place they are written out: the profile, the operator's request body and its answer all
-/// flatten this type, so the stored item and the JSON keep the seven flat fields.
+/// flatten this type, so the stored item and the JSON keep the seven flat fields. Unknown
+/// fields are refused by the outer types (`deny_unknown_fields` there sees every key left
+/// over; on a flattened type it would see only its own).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Eligibility {
     pub billable: bool,
     pub demo: bool,
