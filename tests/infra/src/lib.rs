@@ -1,3 +1,8 @@
 //! Tests only: `tests/consistency.rs` checks that `infra/` (the SAM template, the customer
-//! role, the per-function IAM action lists) agrees with the code and the state machine
-//! definition. Nothing here is built into any function.
+//! role, the definition, the OpenAPI document, the pipes) agrees with the code, and
+//! `tests/iam.rs` proves each function's policy from its recorded calls. This library holds
+//! what they read the infrastructure with. Nothing here is built into any function.
+
+pub mod pipes;
+pub mod template;
+pub mod workspace;

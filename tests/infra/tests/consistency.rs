@@ -14,166 +14,27 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{TimeZone, Utc};
 use migration::record::{Actor, EventKind, HistoryEvent, StatusChanged};
 use migration::settings::ConfigError;
 use migration::workflow::Step;
 use migration::{MigrationId, Status};
 use regex::Regex;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
+
+use infra_tests::pipes::{matches, render, stream_record};
+use infra_tests::template::{
+    arn_like, as_strings, definition, function_id, load_yaml, of_type, read, referenced, resource, template, template_functions,
+};
+use infra_tests::workspace::workspace_function_binaries;
 
 // ------------------------------------------------------------------------------------------
 // Loading: YAML with CloudFormation's short-form tags, as the long-form JSON CloudFormation
 // itself would see.
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
-}
-
-fn read(path: &str) -> String {
-    fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// `!Ref X` -> `{"Ref": "X"}`, `!GetAtt A.B` -> `{"Fn::GetAtt": ["A", "B"]}`, `!Sub s` ->
-/// `{"Fn::Sub": s}` and so on for every short form.
-fn to_json(value: serde_norway::Value) -> Value {
-    use serde_norway::Value as Y;
-    match value {
-        Y::Null => Value::Null,
-        Y::Bool(b) => Value::Bool(b),
-        Y::Number(n) => serde_json::to_value(n).expect("a YAML number is a JSON number"),
-        Y::String(s) => Value::String(s),
-        Y::Sequence(items) => Value::Array(items.into_iter().map(to_json).collect()),
-        Y::Mapping(map) => Value::Object(
-            map.into_iter()
-                .map(|(k, v)| {
-                    let key = match k {
-                        Y::String(s) => s,
-                        other => serde_norway::to_string(&other).expect("a scalar key").trim().to_owned(),
-                    };
-                    (key, to_json(v))
-                })
-                .collect(),
-        ),
-        Y::Tagged(tagged) => {
-            let tag = tagged.tag.to_string();
-            let name = tag.trim_start_matches('!');
-            let inner = to_json(tagged.value);
-            match name {
-                "Ref" | "Condition" => json!({ name: inner }),
-                "GetAtt" => match inner {
-                    Value::String(s) => {
-                        let (resource, attribute) = s.split_once('.').unwrap_or_else(|| panic!("!GetAtt {s}"));
-                        json!({ "Fn::GetAtt": [resource, attribute] })
-                    }
-                    other => json!({ "Fn::GetAtt": other }),
-                },
-                _ => json!({ format!("Fn::{name}"): inner }),
-            }
-        }
-    }
-}
-
-fn load_yaml(path: &str) -> Value {
-    let parsed: serde_norway::Value = serde_norway::from_str(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"));
-    to_json(parsed)
-}
-
-fn template() -> &'static Value {
-    static TEMPLATE: OnceLock<Value> = OnceLock::new();
-    TEMPLATE.get_or_init(|| load_yaml("infra/template.yaml"))
-}
-
-fn resources() -> &'static Map<String, Value> {
-    template()["Resources"].as_object().expect("Resources")
-}
-
-fn resource(id: &str) -> &'static Value {
-    resources().get(id).unwrap_or_else(|| panic!("no resource {id}"))
-}
-
-fn of_type(kind: &str) -> impl Iterator<Item = (&'static String, &'static Value)> {
-    resources().iter().filter(move |(_, r)| r["Type"] == kind)
-}
-
-fn definition() -> String {
-    read("statemachine/migration.asl.json")
-}
-
-/// The logical id a `{"Fn::GetAtt": [id, "Arn"]}` or `{"Ref": id}` points at.
-fn referenced(value: &Value) -> Option<&str> {
-    if let Some(id) = value.get("Ref").and_then(Value::as_str) {
-        return Some(id);
-    }
-    value.get("Fn::GetAtt").and_then(|v| v.get(0)).and_then(Value::as_str)
-}
-
-/// Function logical id -> its binary (`BuildProperties: Binary`).
-fn template_functions() -> BTreeMap<String, String> {
-    of_type("AWS::Serverless::Function")
-        .map(|(id, r)| {
-            let binary = r["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap_or_else(|| panic!("{id} names no Binary"));
-            (id.clone(), binary.to_owned())
-        })
-        .collect()
-}
-
-fn function_id(binary: &str) -> String {
-    template_functions()
-        .into_iter()
-        .find(|(_, b)| b == binary)
-        .map(|(id, _)| id)
-        .unwrap_or_else(|| panic!("no function builds the binary {binary}"))
-}
-
 // ------------------------------------------------------------------------------------------
 // cargo metadata: the workspace's binaries.
-
-fn metadata() -> &'static Value {
-    static METADATA: OnceLock<Value> = OnceLock::new();
-    METADATA.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let out = Command::new(cargo)
-            // --no-deps: the workspace's own packages only. Without it cargo resolves every
-            // platform's dependencies (Windows, Android crates) that no build here downloads,
-            // and a fresh machine's --offline metadata fails.
-            .args(["metadata", "--format-version", "1", "--no-deps", "--locked", "--offline", "--manifest-path"])
-            .arg(root().join("Cargo.toml"))
-            .output()
-            .expect("cargo metadata runs");
-        assert!(out.status.success(), "cargo metadata: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).expect("cargo metadata answers JSON")
-    })
-}
-
-/// Every binary target of a workspace member under `functions/`.
-fn workspace_function_binaries() -> BTreeSet<String> {
-    let functions_dir = root().join("functions");
-    let members: BTreeSet<&str> =
-        metadata()["workspace_members"].as_array().expect("workspace_members").iter().filter_map(Value::as_str).collect();
-    let mut binaries = BTreeSet::new();
-    for package in metadata()["packages"].as_array().expect("packages") {
-        if !members.contains(package["id"].as_str().unwrap_or_default()) {
-            continue;
-        }
-        let manifest = Path::new(package["manifest_path"].as_str().expect("manifest_path"));
-        if !manifest.starts_with(&functions_dir) {
-            continue;
-        }
-        for target in package["targets"].as_array().expect("targets") {
-            if target["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")) {
-                binaries.insert(target["name"].as_str().expect("target name").to_owned());
-            }
-        }
-    }
-    binaries
-}
 
 // ------------------------------------------------------------------------------------------
 // The state machine
@@ -394,29 +255,6 @@ fn rate_limited_functions_have_reserved_concurrency_and_event_driven_ones_a_dead
 // Least privilege: tests/iam.rs proves each function's policy from the calls its code makes.
 // Here: who may assume the customer's role.
 
-fn as_strings(value: &Value) -> Vec<String> {
-    match value {
-        Value::String(s) => vec![s.clone()],
-        Value::Array(items) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// IAM's `ArnLike`: `*` any run of characters, `?` one, each ARN part matched on its own.
-fn arn_like(pattern: &str, arn: &str) -> bool {
-    fn glob(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => glob(&p[1..], s) || (!s.is_empty() && glob(p, &s[1..])),
-            (Some(b'?'), Some(_)) => glob(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => glob(&p[1..], &s[1..]),
-            _ => false,
-        }
-    }
-    let (p, a): (Vec<&str>, Vec<&str>) = (pattern.splitn(6, ':').collect(), arn.splitn(6, ':').collect());
-    p.len() == 6 && a.len() == 6 && p.iter().zip(&a).all(|(p, a)| glob(p.as_bytes(), a.as_bytes()))
-}
-
 #[test]
 fn the_customer_role_is_assumed_only_as_a_centurylink_role() {
     for (id, _) in template_functions() {
@@ -600,75 +438,6 @@ fn the_api_is_the_contract_with_iam_exactly_under_admin() {
 
 // ------------------------------------------------------------------------------------------
 // Events out: the status pipes
-
-/// A stream record's attribute value as DynamoDB JSON.
-fn dynamodb_json(value: &AttributeValue) -> Value {
-    match value {
-        AttributeValue::S(s) => json!({ "S": s }),
-        AttributeValue::N(n) => json!({ "N": n }),
-        AttributeValue::Bool(b) => json!({ "BOOL": b }),
-        AttributeValue::Null(_) => json!({ "NULL": true }),
-        AttributeValue::M(m) => json!({ "M": m.iter().map(|(k, v)| (k.clone(), dynamodb_json(v))).collect::<Map<_, _>>() }),
-        AttributeValue::L(l) => json!({ "L": l.iter().map(dynamodb_json).collect::<Vec<_>>() }),
-        AttributeValue::Ss(ss) => json!({ "SS": ss }),
-        AttributeValue::Ns(ns) => json!({ "NS": ns }),
-        other => panic!("no DynamoDB JSON for {other:?} in a history item"),
-    }
-}
-
-fn stream_record(item: &migration_aws::store::Item) -> Value {
-    let image: Map<String, Value> = item.iter().map(|(k, v)| (k.clone(), dynamodb_json(v))).collect();
-    json!({ "eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": { "NewImage": image, "StreamViewType": "NEW_IMAGE" } })
-}
-
-/// EventBridge pattern matching, for the parts the pipes use: nested objects, lists of
-/// literal values, `{"exists": bool}`.
-fn matches(pattern: &Value, event: Option<&Value>) -> bool {
-    match pattern {
-        Value::Object(fields) => {
-            let Some(Value::Object(event)) = event else { return false };
-            fields.iter().all(|(k, p)| match p {
-                // `"key": [{"exists": false}]` matches when the key is absent.
-                Value::Array(options) if options.iter().any(|o| o.get("exists").is_some()) => {
-                    options.iter().any(|o| matches_value(o, event.get(k)))
-                }
-                _ => matches(p, event.get(k)),
-            })
-        }
-        Value::Array(options) => options.iter().any(|o| matches_value(o, event)),
-        other => panic!("unsupported pattern {other}"),
-    }
-}
-
-fn matches_value(option: &Value, value: Option<&Value>) -> bool {
-    match option.get("exists").and_then(Value::as_bool) {
-        Some(exists) => value.is_some() == exists,
-        None => value == Some(option),
-    }
-}
-
-/// Renders an input template the way Pipes does: `<$.path>` inside quotes is the value's
-/// text, escaped for a JSON string; outside quotes it is inserted as it is.
-fn render(template: &str, record: &Value) -> String {
-    let placeholder = Regex::new(r"<\$\.([A-Za-z0-9_.\-]+)>").unwrap();
-    let mut out = String::new();
-    let mut last = 0;
-    for m in placeholder.captures_iter(template) {
-        let whole = m.get(0).unwrap();
-        out.push_str(&template[last..whole.start()]);
-        let value = m[1].split('.').try_fold(record, |v, key| v.get(key));
-        let value = value.unwrap_or_else(|| panic!("{} is not in the record", &m[1]));
-        let quoted = template[..whole.start()].ends_with('"');
-        match (value, quoted) {
-            (Value::String(s), true) => out.push_str(serde_json::to_string(s).unwrap().trim_matches('"')),
-            (Value::String(s), false) => out.push_str(s),
-            (other, _) => out.push_str(&other.to_string()),
-        }
-        last = whole.end();
-    }
-    out.push_str(&template[last..]);
-    out
-}
 
 fn history_event(kind: EventKind, from: Option<Status>, to: Status, actor: Actor) -> HistoryEvent {
     let at = Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap() + chrono::Duration::nanoseconds(123_456_789);
