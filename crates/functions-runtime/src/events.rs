@@ -1,10 +1,13 @@
-//! The events handshake-watcher receives. The `AccountJoinedOrganization` service event
-//! arrives through CloudTrail on the management account's default bus in us-east-1; its
-//! detail's field names have changed spelling over time (`...Detail` / `...Details`,
-//! `accountId` / `AccountId` / `accountID`), so the member account id is looked up by
-//! meaning, not by one exact path.
+//! The events handshake-watcher and hardening-scan receive, all EventBridge events read
+//! through `aws_lambda_events`' [`EventBridgeEvent`] envelope. The `AccountJoinedOrganization`
+//! service event arrives through CloudTrail on the management account's default bus in
+//! us-east-1; its detail's field names have changed spelling over time (`...Detail` /
+//! `...Details`, `accountId` / `AccountId` / `accountID`), so its detail stays JSON and the
+//! member account id is looked up by meaning, not by one exact path.
 
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use migration::{AwsAccountId, MigrationId};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// What woke the watcher.
@@ -21,6 +24,9 @@ pub enum WatcherEvent {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
+    /// Not an EventBridge event at all (no `source`, `detail-type` or `detail`, a bad `time`).
+    #[error("not an EventBridge event: {0}")]
+    NotEventBridge(String),
     #[error("not an event the watcher handles (source `{event_source}`, detail-type `{detail_type}`, eventName `{event_name}`)")]
     Unexpected { event_source: String, detail_type: String, event_name: String },
     #[error("the AccountJoinedOrganization event names no member account id")]
@@ -59,13 +65,30 @@ fn collect_account_ids(v: &Value, out: &mut Vec<String>) {
     }
 }
 
+/// The EventBridge envelope of `event`, its detail left as JSON.
+pub fn eventbridge(event: &Value) -> Result<EventBridgeEvent<Value>, EventError> {
+    EventBridgeEvent::<Value>::deserialize(event).map_err(|e| EventError::NotEventBridge(e.to_string()))
+}
+
+/// An EventBridge schedule's event (a rule's `Scheduled Event`, or EventBridge Scheduler's).
+fn is_scheduled(event: &EventBridgeEvent<Value>) -> bool {
+    event.detail_type == "Scheduled Event" || matches!(event.source.as_str(), "aws.events" | "aws.scheduler")
+}
+
+fn unexpected(event: &EventBridgeEvent<Value>) -> EventError {
+    EventError::Unexpected {
+        event_source: event.source.clone(),
+        detail_type: event.detail_type.clone(),
+        event_name: str_at(&event.detail, "eventName").to_owned(),
+    }
+}
+
 pub fn parse_watcher_event(event: &Value) -> Result<WatcherEvent, EventError> {
-    let source = str_at(event, "source");
-    let detail_type = str_at(event, "detail-type");
-    let detail = event.get("detail").unwrap_or(&Value::Null);
+    let event = eventbridge(event)?;
+    let (source, detail_type, detail) = (event.source.as_str(), event.detail_type.as_str(), &event.detail);
     let event_name = str_at(detail, "eventName");
 
-    if detail_type == "Scheduled Event" || matches!(source, "aws.events" | "aws.scheduler") {
+    if is_scheduled(&event) {
         return Ok(WatcherEvent::Scheduled);
     }
     if source == "aws.organizations" && event_name == "AccountJoinedOrganization" {
@@ -89,5 +112,11 @@ pub fn parse_watcher_event(event: &Value) -> Result<WatcherEvent, EventError> {
             (status, _) => Err(EventError::NotAMigrationTimeout(format!("{name} ({status})"))),
         };
     }
-    Err(EventError::Unexpected { event_source: source.to_owned(), detail_type: detail_type.to_owned(), event_name: event_name.to_owned() })
+    Err(unexpected(&event))
+}
+
+/// hardening-scan's event: its schedule's, and nothing else.
+pub fn parse_scan_event(event: &Value) -> Result<(), EventError> {
+    let event = eventbridge(event)?;
+    if is_scheduled(&event) { Ok(()) } else { Err(unexpected(&event)) }
 }

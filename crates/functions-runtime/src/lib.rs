@@ -1,6 +1,7 @@
 //! What every Lambda function of the migration shares. A function's `main.rs` sets up
-//! tracing, reads [`Config`] once, builds the AWS ports once and runs one handler of this
-//! crate; everything here is testable without Lambda.
+//! tracing, reads [`Config`] once, builds the AWS ports it needs once ([`Function::needs`],
+//! [`Config::ports`]) and runs one handler of this crate; everything here is testable
+//! without Lambda.
 
 pub mod events;
 
@@ -13,10 +14,116 @@ use migration::settings::ConfigError;
 use migration::throttle::{DEFAULT_MIN_INTERVAL, RateLimitedOrganizations};
 use migration::workflow::{Step, run_step};
 use migration::{Settings, StepError, steps};
+pub use migration_aws::{Needs, NotBuilt};
+use migration_aws::{NotConfigured, Unavailable};
 use serde_json::{Value, json};
 use tracing::{Instrument, info, info_span};
 
-pub use events::{WatcherEvent, parse_watcher_event};
+pub use events::{WatcherEvent, parse_scan_event, parse_watcher_event};
+
+/// The Lambda functions, each with the ports its handler calls: only those get SDK
+/// clients, every other port refuses its calls ([`Unavailable`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Function {
+    Validate,
+    Invite,
+    WaitForHandshake,
+    CheckSupport,
+    ScheduleHardening,
+    RecordFailure,
+    HandshakeWatcher,
+    HardeningScan,
+    Api,
+}
+
+impl Function {
+    pub const ALL: [Function; 9] = [
+        Function::Validate,
+        Function::Invite,
+        Function::WaitForHandshake,
+        Function::CheckSupport,
+        Function::ScheduleHardening,
+        Function::RecordFailure,
+        Function::HandshakeWatcher,
+        Function::HardeningScan,
+        Function::Api,
+    ];
+
+    /// Its directory under `functions/` (the binary's name).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Function::Validate => "validate",
+            Function::Invite => "invite",
+            Function::WaitForHandshake => "wait-for-handshake",
+            Function::CheckSupport => "check-support",
+            Function::ScheduleHardening => "schedule-hardening",
+            Function::RecordFailure => "record-failure",
+            Function::HandshakeWatcher => "handshake-watcher",
+            Function::HardeningScan => "hardening-scan",
+            Function::Api => "api",
+        }
+    }
+
+    /// The function that runs a state-machine step.
+    pub const fn of_step(step: Step) -> Function {
+        match step {
+            Step::Validate => Function::Validate,
+            Step::Invite => Function::Invite,
+            Step::WaitForHandshake => Function::WaitForHandshake,
+            Step::CheckSupport => Function::CheckSupport,
+            Step::ScheduleHardening => Function::ScheduleHardening,
+            Step::RecordFailure => Function::RecordFailure,
+        }
+    }
+
+    /// The ports its handler calls (crates/migration/src/steps: what each use-case calls).
+    pub const fn needs(self) -> Needs {
+        let store = Needs { store: true, ..Needs::NOTHING };
+        match self {
+            // The program rules: the customer's role, their organization, their plan.
+            Function::Validate => Needs { customer_access: true, support: true, ..store },
+            // Membership, then the invitation.
+            Function::Invite => Needs { organizations: true, ..store },
+            // The handshake's state, and the token when it is already decided.
+            Function::WaitForHandshake | Function::HandshakeWatcher => Needs { organizations: true, executions: true, ..store },
+            // The plan, through the customer's role.
+            Function::CheckSupport => Needs { customer_access: true, support: true, ..store },
+            Function::ScheduleHardening | Function::RecordFailure => store,
+            // Membership, OUs, SCPs and tags; the customer's role for Full Hardening.
+            Function::HardeningScan => Needs { organizations: true, customer_access: true, ..store },
+            // Create starts the execution; cancel cancels the invitation and stops it.
+            Function::Api => Needs { organizations: true, executions: true, ..store },
+        }
+    }
+
+    /// The cargo features (of this crate, migration-aws's forwarded) its `Cargo.toml`
+    /// enables: the SDK of every port it needs; validate's `organizations` reads the
+    /// customer's organization through their role, not the partner's port.
+    pub const fn features(self) -> &'static [&'static str] {
+        match self {
+            Function::Validate => &["organizations", "sts", "support"],
+            Function::Invite => &["organizations"],
+            Function::WaitForHandshake | Function::HandshakeWatcher | Function::Api => &["organizations", "sfn"],
+            Function::CheckSupport => &["sts", "support"],
+            Function::ScheduleHardening | Function::RecordFailure => &[],
+            Function::HardeningScan => &["organizations", "sts"],
+        }
+    }
+}
+
+/// `ports` with every port `needs` does not name replaced by the one that refuses every
+/// call: what [`Config::ports`] builds on AWS, over any adapters (tests: the simulator).
+pub fn only(ports: Ports, needs: Needs) -> Ports {
+    let refuse = |port| Arc::new(Unavailable(NotConfigured::port(port)));
+    Ports {
+        store: if needs.store { ports.store } else { refuse("the store") },
+        orgs: if needs.organizations { ports.orgs } else { refuse("the Organizations port") },
+        customer: if needs.customer_access { ports.customer } else { refuse("the customer-access port") },
+        support: if needs.support { ports.support } else { refuse("the support probe") },
+        executions: if needs.executions { ports.executions } else { refuse("the executions port") },
+        ..ports
+    }
+}
 
 /// JSON logs when the function's logging config says so (`LoggingConfig: LogFormat: JSON`
 /// sets `AWS_LAMBDA_LOG_FORMAT`), honouring `AWS_LAMBDA_LOG_LEVEL`.
@@ -50,15 +157,17 @@ impl Config {
         })
     }
 
-    /// The AWS adapters behind the ports, clients built once from the environment.
-    pub async fn aws_ports(&self) -> Ports {
-        let aws = migration_aws::AwsPorts::from_env(&self.table_name, &self.state_machine_arn).await;
-        aws.into_ports(Arc::new(SystemClock), self.settings.clone())
+    /// The AWS adapters behind the ports `function` needs, their clients built once from
+    /// the environment; its other ports refuse every call. Fails at cold start when this
+    /// build does not link a port the function needs (its cargo features).
+    pub async fn ports(&self, function: Function) -> Result<Ports, NotBuilt> {
+        let aws = migration_aws::AwsPorts::from_env(function.needs(), &self.table_name, &self.state_machine_arn).await?;
+        Ok(aws.into_ports(Arc::new(SystemClock), self.settings.clone()))
     }
 
-    /// The hardening scan's ports: the AWS adapters, with Organizations calls paced.
-    pub async fn scan_ports(&self) -> Ports {
-        rate_limited_organizations(self.aws_ports().await, self.scan_organizations_interval)
+    /// The hardening scan's ports: its AWS adapters, with Organizations calls paced.
+    pub async fn scan_ports(&self) -> Result<Ports, NotBuilt> {
+        Ok(rate_limited_organizations(self.ports(Function::HardeningScan).await?, self.scan_organizations_interval))
     }
 }
 
@@ -155,10 +264,12 @@ pub async fn watcher_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result
 /// Time kept in reserve at the end of a scan run, so the last job's writes finish.
 pub const SCAN_RESERVE: Duration = Duration::from_secs(20);
 
-/// hardening-scan: as many due jobs as the remaining invocation time allows. `ports` are
+/// hardening-scan: on its schedule's event, as many due jobs as the remaining invocation
+/// time allows (any other event is refused, `Migration.BadInput`). `ports` are
 /// [`Config::scan_ports`], whose Organizations calls are paced; the pauses count against
 /// the remaining time like any other work.
 pub async fn scan_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result<Value, StepFailure> {
+    parse_scan_event(&event.payload).map_err(|e| StepFailure(StepError::BadInput(e.to_string())))?;
     let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
     let keep_going = move || deadline.duration_since(SystemTime::now()).is_ok_and(|left| left > SCAN_RESERVE);
     let report = steps::hardening_scan(ports, SWEEP_LIMIT, keep_going).await.map_err(StepFailure)?;

@@ -1,7 +1,9 @@
 //! How the adapters build their SDK clients, and the one hook tests have into them.
 //!
 //! Every client of every adapter is built here, from the one `SdkConfig`, through
-//! [`ClientHooks`]. In production the hooks are empty. The IAM check (tests/infra) sets a
+//! [`ClientHooks`]; only the clients of the SDKs this build links (the crate's features:
+//! `organizations`, `sts`, `support`, `sfn`; DynamoDB always), and of those only the ones
+//! a function's [`Needs`](crate::Needs) name. In production the hooks are empty. The IAM check (tests/infra) sets a
 //! [`CallLog`]: every request any client sends is then recorded through an SDK interceptor
 //! as the IAM authorization requests it makes (action and resource), tagged with who signs
 //! it: the function (its own role) or the customer's role. Tests may also give one service
@@ -21,6 +23,30 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// Global services (Organizations, Support) answer in us-east-1.
+#[cfg(any(feature = "organizations", feature = "support"))]
+pub(crate) const GLOBAL_REGION: &str = "us-east-1";
+
+/// The partner's configuration with the customer session's credentials, in us-east-1.
+#[cfg(any(all(feature = "sts", feature = "organizations"), feature = "support"))]
+pub(crate) fn session_config(base: &SdkConfig, session: &migration::ports::CustomerSession) -> SdkConfig {
+    use std::time::{Duration as StdDuration, UNIX_EPOCH};
+
+    use aws_config::Region;
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+
+    let expires = u64::try_from(session.expires_at.timestamp()).ok().map(|s| UNIX_EPOCH + StdDuration::from_secs(s));
+    let credentials = Credentials::new(
+        session.access_key_id.clone(),
+        session.secret_access_key.clone(),
+        Some(session.session_token.clone()),
+        expires,
+        "cam-customer-role",
+    );
+    base.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).region(Region::from_static(GLOBAL_REGION)).build()
+}
 
 /// The AWS services the adapters call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -127,9 +153,10 @@ impl ClientHooks {
 }
 
 macro_rules! client_builders {
-    ($($fn_name:ident => $krate:ident, $service:expr;)*) => {
+    ($($(#[$cfg:meta])* $fn_name:ident => $krate:ident, $service:expr;)*) => {
         impl ClientHooks {
             $(
+                $(#[$cfg])*
                 pub fn $fn_name(&self, config: &SdkConfig, signer: Signer) -> $krate::Client {
                     let mut builder = $krate::config::Builder::from(config);
                     if let Some((http, interceptors)) = self.services.get(&$service) {
@@ -150,11 +177,16 @@ macro_rules! client_builders {
     };
 }
 
+// Only the clients of the SDKs this build links (migration-aws's features).
 client_builders! {
     dynamodb => aws_sdk_dynamodb, Service::DynamoDb;
+    #[cfg(feature = "organizations")]
     organizations => aws_sdk_organizations, Service::Organizations;
+    #[cfg(feature = "sts")]
     sts => aws_sdk_sts, Service::Sts;
+    #[cfg(feature = "sfn")]
     sfn => aws_sdk_sfn, Service::StepFunctions;
+    #[cfg(feature = "support")]
     support => aws_sdk_support, Service::Support;
 }
 

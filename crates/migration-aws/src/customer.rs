@@ -1,12 +1,9 @@
 //! The customer's account through the role they created: sts:AssumeRole with the
 //! organization's ExternalId, then Organizations calls with the session's credentials.
 
-use std::time::{Duration as StdDuration, UNIX_EPOCH};
-
 use async_trait::async_trait;
-use aws_config::{Region, SdkConfig};
-use aws_credential_types::Credentials;
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_config::SdkConfig;
+#[cfg(feature = "organizations")]
 use aws_sdk_organizations::operation::describe_organization::DescribeOrganizationError;
 use aws_sdk_sts::config::http::HttpResponse;
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
@@ -17,12 +14,11 @@ use migration::rules::CustomerOrganization;
 use migration::{ExternalId, MigrationId, RoleArn};
 use tracing::{info, instrument, warn};
 
-use crate::clients::{ClientHooks, Signer};
+use crate::clients::ClientHooks;
+#[cfg(feature = "organizations")]
+use crate::clients::{Signer, session_config};
 use crate::errors::{error_message, is_access_denied_code, is_transient};
-use crate::organizations::to_chrono;
-
-/// Global services (Organizations, Support) answer in us-east-1.
-pub(crate) const GLOBAL_REGION: &str = "us-east-1";
+use crate::to_chrono;
 
 /// The AWS adapter of [`CustomerAccess`].
 #[derive(Clone, Debug)]
@@ -36,19 +32,6 @@ pub struct AwsCustomerAccess {
 /// `cam-migration-<id>`: CloudTrail in the customer's account shows which migration acted.
 pub fn role_session_name(migration: MigrationId) -> String {
     format!("cam-migration-{migration}")
-}
-
-/// The partner's configuration with the customer session's credentials, in us-east-1.
-pub(crate) fn session_config(base: &SdkConfig, session: &CustomerSession) -> SdkConfig {
-    let expires = u64::try_from(session.expires_at.timestamp()).ok().map(|s| UNIX_EPOCH + StdDuration::from_secs(s));
-    let credentials = Credentials::new(
-        session.access_key_id.clone(),
-        session.secret_access_key.clone(),
-        Some(session.session_token.clone()),
-        expires,
-        "cam-customer-role",
-    );
-    base.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).region(Region::from_static(GLOBAL_REGION)).build()
 }
 
 fn access_error(err: &SdkError<AssumeRoleError, HttpResponse>) -> AccessError {
@@ -71,6 +54,7 @@ impl AwsCustomerAccess {
     }
 
     /// Every account of the customer's own organization, when the role may list them.
+    #[cfg(feature = "organizations")]
     async fn account_count(&self, orgs: &aws_sdk_organizations::Client) -> Option<u32> {
         let mut count = 0u32;
         let mut pages = orgs.list_accounts().into_paginator().send();
@@ -127,6 +111,15 @@ impl CustomerAccess for AwsCustomerAccess {
         }
     }
 
+    /// Built without the `organizations` feature (a function that never reads the
+    /// customer's organization) this fails closed: a typed error, never a guess.
+    #[cfg(not(feature = "organizations"))]
+    async fn organization(&self, session: &CustomerSession) -> Result<CustomerOrganization, AccessError> {
+        let _ = (&self.base, &self.hooks, session);
+        Err(crate::unavailable::NotConfigured::feature("reading the customer's organization", "organizations").into())
+    }
+
+    #[cfg(feature = "organizations")]
     #[instrument(skip(self, session), fields(account = %session.account_id))]
     async fn organization(&self, session: &CustomerSession) -> Result<CustomerOrganization, AccessError> {
         let orgs = self.hooks.organizations(&session_config(&self.base, session), Signer::CustomerRole);

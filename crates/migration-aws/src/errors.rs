@@ -3,8 +3,9 @@
 //! is their code: every adapter asks [`error_code`] and the classifiers below, never
 //! `Debug` output.
 
-use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use migration::error::{OrgError, Refusal};
 
 /// The AWS error code (`ThrottlingException`, `AccessDenied`, ...) of an error, modeled or not.

@@ -1,78 +1,215 @@
 //! AWS adapters of the migration ports: the DynamoDB store, AWS Organizations,
 //! the customer's role through STS, the Support probe and Step Functions executions.
 //!
-//! Clients are built once from one `SdkConfig` ([`AwsPorts::from_env`]); `AWS_ENDPOINT_URL`
-//! points them at an emulator.
+//! A function builds only the clients of the ports it uses ([`Needs`],
+//! [`AwsPorts::from_env`]), all from one `SdkConfig`; the other ports get the
+//! [`Unavailable`] adapter, which fails closed. The cargo features `organizations`, `sts`,
+//! `support` and `sfn` (all on by default) decide which SDKs a build links at all; DynamoDB
+//! is always linked. `AWS_ENDPOINT_URL` points the clients at an emulator.
 
 pub mod clients;
+#[cfg(feature = "sts")]
 pub mod customer;
 pub mod errors;
+#[cfg(feature = "sfn")]
 pub mod executions;
 pub mod keys;
+#[cfg(feature = "organizations")]
 pub mod organizations;
 pub mod store;
 pub mod stream;
+#[cfg(feature = "support")]
 pub mod support;
 pub mod table;
+pub mod unavailable;
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use std::sync::Arc;
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use migration::ports::{Clock, CustomerAccess, Executions, MigrationStore, Organizations, SupportProbe};
 
 pub use clients::{ArnContext, AwsCall, CallLog, ClientHooks, Service, Signer};
 
+#[cfg(feature = "sts")]
 pub use customer::{AwsCustomerAccess, role_session_name};
 pub use errors::error_code;
+#[cfg(feature = "sfn")]
 pub use executions::StepFunctionsExecutions;
+#[cfg(feature = "organizations")]
 pub use organizations::AwsOrganizations;
 pub use store::DynamoStore;
 pub use stream::status_changed_from_stream_image;
+#[cfg(feature = "support")]
 pub use support::AwsSupportProbe;
 pub use table::{IndexDefinition, TableDefinition, table_definition};
+pub use unavailable::{NotConfigured, Unavailable};
 
-/// Every AWS adapter, built from one configuration.
-#[derive(Clone, Debug)]
+/// An AWS timestamp as chrono's.
+#[cfg(any(feature = "organizations", feature = "sts"))]
+pub(crate) fn to_chrono(at: &aws_smithy_types::DateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(at.secs(), at.subsec_nanos())
+}
+
+/// Which ports a function calls. Only those get SDK clients; the others get the
+/// [`Unavailable`] adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// The migration table (DynamoDB).
+    pub store: bool,
+    /// The partner organization (Organizations, management account credentials).
+    pub organizations: bool,
+    /// The customer's role (STS; Organizations with the session, to read the customer's
+    /// organization, which also needs the `organizations` feature).
+    pub customer_access: bool,
+    /// The customer's support plan (Support, with the customer's session).
+    pub support: bool,
+    /// The state machine's executions and task tokens (Step Functions).
+    pub executions: bool,
+}
+
+impl Needs {
+    pub const NOTHING: Needs = Needs { store: false, organizations: false, customer_access: false, support: false, executions: false };
+    pub const EVERYTHING: Needs = Needs { store: true, organizations: true, customer_access: true, support: true, executions: true };
+
+    /// The ports this build can serve: the store always, the others by cargo feature.
+    pub const fn built() -> Needs {
+        Needs {
+            store: true,
+            organizations: cfg!(feature = "organizations"),
+            customer_access: cfg!(feature = "sts"),
+            support: cfg!(feature = "support"),
+            executions: cfg!(feature = "sfn"),
+        }
+    }
+
+    /// The ports needed whose SDK this build does not link, each with its feature.
+    pub fn not_built(self) -> Vec<NotConfigured> {
+        let built = Needs::built();
+        [
+            (self.organizations && !built.organizations, NotConfigured::feature("the Organizations port", "organizations")),
+            (self.customer_access && !built.customer_access, NotConfigured::feature("the customer-access port", "sts")),
+            (self.support && !built.support, NotConfigured::feature("the support probe", "support")),
+            (self.executions && !built.executions, NotConfigured::feature("the executions port", "sfn")),
+        ]
+        .into_iter()
+        .filter_map(|(missing, why)| missing.then_some(why))
+        .collect()
+    }
+}
+
+/// A function needs a port this build does not link (its cargo features miss one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotBuilt(pub Vec<NotConfigured>);
+
+impl std::fmt::Display for NotBuilt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        write!(f, "{}", parts.join("; "))
+    }
+}
+
+impl std::error::Error for NotBuilt {}
+
+/// The AWS adapters of the ports a function needs; `None` for the others (no client).
+#[derive(Clone, Debug, Default)]
 pub struct AwsPorts {
-    pub store: DynamoStore,
-    pub organizations: AwsOrganizations,
-    pub customer: AwsCustomerAccess,
-    pub support: AwsSupportProbe,
-    pub executions: StepFunctionsExecutions,
+    pub store: Option<DynamoStore>,
+    #[cfg(feature = "organizations")]
+    pub organizations: Option<AwsOrganizations>,
+    #[cfg(feature = "sts")]
+    pub customer: Option<AwsCustomerAccess>,
+    #[cfg(feature = "support")]
+    pub support: Option<AwsSupportProbe>,
+    #[cfg(feature = "sfn")]
+    pub executions: Option<StepFunctionsExecutions>,
 }
 
 impl AwsPorts {
     /// Loads the standard AWS configuration (environment, `AWS_ENDPOINT_URL`, the Lambda
-    /// role) once and builds every client from it.
-    pub async fn from_env(table_name: &str, state_machine_arn: &str) -> Self {
+    /// role) once and builds the clients of the ports in `needs` from it. Fails, before any
+    /// configuration is loaded, when this build does not link a port `needs` names.
+    pub async fn from_env(needs: Needs, table_name: &str, state_machine_arn: &str) -> Result<Self, NotBuilt> {
+        let missing = needs.not_built();
+        if !missing.is_empty() {
+            return Err(NotBuilt(missing));
+        }
         let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        Self::from_config(&config, table_name, state_machine_arn)
+        Self::for_needs(&config, needs, table_name, state_machine_arn, &ClientHooks::default())
     }
 
+    /// Every port this build links, without hooks.
     pub fn from_config(config: &SdkConfig, table_name: &str, state_machine_arn: &str) -> Self {
         Self::from_config_with(config, table_name, state_machine_arn, &ClientHooks::default())
     }
 
-    /// Every client built through `hooks` (tests: the IAM check's call recorder, doubles).
+    /// Every port this build links, every client built through `hooks` (tests: the IAM
+    /// check's call recorder, doubles).
     pub fn from_config_with(config: &SdkConfig, table_name: &str, state_machine_arn: &str, hooks: &ClientHooks) -> Self {
-        // Organizations is a global service answered in us-east-1.
-        let global = config.to_builder().region(Region::from_static(customer::GLOBAL_REGION)).build();
-        let own = Signer::Function;
-        Self {
-            store: DynamoStore::new(hooks.dynamodb(config, own), table_name),
-            organizations: AwsOrganizations::new(hooks.organizations(&global, own)),
-            customer: AwsCustomerAccess::with_hooks(hooks.sts(config, own), config.clone(), hooks.clone()),
-            support: AwsSupportProbe::with_hooks(config.clone(), hooks.clone()),
-            executions: StepFunctionsExecutions::new(hooks.sfn(config, own), state_machine_arn),
-        }
+        Self::for_needs(config, Needs::built(), table_name, state_machine_arn, hooks).expect("the built ports are built")
     }
 
-    /// The domain's ports over these adapters.
-    pub fn into_ports(self, clock: std::sync::Arc<dyn migration::ports::Clock>, settings: migration::Settings) -> migration::Ports {
-        use std::sync::Arc;
+    /// The clients of the ports in `needs` only, through `hooks`.
+    pub fn for_needs(
+        config: &SdkConfig,
+        needs: Needs,
+        table_name: &str,
+        state_machine_arn: &str,
+        hooks: &ClientHooks,
+    ) -> Result<Self, NotBuilt> {
+        let missing = needs.not_built();
+        if !missing.is_empty() {
+            return Err(NotBuilt(missing));
+        }
+        let own = Signer::Function;
+        #[cfg(not(feature = "sfn"))]
+        let _ = state_machine_arn;
+        Ok(Self {
+            store: needs.store.then(|| DynamoStore::new(hooks.dynamodb(config, own), table_name)),
+            #[cfg(feature = "organizations")]
+            organizations: needs.organizations.then(|| {
+                // Organizations is a global service answered in us-east-1.
+                let global = config.to_builder().region(aws_config::Region::from_static(clients::GLOBAL_REGION)).build();
+                AwsOrganizations::new(hooks.organizations(&global, own))
+            }),
+            #[cfg(feature = "sts")]
+            customer: needs.customer_access.then(|| AwsCustomerAccess::with_hooks(hooks.sts(config, own), config.clone(), hooks.clone())),
+            #[cfg(feature = "support")]
+            support: needs.support.then(|| AwsSupportProbe::with_hooks(config.clone(), hooks.clone())),
+            #[cfg(feature = "sfn")]
+            executions: needs.executions.then(|| StepFunctionsExecutions::new(hooks.sfn(config, own), state_machine_arn)),
+        })
+    }
+
+    /// The domain's ports over these adapters; a port without one refuses every call.
+    pub fn into_ports(self, clock: Arc<dyn Clock>, settings: migration::Settings) -> migration::Ports {
+        // Not `Option::unwrap_or_else`: without a feature the option is a literal `None`.
+        fn or_unavailable<T: ?Sized>(adapter: Option<Arc<T>>, unavailable: impl FnOnce() -> Arc<T>) -> Arc<T> {
+            adapter.unwrap_or_else(unavailable)
+        }
+        let unavailable = |port| Arc::new(Unavailable(NotConfigured::port(port)));
+        let store: Option<Arc<dyn MigrationStore>> = self.store.map(|a| Arc::new(a) as _);
+        #[cfg(feature = "organizations")]
+        let orgs: Option<Arc<dyn Organizations>> = self.organizations.map(|a| Arc::new(a) as _);
+        #[cfg(not(feature = "organizations"))]
+        let orgs: Option<Arc<dyn Organizations>> = None;
+        #[cfg(feature = "sts")]
+        let customer: Option<Arc<dyn CustomerAccess>> = self.customer.map(|a| Arc::new(a) as _);
+        #[cfg(not(feature = "sts"))]
+        let customer: Option<Arc<dyn CustomerAccess>> = None;
+        #[cfg(feature = "support")]
+        let support: Option<Arc<dyn SupportProbe>> = self.support.map(|a| Arc::new(a) as _);
+        #[cfg(not(feature = "support"))]
+        let support: Option<Arc<dyn SupportProbe>> = None;
+        #[cfg(feature = "sfn")]
+        let executions: Option<Arc<dyn Executions>> = self.executions.map(|a| Arc::new(a) as _);
+        #[cfg(not(feature = "sfn"))]
+        let executions: Option<Arc<dyn Executions>> = None;
         migration::Ports {
-            store: Arc::new(self.store),
-            orgs: Arc::new(self.organizations),
-            customer: Arc::new(self.customer),
-            support: Arc::new(self.support),
-            executions: Arc::new(self.executions),
+            store: or_unavailable(store, || unavailable("the store")),
+            orgs: or_unavailable(orgs, || unavailable("the Organizations port")),
+            customer: or_unavailable(customer, || unavailable("the customer-access port")),
+            support: or_unavailable(support, || unavailable("the support probe")),
+            executions: or_unavailable(executions, || unavailable("the executions port")),
             clock,
             settings: Arc::new(settings),
         }

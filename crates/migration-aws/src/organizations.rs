@@ -9,9 +9,7 @@ use aws_sdk_organizations::operation::describe_account::DescribeAccountError;
 use aws_sdk_organizations::operation::invite_account_to_organization::InviteAccountToOrganizationError;
 use aws_sdk_organizations::operation::move_account::MoveAccountError;
 use aws_sdk_organizations::operation::tag_resource::TagResourceError;
-use aws_sdk_organizations::primitives::DateTime as SmithyDateTime;
 use aws_sdk_organizations::types::{self, ActionType, HandshakeFilter, HandshakeParty, HandshakePartyType, Tag};
-use chrono::{DateTime, Utc};
 use migration::error::OrgError;
 use migration::ports::{Membership, Organizations};
 use migration::record::{Handshake, HandshakeState};
@@ -19,15 +17,12 @@ use migration::{AwsAccountId, HandshakeId, MigrationId};
 use tracing::{debug, info, instrument};
 
 use crate::errors::org_error;
+use crate::to_chrono;
 
 /// The AWS adapter of [`Organizations`].
 #[derive(Clone, Debug)]
 pub struct AwsOrganizations {
     client: Client,
-}
-
-pub(crate) fn to_chrono(at: &SmithyDateTime) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(at.secs(), at.subsec_nanos())
 }
 
 fn handshake_state(state: Option<&types::HandshakeState>) -> Result<HandshakeState, OrgError> {

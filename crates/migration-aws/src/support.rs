@@ -7,8 +7,7 @@ use migration::ports::{CustomerSession, SupportAnswer, SupportProbe};
 use migration::record::SupportPlan;
 use tracing::{info, instrument, warn};
 
-use crate::clients::{ClientHooks, Signer};
-use crate::customer::session_config;
+use crate::clients::{ClientHooks, Signer, session_config};
 use crate::errors::{error_code, error_message, is_subscription_required};
 
 /// The AWS adapter of [`SupportProbe`].

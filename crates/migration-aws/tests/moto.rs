@@ -209,7 +209,8 @@ async fn assume_role_produces_a_session_named_after_the_migration() {
     let role = "arn:aws:iam::123456789012:role/CenturyLinkFullHardening".parse().unwrap();
     let id = MigrationId::new_at(t0());
 
-    let session = ports.customer.assume(&role, &"cam-acme-7f3a9c".parse().unwrap(), id).await.expect("assumed");
+    let session =
+        ports.customer.expect("every port is built").assume(&role, &"cam-acme-7f3a9c".parse().unwrap(), id).await.expect("assumed");
 
     assert_eq!(session.account_id.as_str(), "123456789012");
     assert!(!session.access_key_id.is_empty() && !session.session_token.is_empty());

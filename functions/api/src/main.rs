@@ -1,7 +1,7 @@
 //! The HTTP API function: tracing, typed config, clients once, run.
 
 use api::{Api, ApiConfig};
-use functions_runtime::Config;
+use functions_runtime::{Config, Function};
 use lambda_runtime::{Error, service_fn};
 
 #[tokio::main]
@@ -17,6 +17,6 @@ async fn main() -> Result<(), Error> {
                 .ok_or("OPERATOR_PRINCIPAL_ARNS is not set: the stack's OperatorPrincipalArns names the operator roles")?,
         ),
     };
-    let api = &Api::new(config.aws_ports().await, api_config);
+    let api = &Api::new(config.ports(Function::Api).await?, api_config);
     lambda_runtime::run(service_fn(|event| api_function::handle(api, event))).await
 }

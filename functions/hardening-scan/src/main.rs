@@ -7,6 +7,6 @@ use lambda_runtime::{Error, service_fn};
 async fn main() -> Result<(), Error> {
     functions_runtime::init_tracing();
     let config = Config::from_env()?;
-    let ports = &config.scan_ports().await;
+    let ports = &config.scan_ports().await?;
     lambda_runtime::run(service_fn(|event| functions_runtime::scan_handler(ports, event))).await
 }

@@ -1,6 +1,6 @@
 //! Checks every program rule, including those that need the customer's role.
 
-use functions_runtime::Config;
+use functions_runtime::{Config, Function};
 use lambda_runtime::{Error, service_fn};
 use migration::workflow::Step;
 
@@ -8,6 +8,7 @@ use migration::workflow::Step;
 async fn main() -> Result<(), Error> {
     functions_runtime::init_tracing();
     let config = Config::from_env()?;
-    let ports = &config.aws_ports().await;
-    lambda_runtime::run(service_fn(|event| functions_runtime::step_handler(ports, Step::Validate, event))).await
+    let step = Step::Validate;
+    let ports = &config.ports(Function::of_step(step)).await?;
+    lambda_runtime::run(service_fn(|event| functions_runtime::step_handler(ports, step, event))).await
 }

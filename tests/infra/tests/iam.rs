@@ -528,7 +528,9 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
         (std::time::SystemTime::now() + std::time::Duration::from_secs(300)).duration_since(std::time::UNIX_EPOCH).unwrap().as_millis(),
     )
     .unwrap();
-    let report = functions_runtime::scan_handler(&scan, LambdaEvent::new(json!({}), context)).await.unwrap();
+    // The scan takes only its schedule's EventBridge event.
+    let scheduled: Value = serde_json::from_str(include_str!("../../../functions/hardening-scan/events/scheduled.json")).unwrap();
+    let report = functions_runtime::scan_handler(&scan, LambdaEvent::new(scheduled, context)).await.unwrap();
     assert_eq!(report["completed"], 2, "{report}");
     assert_eq!(status(&setup, joins).await, Status::Hardened);
 
