@@ -39,19 +39,26 @@ if ! diff <(profile Cargo.toml) <(profile benches/floor/Cargo.toml) >/dev/null; 
     exit 2
 fi
 
-pkgs=()
-for f in "${FUNCTIONS[@]}"; do pkgs+=(-p "$f"); done
+# One cargo invocation per function: built in one, cargo would unify the features of
+# functions-runtime (hence migration-aws) over all of them and link every SDK client into
+# every function, whereas each function's Cargo.toml enables only the SDKs its step uses.
+# CARGO_BUILD_JOBS limits the jobs, as for any cargo command.
+build_each() {
+    for f in "${FUNCTIONS[@]}"; do
+        cargo lambda build --release "$1" --lambda-dir "$2" -p "$f"
+    done
+}
 
 if [ -z "${SKIP_BUILD:-}" ]; then
     say "building the functions (release, x86_64)"
     t0=$(date +%s)
-    cargo lambda build --release --x86-64 --lambda-dir "$CARGO_TARGET_DIR/lambda" "${pkgs[@]}"
+    build_each --x86-64 "$CARGO_TARGET_DIR/lambda"
     (cd benches/floor && cargo lambda build --release --x86-64 --lambda-dir "$CARGO_TARGET_DIR/lambda")
     say "x86_64 build took $(( $(date +%s) - t0 )) s"
     if [ -n "${ARM64:-}" ]; then
         say "building the functions (release, arm64), for sizes"
         t0=$(date +%s)
-        cargo lambda build --release --arm64 --lambda-dir "$CARGO_TARGET_DIR/lambda-arm64" "${pkgs[@]}"
+        build_each --arm64 "$CARGO_TARGET_DIR/lambda-arm64"
         (cd benches/floor && cargo lambda build --release --arm64 --lambda-dir "$CARGO_TARGET_DIR/lambda-arm64")
         say "arm64 build took $(( $(date +%s) - t0 )) s"
     fi
