@@ -48,7 +48,7 @@ fn every_operation_declares_its_authorizer_integration_and_default_error() {
         let spec = ROUTES.iter().find(|r| r.operation_id == id).unwrap();
         let scheme = op["security"][0].as_object().and_then(|o| o.keys().next().cloned()).unwrap_or_default();
         let expected = match spec.audience {
-            Audience::Customer { .. } => "camJwt",
+            Audience::Customer => "camJwt",
             Audience::Operator => "sigv4",
         };
         assert_eq!(scheme, expected, "{method} {template}");
