@@ -17,19 +17,8 @@ use migration_sim::fixtures::{self, Fixture};
 use migration_sim::{ManualClock, RecordingExecutions};
 use serde_json::{Value, json};
 
-macro_rules! fixture {
-    ($function:literal, $file:literal) => {
-        serde_json::from_str::<Value>(include_str!(concat!("../../../functions/", $function, "/events/", $file))).expect("fixture is JSON")
-    };
-}
-
-fn start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").unwrap().with_timezone(&Utc)
-}
-
-fn event(payload: Value) -> LambdaEvent<Value> {
-    LambdaEvent::new(payload, Context::default())
-}
+mod common;
+use common::{event, fixture, start};
 
 /// A fixture payload pointed at a real migration.
 fn for_migration(mut payload: Value, id: MigrationId) -> Value {
@@ -50,15 +39,15 @@ async fn world() -> (Fixture<ManualClock>, std::sync::Arc<RecordingExecutions>, 
 #[tokio::test]
 async fn step_fixtures_drive_the_steps() {
     let (f, _, id) = world().await;
-    step_handler(&f.ports, Step::Validate, event(for_migration(fixture!("validate", "step.json"), id))).await.unwrap();
-    let out = step_handler(&f.ports, Step::Invite, event(for_migration(fixture!("invite", "step.json"), id))).await.unwrap();
+    step_handler(&f.ports, Step::Validate, event(for_migration(fixture("validate", "step.json"), id))).await.unwrap();
+    let out = step_handler(&f.ports, Step::Invite, event(for_migration(fixture("invite", "step.json"), id))).await.unwrap();
     assert_eq!(out["already_member"], false);
-    step_handler(&f.ports, Step::WaitForHandshake, event(for_migration(fixture!("wait-for-handshake", "step.json"), id))).await.unwrap();
+    step_handler(&f.ports, Step::WaitForHandshake, event(for_migration(fixture("wait-for-handshake", "step.json"), id))).await.unwrap();
     let record = f.store.get(id).await.unwrap().unwrap();
     assert_eq!(record.status, Status::Invited);
     assert_eq!(record.task_token.unwrap().expose(), "AQCEAAAAKgAAAAMAAAAAAAAAAexampletoken");
 
-    let out = step_handler(&f.ports, Step::RecordFailure, event(for_migration(fixture!("record-failure", "caught-decline.json"), id)))
+    let out = step_handler(&f.ports, Step::RecordFailure, event(for_migration(fixture("record-failure", "caught-decline.json"), id)))
         .await
         .unwrap();
     assert_eq!(out["error"], "Migration.InvitationDeclined");
@@ -68,7 +57,7 @@ async fn step_fixtures_drive_the_steps() {
 #[tokio::test]
 async fn a_lambda_crash_is_recorded_as_a_plain_failure() {
     let (f, _, id) = world().await;
-    let out = step_handler(&f.ports, Step::RecordFailure, event(for_migration(fixture!("record-failure", "caught-lambda-crash.json"), id)))
+    let out = step_handler(&f.ports, Step::RecordFailure, event(for_migration(fixture("record-failure", "caught-lambda-crash.json"), id)))
         .await
         .unwrap();
     assert_eq!(out["error"], "Migration.Failed");
@@ -78,11 +67,11 @@ async fn a_lambda_crash_is_recorded_as_a_plain_failure() {
 #[tokio::test]
 async fn errors_become_diagnostics_named_as_the_state_machine_matches() {
     let (f, _, _) = world().await;
-    let missing = step_handler(&f.ports, Step::Validate, event(fixture!("validate", "step.json"))).await.unwrap_err();
+    let missing = step_handler(&f.ports, Step::Validate, event(fixture("validate", "step.json"))).await.unwrap_err();
     let d = Diagnostic::from(missing);
     assert_eq!(d.error_type, "Migration.NotFound");
 
-    let mut bad = fixture!("wait-for-handshake", "step.json");
+    let mut bad = fixture("wait-for-handshake", "step.json");
     bad["migration_id"] = Value::from(42);
     let err: StepFailure = step_handler(&f.ports, Step::WaitForHandshake, event(bad)).await.unwrap_err();
     let d = Diagnostic::from(err);
@@ -93,21 +82,21 @@ async fn errors_become_diagnostics_named_as_the_state_machine_matches() {
 #[test]
 fn watcher_events_parse_in_both_spellings() {
     let expected = WatcherEvent::AccountJoined { account_id: fixtures::account() };
-    assert_eq!(parse_watcher_event(&fixture!("handshake-watcher", "account-joined.json")), Ok(expected.clone()));
-    assert_eq!(parse_watcher_event(&fixture!("handshake-watcher", "account-joined-older-spelling.json")), Ok(expected));
-    assert_eq!(parse_watcher_event(&fixture!("handshake-watcher", "scheduled.json")), Ok(WatcherEvent::Scheduled));
-    assert_eq!(parse_watcher_event(&fixture!("hardening-scan", "scheduled.json")), Ok(WatcherEvent::Scheduled));
+    assert_eq!(parse_watcher_event(&fixture("handshake-watcher", "account-joined.json")), Ok(expected.clone()));
+    assert_eq!(parse_watcher_event(&fixture("handshake-watcher", "account-joined-older-spelling.json")), Ok(expected));
+    assert_eq!(parse_watcher_event(&fixture("handshake-watcher", "scheduled.json")), Ok(WatcherEvent::Scheduled));
+    assert_eq!(parse_watcher_event(&fixture("hardening-scan", "scheduled.json")), Ok(WatcherEvent::Scheduled));
 }
 
 #[test]
 fn watcher_refuses_events_it_does_not_handle() {
-    let mut other = fixture!("handshake-watcher", "account-joined.json");
+    let mut other = fixture("handshake-watcher", "account-joined.json");
     other["detail"]["eventName"] = Value::from("CreateAccountResult");
     assert!(matches!(parse_watcher_event(&other), Err(EventError::Unexpected { .. })));
-    let mut no_member = fixture!("handshake-watcher", "account-joined.json");
+    let mut no_member = fixture("handshake-watcher", "account-joined.json");
     no_member["detail"]["serviceEventDetails"] = serde_json::json!({});
     assert_eq!(parse_watcher_event(&no_member), Err(EventError::NoAccountId));
-    let mut two = fixture!("handshake-watcher", "account-joined.json");
+    let mut two = fixture("handshake-watcher", "account-joined.json");
     two["detail"]["serviceEventDetails"]["extra"] = serde_json::json!({"accountId": "111111111111"});
     assert!(matches!(parse_watcher_event(&two), Err(EventError::AmbiguousAccountId(_))));
 }
@@ -121,7 +110,7 @@ async fn watcher_resolves_the_joined_account_from_the_event() {
     let handshake = f.store.get(id).await.unwrap().unwrap().handshake.unwrap().id;
     f.sim.accept(&handshake).unwrap();
 
-    let out = watcher_handler(&f.ports, event(fixture!("handshake-watcher", "account-joined.json"))).await.unwrap();
+    let out = watcher_handler(&f.ports, event(fixture("handshake-watcher", "account-joined.json"))).await.unwrap();
     assert_eq!(out["resolved"], id.to_string());
     assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::Joined);
     assert_eq!(recorder.token_outcomes().len(), 1);
@@ -131,7 +120,7 @@ async fn watcher_resolves_the_joined_account_from_the_event() {
 async fn scheduled_watcher_starts_unstarted_executions() {
     let (f, recorder, id) = world().await;
     f.clock.advance(chrono::Duration::minutes(6));
-    let out = watcher_handler(&f.ports, event(fixture!("handshake-watcher", "scheduled.json"))).await.unwrap();
+    let out = watcher_handler(&f.ports, event(fixture("handshake-watcher", "scheduled.json"))).await.unwrap();
     assert_eq!((out["started"].clone(), out["ended"].clone()), (json!(1), json!(0)));
     assert_eq!(recorder.start_calls(), 2, "once by the API, once by the sweep");
     assert_eq!(recorder.started(), vec![id]);
@@ -142,7 +131,7 @@ async fn scheduled_watcher_fails_a_record_whose_execution_ended_before_it_starte
     let (f, recorder, id) = world().await;
     recorder.end(id, "ABORTED");
     f.clock.advance(chrono::Duration::minutes(6));
-    let out = watcher_handler(&f.ports, event(fixture!("handshake-watcher", "scheduled.json"))).await.unwrap();
+    let out = watcher_handler(&f.ports, event(fixture("handshake-watcher", "scheduled.json"))).await.unwrap();
     assert_eq!((out["started"].clone(), out["ended"].clone()), (json!(0), json!(1)));
     assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::Failed);
 }
@@ -159,13 +148,13 @@ async fn scan_works_only_while_time_remains() {
     steps::schedule_hardening(&f.ports, id).await.unwrap();
 
     // The invocation's deadline has passed: the job is left for the next run.
-    let out = scan_handler(&f.ports, event(fixture!("hardening-scan", "scheduled.json"))).await.unwrap();
+    let out = scan_handler(&f.ports, event(fixture("hardening-scan", "scheduled.json"))).await.unwrap();
     assert_eq!((out["examined"].as_u64(), out["deferred"].as_u64()), (Some(0), Some(1)));
     assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::HardeningScheduled);
 
     let mut context = Context::default();
     context.deadline = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap() + 900_000;
-    let out = scan_handler(&f.ports, LambdaEvent::new(fixture!("hardening-scan", "scheduled.json"), context)).await.unwrap();
+    let out = scan_handler(&f.ports, LambdaEvent::new(fixture("hardening-scan", "scheduled.json"), context)).await.unwrap();
     assert_eq!(out["completed"], 1);
     assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::Hardened);
 }
@@ -179,9 +168,9 @@ fn config_names_what_is_missing() {
 #[tokio::test]
 async fn a_timed_out_execution_fails_its_active_migration_and_frees_the_account() {
     let (f, _, id) = world().await;
-    step_handler(&f.ports, Step::Validate, event(for_migration(fixture!("validate", "step.json"), id))).await.unwrap();
-    step_handler(&f.ports, Step::Invite, event(for_migration(fixture!("invite", "step.json"), id))).await.unwrap();
-    let mut timed_out = fixture!("handshake-watcher", "execution-timed-out.json");
+    step_handler(&f.ports, Step::Validate, event(for_migration(fixture("validate", "step.json"), id))).await.unwrap();
+    step_handler(&f.ports, Step::Invite, event(for_migration(fixture("invite", "step.json"), id))).await.unwrap();
+    let mut timed_out = fixture("handshake-watcher", "execution-timed-out.json");
     assert_eq!(
         parse_watcher_event(&timed_out),
         Ok(WatcherEvent::ExecutionTimedOut { migration_id: "01JNK4Q6X1V8W5Z2Y3A4B5C6D7".parse().unwrap() })
@@ -202,15 +191,15 @@ async fn a_timed_out_execution_fails_its_active_migration_and_frees_the_account(
 
 #[tokio::test]
 async fn other_execution_status_changes_are_not_the_watchers() {
-    let mut succeeded = fixture!("handshake-watcher", "execution-timed-out.json");
+    let mut succeeded = fixture("handshake-watcher", "execution-timed-out.json");
     succeeded["detail"]["status"] = json!("SUCCEEDED");
     assert!(matches!(parse_watcher_event(&succeeded), Err(EventError::NotAMigrationTimeout(_))));
-    let mut foreign = fixture!("handshake-watcher", "execution-timed-out.json");
+    let mut foreign = fixture("handshake-watcher", "execution-timed-out.json");
     foreign["detail"]["name"] = json!("someone-elses-execution");
     assert!(matches!(parse_watcher_event(&foreign), Err(EventError::NotAMigrationTimeout(_))));
     // An execution of no migration (started by hand with a ULID name) records nothing.
     let (f, _, _) = world().await;
-    let unknown = fixture!("handshake-watcher", "execution-timed-out.json");
+    let unknown = fixture("handshake-watcher", "execution-timed-out.json");
     assert_eq!(watcher_handler(&f.ports, event(unknown)).await.unwrap()["recorded"], false);
 }
 
@@ -272,8 +261,8 @@ impl MigrationStore for UnstartedQueueDown {
 #[tokio::test]
 async fn the_handshake_sweep_runs_even_when_the_unstarted_sweep_fails() {
     let (f, recorder, id) = world().await;
-    step_handler(&f.ports, Step::Validate, event(for_migration(fixture!("validate", "step.json"), id))).await.unwrap();
-    step_handler(&f.ports, Step::Invite, event(for_migration(fixture!("invite", "step.json"), id))).await.unwrap();
+    step_handler(&f.ports, Step::Validate, event(for_migration(fixture("validate", "step.json"), id))).await.unwrap();
+    step_handler(&f.ports, Step::Invite, event(for_migration(fixture("invite", "step.json"), id))).await.unwrap();
     let payload = json!({ "migration_id": id.to_string(), "task_token": "token-for-the-sweep" });
     step_handler(&f.ports, Step::WaitForHandshake, event(payload)).await.unwrap();
     let handshake = f.store.get(id).await.unwrap().unwrap().handshake.expect("invited").id;
@@ -281,7 +270,7 @@ async fn the_handshake_sweep_runs_even_when_the_unstarted_sweep_fails() {
     f.clock.advance(chrono::Duration::hours(1));
 
     let ports = migration::Ports { store: std::sync::Arc::new(UnstartedQueueDown(f.ports.store.clone())), ..f.ports.clone() };
-    let out = watcher_handler(&ports, event(fixture!("handshake-watcher", "scheduled.json"))).await;
+    let out = watcher_handler(&ports, event(fixture("handshake-watcher", "scheduled.json"))).await;
     let failure = out.expect_err("the unstarted sweep's failure fails the invocation");
     assert_eq!(Diagnostic::from(failure).error_type, "Migration.Transient");
     let token = migration::TaskToken::new("token-for-the-sweep".to_owned());

@@ -2,7 +2,7 @@
 //! with each function given only the ports it declares, over the simulator), refused
 //! otherwise, and matched by the cargo features its Cargo.toml enables.
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use functions_runtime::{Function, Needs, only, scan_handler, step_handler, watcher_handler};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use migration::ports::{MigrationStore, Ports};
@@ -14,19 +14,8 @@ use migration_sim::fixtures::{self, Fixture};
 use migration_sim::{ManualClock, SimSupportPlan};
 use serde_json::{Value, json};
 
-macro_rules! fixture {
-    ($function:literal, $file:literal) => {
-        serde_json::from_str::<Value>(include_str!(concat!("../../../functions/", $function, "/events/", $file))).expect("fixture is JSON")
-    };
-}
-
-fn start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").unwrap().with_timezone(&Utc)
-}
-
-fn event(payload: Value) -> LambdaEvent<Value> {
-    LambdaEvent::new(payload, Context::default())
-}
+mod common;
+use common::{event, fixture, start};
 
 fn ports_of(f: &Fixture<ManualClock>, function: Function) -> Ports {
     only(f.ports.clone(), function.needs())
@@ -54,7 +43,7 @@ async fn a_whole_migration_runs_with_each_function_given_only_its_needs() {
     let handshake = f.store.get(id).await.unwrap().unwrap().handshake.unwrap().id;
     f.sim.accept(&handshake).unwrap();
     let watcher = ports_of(&f, Function::HandshakeWatcher);
-    let out = watcher_handler(&watcher, event(fixture!("handshake-watcher", "account-joined.json"))).await.unwrap();
+    let out = watcher_handler(&watcher, event(fixture("handshake-watcher", "account-joined.json"))).await.unwrap();
     assert_eq!(out["resolved"], id.to_string());
     step(&f, Step::CheckSupport, input.clone()).await;
     step(&f, Step::ScheduleHardening, input.clone()).await;
@@ -62,12 +51,12 @@ async fn a_whole_migration_runs_with_each_function_given_only_its_needs() {
     let mut context = Context::default();
     context.deadline = u64::try_from(Utc::now().timestamp_millis()).unwrap() + 900_000;
     let scan = ports_of(&f, Function::HardeningScan);
-    let out = scan_handler(&scan, LambdaEvent::new(fixture!("hardening-scan", "scheduled.json"), context)).await.unwrap();
+    let out = scan_handler(&scan, LambdaEvent::new(fixture("hardening-scan", "scheduled.json"), context)).await.unwrap();
     assert_eq!(out["completed"], 1, "{out}");
     assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::Hardened);
 
     // The sweeps, and the paths that end a migration.
-    let out = watcher_handler(&watcher, event(fixture!("handshake-watcher", "scheduled.json"))).await.unwrap();
+    let out = watcher_handler(&watcher, event(fixture("handshake-watcher", "scheduled.json"))).await.unwrap();
     assert_eq!(out["failed"], 0, "{out}");
 }
 
@@ -85,12 +74,12 @@ async fn cancel_and_failure_paths_run_with_only_their_needs() {
     let (f, _) = Fixture::with_recorder(start()).await;
     let api = ports_of(&f, Function::Api);
     let id = steps::create_migration(&api, &admin(), &fixtures::request(AccessLevel::FullHardening), None).await.unwrap().record.id;
-    let mut failure = fixture!("record-failure", "caught-decline.json");
+    let mut failure = fixture("record-failure", "caught-decline.json");
     failure["migration_id"] = Value::String(id.to_string());
     let out = step(&f, Step::RecordFailure, failure).await;
     assert_eq!(out["error"], "Migration.InvitationDeclined");
 
-    let mut timed_out = fixture!("handshake-watcher", "execution-timed-out.json");
+    let mut timed_out = fixture("handshake-watcher", "execution-timed-out.json");
     timed_out["detail"]["name"] = Value::String(id.to_string());
     let watcher = ports_of(&f, Function::HandshakeWatcher);
     assert_eq!(watcher_handler(&watcher, event(timed_out)).await.unwrap()["recorded"], false, "already failed");
@@ -144,8 +133,8 @@ fn the_scan_takes_its_schedule_and_nothing_else() {
     use functions_runtime::events::EventError;
     use functions_runtime::parse_scan_event;
 
-    assert_eq!(parse_scan_event(&fixture!("hardening-scan", "scheduled.json")), Ok(()));
-    assert!(matches!(parse_scan_event(&fixture!("handshake-watcher", "account-joined.json")), Err(EventError::Unexpected { .. })));
+    assert_eq!(parse_scan_event(&fixture("hardening-scan", "scheduled.json")), Ok(()));
+    assert!(matches!(parse_scan_event(&fixture("handshake-watcher", "account-joined.json")), Err(EventError::Unexpected { .. })));
     assert!(matches!(parse_scan_event(&json!({})), Err(EventError::NotEventBridge(_))));
     assert!(matches!(functions_runtime::parse_watcher_event(&json!({"source": "aws.events"})), Err(EventError::NotEventBridge(_))));
 }
