@@ -25,12 +25,8 @@ pub use events::{WatcherEvent, parse_scan_event, parse_watcher_event};
 /// clients, every other port refuses its calls ([`Unavailable`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Function {
-    Validate,
-    Invite,
-    WaitForHandshake,
-    CheckSupport,
-    ScheduleHardening,
-    RecordFailure,
+    /// The function of a state-machine step.
+    Step(Step),
     HandshakeWatcher,
     HardeningScan,
     Api,
@@ -38,26 +34,21 @@ pub enum Function {
 
 impl Function {
     pub const ALL: [Function; 9] = [
-        Function::Validate,
-        Function::Invite,
-        Function::WaitForHandshake,
-        Function::CheckSupport,
-        Function::ScheduleHardening,
-        Function::RecordFailure,
+        Function::Step(Step::Validate),
+        Function::Step(Step::Invite),
+        Function::Step(Step::WaitForHandshake),
+        Function::Step(Step::CheckSupport),
+        Function::Step(Step::ScheduleHardening),
+        Function::Step(Step::RecordFailure),
         Function::HandshakeWatcher,
         Function::HardeningScan,
         Function::Api,
     ];
 
     /// Its directory under `functions/` (the binary's name).
-    pub const fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
-            Function::Validate => "validate",
-            Function::Invite => "invite",
-            Function::WaitForHandshake => "wait-for-handshake",
-            Function::CheckSupport => "check-support",
-            Function::ScheduleHardening => "schedule-hardening",
-            Function::RecordFailure => "record-failure",
+            Function::Step(step) => step.function_name(),
             Function::HandshakeWatcher => "handshake-watcher",
             Function::HardeningScan => "hardening-scan",
             Function::Api => "api",
@@ -66,14 +57,7 @@ impl Function {
 
     /// The function that runs a state-machine step.
     pub const fn of_step(step: Step) -> Function {
-        match step {
-            Step::Validate => Function::Validate,
-            Step::Invite => Function::Invite,
-            Step::WaitForHandshake => Function::WaitForHandshake,
-            Step::CheckSupport => Function::CheckSupport,
-            Step::ScheduleHardening => Function::ScheduleHardening,
-            Step::RecordFailure => Function::RecordFailure,
-        }
+        Function::Step(step)
     }
 
     /// The ports its handler calls (crates/migration/src/steps: what each use-case calls).
@@ -81,14 +65,14 @@ impl Function {
         let store = Needs { store: true, ..Needs::NOTHING };
         match self {
             // The program rules: the customer's role, their organization, their plan.
-            Function::Validate => Needs { customer_access: true, support: true, ..store },
+            Function::Step(Step::Validate) => Needs { customer_access: true, support: true, ..store },
             // Membership, then the invitation.
-            Function::Invite => Needs { organizations: true, ..store },
+            Function::Step(Step::Invite) => Needs { organizations: true, ..store },
             // The handshake's state, and the token when it is already decided.
-            Function::WaitForHandshake | Function::HandshakeWatcher => Needs { organizations: true, executions: true, ..store },
+            Function::Step(Step::WaitForHandshake) | Function::HandshakeWatcher => Needs { organizations: true, executions: true, ..store },
             // The plan, through the customer's role.
-            Function::CheckSupport => Needs { customer_access: true, support: true, ..store },
-            Function::ScheduleHardening | Function::RecordFailure => store,
+            Function::Step(Step::CheckSupport) => Needs { customer_access: true, support: true, ..store },
+            Function::Step(Step::ScheduleHardening) | Function::Step(Step::RecordFailure) => store,
             // Membership, OUs, SCPs and tags; the customer's role for Full Hardening.
             Function::HardeningScan => Needs { organizations: true, customer_access: true, ..store },
             // Create starts the execution; cancel cancels the invitation and stops it.
@@ -101,11 +85,11 @@ impl Function {
     /// customer's organization through their role, not the partner's port.
     pub const fn features(self) -> &'static [&'static str] {
         match self {
-            Function::Validate => &["organizations", "sts", "support"],
-            Function::Invite => &["organizations"],
-            Function::WaitForHandshake | Function::HandshakeWatcher | Function::Api => &["organizations", "sfn"],
-            Function::CheckSupport => &["sts", "support"],
-            Function::ScheduleHardening | Function::RecordFailure => &[],
+            Function::Step(Step::Validate) => &["organizations", "sts", "support"],
+            Function::Step(Step::Invite) => &["organizations"],
+            Function::Step(Step::WaitForHandshake) | Function::HandshakeWatcher | Function::Api => &["organizations", "sfn"],
+            Function::Step(Step::CheckSupport) => &["sts", "support"],
+            Function::Step(Step::ScheduleHardening) | Function::Step(Step::RecordFailure) => &[],
             Function::HardeningScan => &["organizations", "sts"],
         }
     }

@@ -94,7 +94,7 @@ async fn a_port_a_function_does_not_need_refuses_its_calls() {
     step_handler(&f.ports, Step::Validate, event(input.clone())).await.unwrap();
 
     // Invite's step with record-failure's ports: the Organizations port refuses.
-    let err = step_handler(&ports_of(&f, Function::RecordFailure), Step::Invite, event(input)).await.unwrap_err();
+    let err = step_handler(&ports_of(&f, Function::Step(Step::RecordFailure)), Step::Invite, event(input)).await.unwrap_err();
     let d = Diagnostic::from(err);
     assert_eq!(d.error_type, "Migration.Internal", "a permanent failure, not a retry");
     assert!(d.error_message.contains("the Organizations port is not configured in this function"), "{}", d.error_message);
