@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use migration::Migration;
+use migration::readiness::{DIRECT_TRANSFER_CHANGES, TransferChange};
 use migration::record::{Actor, Control, EventKind, HandshakeState, HistoryEvent, SupportPlan};
 use migration::request::{AccessLevel, Acknowledgements};
 use migration::rules::{Approval, Eligibility, OrgProfile, Terms, TermsDocument, check_eligibility};
@@ -34,6 +35,9 @@ pub struct MigrationView {
     pub updated_at: DateTime<Utc>,
     pub accepted_terms: Vec<AcceptedTermsView>,
     pub acknowledgements: Acknowledgements,
+    /// The organization the account leaves on acceptance, when it is a member of another.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direct_transfer: Option<DirectTransferView>,
     pub steps: Vec<StepView>,
     pub timeline: Vec<TimelineEntry>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -49,6 +53,26 @@ pub struct MigrationView {
     pub failure: Option<FailureView>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_action: Option<NextAction>,
+}
+
+/// The readiness section of a direct transfer: what the customer role showed of the old
+/// organization, and what the move changes.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectTransferView {
+    pub organization_id: String,
+    pub management_account_id: String,
+    pub acknowledged: bool,
+    pub checked_at: DateTime<Utc>,
+    pub changes: &'static [TransferChange],
+}
+
+/// `GET /onboarding`'s guidance for an account that is a member of another organization.
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectTransferGuidance {
+    /// The field of `acknowledgements` to set.
+    pub acknowledgement: &'static str,
+    pub required_when: &'static str,
+    pub changes: &'static [TransferChange],
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -74,7 +98,7 @@ pub struct SupportView {
     pub detail: Option<String>,
     pub checks: u32,
     pub last_checked_at: DateTime<Utc>,
-    /// The customer must have Business Support or higher by then.
+    /// The customer must have Business Support+ or higher by then.
     pub deadline: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_check_at: Option<DateTime<Utc>>,
@@ -167,6 +191,7 @@ pub struct OnboardingView {
     /// The documents to accept, in their current versions; empty when none are published.
     pub terms: Vec<TermsDocument>,
     pub acknowledgements_required: Vec<&'static str>,
+    pub direct_transfer: DirectTransferGuidance,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -243,6 +268,13 @@ pub fn migration_view(m: &Migration, history: &[HistoryEvent]) -> MigrationView 
             })
             .collect(),
         acknowledgements: m.acknowledgements,
+        direct_transfer: m.direct_transfer.as_ref().map(|d| DirectTransferView {
+            organization_id: d.organization_id.clone(),
+            management_account_id: d.management_account_id.to_string(),
+            acknowledged: d.acknowledged,
+            checked_at: d.checked_at,
+            changes: DIRECT_TRANSFER_CHANGES,
+        }),
         steps: steps(m, history),
         timeline: history.iter().map(timeline_entry).collect(),
         handshake: m.handshake.as_ref().map(|h| HandshakeView {
@@ -374,6 +406,11 @@ pub fn onboarding_view(onboarding: &Onboarding, partner: &str, template_url: Opt
         territory: profile.territory.to_string(),
         terms: terms.map(|t| t.documents.clone()).unwrap_or_default(),
         acknowledgements_required: vec!["historical_usage_data", "cost_allocation_tags", "reserved_instances"],
+        direct_transfer: DirectTransferGuidance {
+            acknowledgement: "direct_transfer",
+            required_when: "the AWS account is a member of another AWS organization: on acceptance it moves out of that organization directly, and everything listed here changes at that moment",
+            changes: onboarding.direct_transfer_changes,
+        },
     }
 }
 

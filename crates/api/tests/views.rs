@@ -72,10 +72,19 @@ async fn a_joined_account_on_basic_support_is_told_to_upgrade() {
     let handshake = w.record(mid).handshake.unwrap();
     w.fixture.sim.accept(&handshake.id).unwrap();
     steps::resolve_handshake(ports, mid, HandshakeState::Accepted, "test").await.unwrap();
+    // Basic at the first check right after the join may be AWS's plan reactivation gap:
+    // nothing is asked yet, and the step looks again soon.
+    let first = steps::check_support(ports, mid).await.unwrap();
+    assert_eq!(first.wait_seconds, 600);
+    let body = w.call(get(&format!("/migrations/{id}"), admin())).await.json();
+    assert_eq!(body["status"], "JOINED");
+    assert!(body["next_action"].is_null(), "no upgrade is asked on the first Basic: {}", body["next_action"]);
+    w.fixture.clock.advance(chrono::Duration::seconds(first.wait_seconds));
     steps::check_support(ports, mid).await.unwrap();
 
     let body = w.call(get(&format!("/migrations/{id}"), admin())).await.json();
     assert_eq!(body["status"], "AWAITING_SUPPORT_UPGRADE");
+    assert!(body["next_action"]["description"].as_str().unwrap().contains("Business Support+"), "names the plan sold today");
     assert!(body["joined_at"].is_string(), "the join time is shown");
     assert_eq!(body["support"]["plan"], "basic_or_developer");
     let action = &body["next_action"];
@@ -177,6 +186,8 @@ async fn what_a_status_change_asks_is_what_the_api_shows_for_that_status() {
     let ports = &w.fixture.ports;
     w.fixture.sim.accept(&w.record(mid).handshake.unwrap().id).unwrap();
     steps::resolve_handshake(ports, mid, HandshakeState::Accepted, "test").await.unwrap();
+    let first = steps::check_support(ports, mid).await.unwrap();
+    w.fixture.clock.advance(chrono::Duration::seconds(first.wait_seconds));
     steps::check_support(ports, mid).await.unwrap();
     let body = w.call(get(&format!("/migrations/{id}"), admin())).await.json();
     assert_eq!(body["status"], "AWAITING_SUPPORT_UPGRADE");

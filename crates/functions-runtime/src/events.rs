@@ -1,9 +1,11 @@
 //! The events handshake-watcher and hardening-scan receive, all EventBridge events read
 //! through `aws_lambda_events`' [`EventBridgeEvent`] envelope. The `AccountJoinedOrganization`
 //! service event arrives through CloudTrail on the management account's default bus in
-//! us-east-1; its detail's field names have changed spelling over time (`...Detail` /
-//! `...Details`, `accountId` / `AccountId` / `accountID`), so its detail stays JSON and the
-//! member account id is looked up by meaning, not by one exact path.
+//! us-east-1, as `AWS Service Event via CloudTrail` or `AWS API Call via CloudTrail`; its
+//! detail's field names have changed spelling over time (`...Detail` / `...Details`,
+//! `accountId` / `AccountId` / `accountID`), so its detail stays JSON and the member account
+//! id is looked up by meaning, not by one exact path. A direct transfer from another
+//! organization (November 2025) logs the same event, with `joinedMethod: INVITED`.
 
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use migration::{AwsAccountId, MigrationId};
@@ -92,11 +94,19 @@ pub fn parse_watcher_event(event: &Value) -> Result<WatcherEvent, EventError> {
         return Ok(WatcherEvent::Scheduled);
     }
     if source == "aws.organizations" && event_name == "AccountJoinedOrganization" {
-        // Only the service event details name the member; the envelope's `account` and
-        // `recipientAccountId` are the management account's.
+        // The member is named in the service event details (`AWS Service Event via
+        // CloudTrail`), or, in the `AWS API Call via CloudTrail` spelling, in the response
+        // or request elements: the first of those that names an account decides. Never the
+        // envelope's `account`, `recipientAccountId` (ours) or `userIdentity` (whoever
+        // accepted: for a direct transfer, a principal of the joining account).
         let mut ids = Vec::new();
-        if let Some(details) = detail.as_object().and_then(|d| d.iter().find(|(k, _)| k.eq_ignore_ascii_case("serviceEventDetails"))) {
-            collect_account_ids(details.1, &mut ids);
+        for section in ["serviceEventDetails", "responseElements", "requestParameters"] {
+            if let Some((_, details)) = detail.as_object().and_then(|d| d.iter().find(|(k, _)| k.eq_ignore_ascii_case(section))) {
+                collect_account_ids(details, &mut ids);
+            }
+            if !ids.is_empty() {
+                break;
+            }
         }
         return match ids.as_slice() {
             [] => Err(EventError::NoAccountId),

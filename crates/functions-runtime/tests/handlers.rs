@@ -83,7 +83,19 @@ async fn errors_become_diagnostics_named_as_the_state_machine_matches() {
 fn watcher_events_parse_in_both_spellings() {
     let expected = WatcherEvent::AccountJoined { account_id: fixtures::account() };
     assert_eq!(parse_watcher_event(&fixture("handshake-watcher", "account-joined.json")), Ok(expected.clone()));
-    assert_eq!(parse_watcher_event(&fixture("handshake-watcher", "account-joined-older-spelling.json")), Ok(expected));
+    assert_eq!(parse_watcher_event(&fixture("handshake-watcher", "account-joined-older-spelling.json")), Ok(expected.clone()));
+    // A direct transfer from another organization: `AWS API Call via CloudTrail`, accepted
+    // by the joining account's root user (its id in userIdentity too), joinedMethod INVITED.
+    let direct = fixture("handshake-watcher", "account-joined-direct-transfer.json");
+    assert_eq!(direct["detail-type"], "AWS API Call via CloudTrail");
+    assert_eq!(parse_watcher_event(&direct), Ok(expected.clone()));
+    // The API-call spelling may name the member in its response elements only; the
+    // identity that accepted (another account here) is never taken for it.
+    let mut in_response = direct.clone();
+    in_response["detail"]["serviceEventDetails"] = Value::Null;
+    in_response["detail"]["userIdentity"]["accountId"] = Value::from("222222222222");
+    in_response["detail"]["responseElements"] = serde_json::json!({"account": {"accountId": fixtures::ACCOUNT, "joinedMethod": "INVITED"}});
+    assert_eq!(parse_watcher_event(&in_response), Ok(expected));
     assert_eq!(parse_watcher_event(&fixture("handshake-watcher", "scheduled.json")), Ok(WatcherEvent::Scheduled));
     assert_eq!(parse_watcher_event(&fixture("hardening-scan", "scheduled.json")), Ok(WatcherEvent::Scheduled));
 }

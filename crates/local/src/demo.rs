@@ -11,7 +11,7 @@ use migration::request::AccessLevel;
 use migration::{MigrationId, Status, StepError};
 use migration::{progress, steps};
 use migration_sim::SimSupportPlan;
-use migration_sim::customers::{Answer, ScriptedCustomer};
+use migration_sim::customers::{AccountKind, Answer, ScriptedCustomer};
 use migration_sim::fixtures;
 use tokio::sync::broadcast;
 
@@ -43,6 +43,32 @@ pub struct DemoOptions {
     /// The customer never upgrades support: the 14-day deadline passes.
     #[arg(long)]
     pub never_upgrade: bool,
+    /// What the customer's AWS account is today: standalone, a member of another
+    /// organization (a direct transfer), or the management account of its own organization.
+    #[arg(long, value_enum, default_value_t = Account::Standalone)]
+    pub account: Account,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Account {
+    Standalone,
+    Member,
+    Management,
+}
+
+impl Account {
+    pub fn kind(self) -> AccountKind {
+        match self {
+            Account::Standalone => AccountKind::Standalone,
+            Account::Member => AccountKind::Member,
+            Account::Management => AccountKind::Management,
+        }
+    }
+
+    /// The organization the simulated account is in.
+    pub fn organization(self) -> migration::rules::CustomerOrganization {
+        self.kind().organization()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -63,6 +89,7 @@ impl DemoOptions {
             },
             upgrade_after_checks: (!self.never_upgrade).then_some(self.upgrade_after_checks),
             access: self.access_level(),
+            account: self.account.kind(),
         }
     }
 
@@ -136,14 +163,15 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport, StepError> {
     let customer = options.customer();
     if let Some(checks) = customer.upgrade_after_checks {
         // The validate step's pre-check reads the plan too: it is not one of the customer's checks.
-        f.sim.upgrade_support_after_checks(&fixtures::account(), checks + 1, SimSupportPlan::Business);
+        f.sim.upgrade_support_after_checks(&fixtures::account(), checks + 1, SimSupportPlan::BusinessSupportPlus);
     }
+    customer.set_up(&f.sim, &fixtures::account()).map_err(|e| StepError::Internal(e.to_string()))?;
     let mut timeline = Timeline { start, feed: f.store.subscribe(), changes: 0 };
 
     println!("  {:<12}  {:<26} {:<26} what happened", "sim time", "from", "to");
-    let created = steps::create_migration(&f.ports, &fixtures::admin(), &fixtures::request(customer.access), None)
-        .await
-        .map_err(|e| StepError::Internal(e.to_string()))?;
+    let request = customer.request(fixtures::request(customer.access));
+    let created =
+        steps::create_migration(&f.ports, &fixtures::admin(), &request, None).await.map_err(|e| StepError::Internal(e.to_string()))?;
     let id = created.record.id;
     let execution = stack.execution(id).ok_or_else(|| StepError::Internal("the execution did not start".into()))?;
 
@@ -201,8 +229,18 @@ async fn drive(
                     if !answered && due && clock.now() < handshake.expires_at {
                         answered = true;
                         if accept {
+                            let departed = f.sim.departures().len();
                             f.sim.accept(&handshake.id).map_err(|e| StepError::Internal(e.to_string()))?;
                             timeline.customer(clock.now(), "accepted the invitation");
+                            for d in f.sim.departures().iter().skip(departed) {
+                                timeline.customer(
+                                    d.at,
+                                    &format!(
+                                        "moved directly out of organization {} (AccountDepartedOrganization, departureMethod {})",
+                                        d.organization_id, d.departure_method
+                                    ),
+                                );
+                            }
                             steps::account_joined(&f.ports, &fixtures::account()).await?;
                         } else {
                             f.sim.decline(&handshake.id).map_err(|e| StepError::Internal(e.to_string()))?;

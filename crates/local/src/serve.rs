@@ -61,6 +61,10 @@ pub struct ServeOptions {
     /// Do not seed the demo organization, terms, approval and customer account.
     #[arg(long)]
     pub no_seed: bool,
+    /// What the seeded customer account is today: standalone, a member of another
+    /// organization (it moves directly), or the management account of its own.
+    #[arg(long, value_enum, default_value_t = crate::demo::Account::Standalone)]
+    pub account: crate::demo::Account,
 }
 
 #[derive(Clone)]
@@ -92,6 +96,7 @@ async fn build(options: &ServeOptions) -> Result<(Router, Ports), Box<dyn std::e
     let mut settings = fixtures::settings();
     settings.support_first_wait = chrono::Duration::seconds(options.support_first_wait.max(1));
     settings.support_max_wait = settings.support_first_wait * 8;
+    settings.support_join_recheck = settings.support_first_wait;
     settings.handshake_poll_interval = chrono::Duration::seconds(i64::try_from(options.sweep_every).unwrap_or(2).max(1));
     settings.hardening_retry = settings.handshake_poll_interval;
     let sim = SimAws::new(settings.partner_account_id.clone(), domain_clock.clone());
@@ -101,6 +106,7 @@ async fn build(options: &ServeOptions) -> Result<(Router, Ports), Box<dyn std::e
     if !options.no_seed {
         fixtures::seed_store(store.as_ref(), domain_clock.now()).await?;
         fixtures::seed_customer(&sim, SimSupportPlan::Basic);
+        sim.update_customer(&fixtures::account(), |c| c.own_organization = options.account.organization())?;
     }
     let local = Local { api: api::Api::new(ports.clone(), api::ApiConfig::default()), sim, ports: ports.clone() };
     let router = Router::new()

@@ -18,7 +18,7 @@ use migration::record::{EventKind, HandshakeState};
 use migration::request::AccessLevel;
 use migration::rules::Approval;
 use migration::{AwsAccountId, MigrationId, Status, steps};
-use migration_sim::customers::{Answer, ScriptedCustomer};
+use migration_sim::customers::{AccountKind, Answer, ScriptedCustomer};
 use migration_sim::faults::{FaultConfig, FaultTally, Faults, XorShift, faulty_ports};
 use migration_sim::fixtures;
 use migration_sim::{MemoryStore, RoleTrust, SimAws, SimSupportPlan};
@@ -41,7 +41,13 @@ impl Behaviour {
         };
         let upgrade_after_checks = if rng.chance(0.2) { None } else { Some(rng.range(0, 5) as u32) };
         let access = if rng.chance(0.5) { AccessLevel::FullHardening } else { AccessLevel::Optimized };
-        let customer = ScriptedCustomer { answer, upgrade_after_checks, access };
+        // Most accounts today are members of some organization: they move directly.
+        let account = match rng.range(0, 99) {
+            0..40 => AccountKind::Member,
+            40..45 => AccountKind::Management,
+            _ => AccountKind::Standalone,
+        };
+        let customer = ScriptedCustomer { answer, upgrade_after_checks, access, account };
         Self { customer, requested_after_minutes: rng.range(0, 24 * 60) as i64 }
     }
 }
@@ -94,6 +100,8 @@ pub struct SoakReport {
     /// Retried creates answered as a replay of the first attempt.
     pub create_replays: u64,
     pub sweep_errors: u64,
+    /// Members of another organization that moved directly (AccountDepartedOrganization).
+    pub direct_transfers: usize,
     pub simulated: Duration,
     pub wall: StdDuration,
 }
@@ -106,6 +114,7 @@ impl SoakReport {
              faults: {} injected in {} port calls ({:.2}%), {} of them after the side effect\n\
              absorbed: {} transient task retries by the definition, {} create retries ({} replays), {} per-record sweep/scan failures retried on schedule\n\
              invariants: {} unexpected outcomes, {} FailedUnrecorded, {} duplicate invitations, {} orphaned locks, {} missing locks, {} history gaps; {} finished records holding a dead task token\n\
+             {} direct transfers from another organization\n\
              {} state transitions; {}d {}h simulated in {:.1?} wall",
             self.migrations,
             self.outcomes,
@@ -124,6 +133,7 @@ impl SoakReport {
             self.missing_locks,
             self.history_gaps,
             self.stale_tokens,
+            self.direct_transfers,
             self.state_transitions,
             self.simulated.num_days(),
             self.simulated.num_hours() % 24,
@@ -222,9 +232,10 @@ pub async fn run_soak(options: &SoakOptions) -> SoakReport {
         let account = account_number(i);
         let behaviour = Behaviour::draw(&mut rng);
         add_customer(&sim, store.as_ref(), &account, SimSupportPlan::Basic, start).await;
+        behaviour.customer.set_up(&sim, &account).expect("just added");
         if let Some(k) = behaviour.customer.upgrade_after_checks {
             // The validate step's pre-check reads the plan too.
-            sim.upgrade_support_after_checks(&account, k + 1, SimSupportPlan::Business);
+            sim.upgrade_support_after_checks(&account, k + 1, SimSupportPlan::BusinessSupportPlus);
         }
         customers.push(Customer { account, behaviour, id: None, answered: false });
     }
@@ -251,7 +262,8 @@ pub async fn run_soak(options: &SoakOptions) -> SoakReport {
             if c.id.is_some() || now < start + Duration::minutes(c.behaviour.requested_after_minutes) {
                 continue;
             }
-            let body = serde_json::to_value(request_for(&c.account, c.behaviour.customer.access)).expect("serializes");
+            let request = c.behaviour.customer.request(request_for(&c.account, c.behaviour.customer.access));
+            let body = serde_json::to_value(request).expect("serializes");
             let key = format!("soak-{}-{i}", options.seed);
             for attempt in 0.. {
                 let request = api::ApiRequest::new(
@@ -405,12 +417,21 @@ async fn check(
             }
         }
 
-        // One invitation per migration, ever.
+        // One invitation per migration, ever; none for a refused one.
         let invitations = sim.invitations_to(&c.account).len();
-        if invitations != 1 {
+        let want = if expected == Status::Rejected { 0 } else { 1 };
+        if invitations != want {
             report.duplicate_invitations += usize::from(invitations > 1);
-            report.violations.push(format!("{id}: {invitations} invitations"));
+            report.violations.push(format!("{id}: {invitations} invitations, not {want}"));
         }
+
+        // A member moved out of its old organization exactly when it joined ours.
+        let departed = sim.departures().iter().filter(|d| d.account_id == c.account).count();
+        let moved = c.behaviour.customer.account == AccountKind::Member && record.joined_at.is_some();
+        if departed != usize::from(moved) {
+            report.violations.push(format!("{id}: {departed} departures from the old organization ({:?})", c.behaviour));
+        }
+        report.direct_transfers += departed;
 
         // The lock exists iff the migration succeeded.
         let holds = locks.get(&c.account) == Some(&id);
@@ -553,11 +574,19 @@ impl migration::ports::Organizations for PacedOrganizations {
     ) -> Result<migration::record::Handshake, migration::error::OrgError> {
         paced!(self, "InviteAccountToOrganization", Some(account), self.inner.invite_account(account, m))
     }
-    async fn describe_handshake(&self, id: &migration::HandshakeId) -> Result<migration::record::Handshake, migration::error::OrgError> {
-        paced!(self, "DescribeHandshake", None, self.inner.describe_handshake(id))
+    async fn describe_handshake(
+        &self,
+        id: &migration::HandshakeId,
+        account: &AwsAccountId,
+    ) -> Result<migration::record::Handshake, migration::error::OrgError> {
+        paced!(self, "DescribeHandshake", None, self.inner.describe_handshake(id, account))
     }
-    async fn cancel_handshake(&self, id: &migration::HandshakeId) -> Result<migration::record::Handshake, migration::error::OrgError> {
-        paced!(self, "CancelHandshake", None, self.inner.cancel_handshake(id))
+    async fn cancel_handshake(
+        &self,
+        id: &migration::HandshakeId,
+        account: &AwsAccountId,
+    ) -> Result<migration::record::Handshake, migration::error::OrgError> {
+        paced!(self, "CancelHandshake", None, self.inner.cancel_handshake(id, account))
     }
     async fn membership(&self, account: &AwsAccountId) -> Result<Option<migration::ports::Membership>, migration::error::OrgError> {
         paced!(self, "DescribeAccount", Some(account), self.inner.membership(account))

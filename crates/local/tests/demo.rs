@@ -1,6 +1,6 @@
 //! The demo reaches the outcome each customer behaviour should produce.
 
-use local::demo::{self, Access, DemoOptions, Invitation};
+use local::demo::{self, Access, Account, DemoOptions, Invitation};
 use migration::Status;
 
 fn options() -> DemoOptions {
@@ -10,6 +10,7 @@ fn options() -> DemoOptions {
         answer_after_hours: 30,
         upgrade_after_checks: 3,
         never_upgrade: false,
+        account: Account::Standalone,
     }
 }
 
@@ -22,6 +23,17 @@ async fn every_customer_behaviour_reaches_its_outcome() {
         (|o| o.invitation = Invitation::Decline, Status::InvitationDeclined),
         (|o| o.invitation = Invitation::Ignore, Status::InvitationExpired),
         (|o| o.never_upgrade = true, Status::SupportUpgradeTimedOut),
+        // A member of another organization moves directly, like any other account.
+        (|o| o.account = Account::Member, Status::Hardened),
+        (
+            |o| {
+                o.account = Account::Member;
+                o.access = Access::Optimized;
+            },
+            Status::Completed,
+        ),
+        // A management account: the refusal, until the billing-transfer path exists.
+        (|o| o.account = Account::Management, Status::Rejected),
     ];
     for (tweak, expected) in cases {
         let mut o = options();

@@ -103,7 +103,7 @@ fn full_migration(server: &Server) {
     let waiting = server.wait_for(&id, status_is("AWAITING_SUPPORT_UPGRADE"));
     assert!(waiting.to_string().contains("UPGRADE_SUPPORT"), "the customer is told to upgrade: {waiting}");
 
-    let upgrade = json!({ "aws_account_id": fixtures::ACCOUNT, "plan": "business" });
+    let upgrade = json!({ "aws_account_id": fixtures::ACCOUNT, "plan": "business_support_plus" });
     assert_eq!(server.call("POST", "/_local/customer/support", Some(upgrade)).0, 200);
     let done = server.wait_for(&id, status_is("HARDENED"));
     assert!(done["joined_at"].is_string(), "the join time is recorded: {done}");
@@ -117,6 +117,34 @@ fn full_migration(server: &Server) {
 #[test]
 fn full_migration_over_http() {
     full_migration(&serve(&[]));
+}
+
+/// A member of another organization moves directly: the request acknowledges what that
+/// changes, the migration shows the readiness facts, and it ends like any other.
+#[test]
+fn direct_transfer_from_another_organization_over_http() {
+    let server = serve(&["--account", "member"]);
+    let mut request = serde_json::to_value(fixtures::request(AccessLevel::Optimized)).unwrap();
+    let (status, onboarding) = server.call("GET", "/onboarding", None);
+    assert_eq!(status, 200);
+    assert_eq!(onboarding["direct_transfer"]["acknowledgement"], "direct_transfer");
+    request["acknowledgements"]["direct_transfer"] = json!(true);
+    let (status, created) = server.call("POST", "/migrations", Some(request));
+    assert_eq!(status, 202, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let invited = server.wait_for(&id, status_is("INVITED"));
+    let transfer = &invited["direct_transfer"];
+    assert_eq!(transfer["organization_id"], migration_sim::customers::FORMER_ORGANIZATION, "{invited}");
+    assert_eq!(transfer["acknowledged"], true);
+    assert_eq!(transfer["changes"].as_array().map(Vec::len), Some(migration::readiness::DIRECT_TRANSFER_CHANGES.len()));
+
+    assert_eq!(server.call("POST", "/_local/customer/accept", Some(json!({ "aws_account_id": fixtures::ACCOUNT }))).0, 200);
+    server.wait_for(&id, status_is("AWAITING_SUPPORT_UPGRADE"));
+    let upgrade = json!({ "aws_account_id": fixtures::ACCOUNT, "plan": "unified_operations" });
+    assert_eq!(server.call("POST", "/_local/customer/support", Some(upgrade)).0, 200);
+    let done = server.wait_for(&id, status_is("COMPLETED"));
+    assert_eq!(done["support"]["plan"], "enterprise_class", "{done}");
 }
 
 #[test]

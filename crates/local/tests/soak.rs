@@ -20,6 +20,8 @@ async fn soak_100_migrations_under_transient_faults_in_every_port() {
     assert!(report.tally.total_faults() > 100, "faults were injected: {:?}", report.tally);
     assert!(report.tally.total_after_effect() > 20, "some after the side effect: {:?}", report.tally);
     assert!(report.transient_retries > 0);
+    assert!(report.direct_transfers > 10, "members of other organizations moved directly: {}", report.direct_transfers);
+    assert!(report.outcomes.get("REJECTED").is_some_and(|n| *n > 0), "management accounts were refused");
 }
 
 #[tokio::test]
@@ -31,6 +33,8 @@ async fn hardening_scan_200_jobs_behind_the_rate_limit_resumes_after_a_killed_ru
     assert!(report.repeated_calls_accounts <= 1, "only the job cut mid-way may repeat an idempotent call");
     let calls: u64 = report.calls.values().sum();
     assert!(report.busy >= StdDuration::from_secs(calls - report.runs as u64), "one call a second: {:?} for {calls} calls", report.busy);
-    assert!((8.9..=9.2).contains(&report.calls_per_full_job), "{}", report.calls_per_full_job);
-    assert!((3.9..=4.2).contains(&report.calls_per_optimized_job), "{}", report.calls_per_optimized_job);
+    // DescribeAccount's `Paths` names the parent: no ListParents before either move (it was
+    // 9 and 4 calls per job with ListParents).
+    assert!((6.9..=7.2).contains(&report.calls_per_full_job), "{}", report.calls_per_full_job);
+    assert!((2.9..=3.2).contains(&report.calls_per_optimized_job), "{}", report.calls_per_optimized_job);
 }

@@ -138,7 +138,11 @@ async fn support_upgraded_after_several_waits() {
     assert_eq!(outcome.status, asl::Status::Succeeded);
     assert_eq!(outcome.error, None);
     assert_eq!(outcome.states_entered().iter().filter(|n| **n == "WaitForSupportUpgrade").count(), 2);
-    assert_eq!(clock.now() - start(), Duration::hours(3), "waited one hour, then two");
+    assert_eq!(
+        clock.now() - start(),
+        Duration::minutes(10) + Duration::hours(2),
+        "re-checked after ten minutes (the join gap), then waited two hours"
+    );
     assert_eq!(status(&s, id).await, Status::Completed);
     assert_eq!(record(&s, id).await.support.unwrap().checks, 3);
     assert_eq!(
@@ -259,7 +263,7 @@ async fn invitation_canceled_outside_is_seen_by_the_sweep() {
     let id = create(&s, AccessLevel::FullHardening).await;
     let handshake = until_waiting(&s, id).await;
     // An operator cancels the handshake in the Organizations console.
-    s.fixture.ports.orgs.cancel_handshake(&handshake).await.unwrap();
+    s.fixture.ports.orgs.cancel_handshake(&handshake, &migration_sim::fixtures::account()).await.unwrap();
     clock.advance(std::time::Duration::from_secs(600));
     let report = steps::sweep_handshakes(&s.fixture.ports, 10).await.unwrap();
     assert_eq!(report.resolved, 1);

@@ -54,6 +54,10 @@ impl AwsCustomerAccess {
     }
 
     /// Every account of the customer's own organization, when the role may list them.
+    ///
+    /// Every listed account counts, whatever its `State` (and the retired `Status` is never
+    /// read): each one, suspended or closing included, must leave before the organization
+    /// can be deleted.
     #[cfg(feature = "organizations")]
     async fn account_count(&self, orgs: &aws_sdk_organizations::Client) -> Option<u32> {
         let mut count = 0u32;

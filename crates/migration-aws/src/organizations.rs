@@ -9,9 +9,9 @@ use aws_sdk_organizations::operation::describe_account::DescribeAccountError;
 use aws_sdk_organizations::operation::invite_account_to_organization::InviteAccountToOrganizationError;
 use aws_sdk_organizations::operation::move_account::MoveAccountError;
 use aws_sdk_organizations::operation::tag_resource::TagResourceError;
-use aws_sdk_organizations::types::{self, ActionType, HandshakeFilter, HandshakeParty, HandshakePartyType, Tag};
+use aws_sdk_organizations::types::{self, ActionType, HandshakeFilter, HandshakeParty, HandshakePartyType, HandshakeResourceType, Tag};
 use migration::error::OrgError;
-use migration::ports::{Membership, Organizations};
+use migration::ports::{AccountState, Membership, Organizations};
 use migration::record::{Handshake, HandshakeState};
 use migration::{AwsAccountId, HandshakeId, MigrationId};
 use tracing::{debug, info, instrument};
@@ -37,20 +37,89 @@ fn handshake_state(state: Option<&types::HandshakeState>) -> Result<HandshakeSta
     })
 }
 
-/// The account an invitation is for: its ACCOUNT party.
-fn invited_account(h: &types::Handshake) -> Option<&str> {
-    h.parties().iter().find(|p| p.r#type() == &HandshakePartyType::Account).map(HandshakeParty::id)
+/// Whether `resources`, or any resource nested in them, is the ACCOUNT `account`.
+fn resources_name(resources: &[types::HandshakeResource], account: &str) -> bool {
+    resources.iter().any(|r| {
+        (r.r#type() == Some(&HandshakeResourceType::Account) && r.value() == Some(account)) || resources_name(r.resources(), account)
+    })
 }
 
-fn handshake_from(h: &types::Handshake) -> Result<Handshake, OrgError> {
+/// Whether the handshake involves `account`, wherever AWS puts it: an ACCOUNT party (AWS
+/// documents no order of `Parties`, and the partner's own management account can be listed
+/// first) or an ACCOUNT resource, at any depth.
+fn involves(h: &types::Handshake, account: &AwsAccountId) -> bool {
+    h.parties().iter().any(|p| p.r#type() == &HandshakePartyType::Account && p.id() == account.as_str())
+        || resources_name(h.resources(), account.as_str())
+}
+
+/// An invitation (`Action` INVITE) of `account`. A billing transfer
+/// (`TRANSFER_RESPONSIBILITY`) that names the account is not.
+fn is_invitation_of(h: &types::Handshake, account: &AwsAccountId) -> bool {
+    h.action() == Some(&ActionType::InviteAccountToOrganization) && involves(h, account)
+}
+
+/// The domain handshake of `h`, which must be an invitation of `account`: anything else is
+/// an error that names the mismatch, never taken for ours.
+fn invitation_from(h: &types::Handshake, account: &AwsAccountId) -> Result<Handshake, OrgError> {
+    let id = h.id().unwrap_or("(no id)");
+    match h.action() {
+        Some(ActionType::InviteAccountToOrganization) => {}
+        Some(other) => {
+            return Err(OrgError::Other(format!(
+                "handshake {id} is a {} handshake, not an invitation (INVITE) of account {account}",
+                other.as_str()
+            )));
+        }
+        None => {
+            return Err(OrgError::Other(format!("handshake {id} has no Action: it is not known to be an invitation of account {account}")));
+        }
+    }
+    if !involves(h, account) {
+        let parties: Vec<String> = h.parties().iter().map(|p| format!("{} {}", p.r#type().as_str(), p.id())).collect();
+        return Err(OrgError::Other(format!(
+            "handshake {id} is an invitation that does not name account {account} (parties: {})",
+            if parties.is_empty() { "none".to_owned() } else { parties.join(", ") }
+        )));
+    }
+    handshake_from(h, account)
+}
+
+fn handshake_from(h: &types::Handshake, account: &AwsAccountId) -> Result<Handshake, OrgError> {
     let malformed = |what: &str| OrgError::Other(format!("the handshake has no valid {what}"));
     Ok(Handshake {
         id: h.id().and_then(|id| id.parse::<HandshakeId>().ok()).ok_or_else(|| malformed("id"))?,
-        account_id: invited_account(h).and_then(|a| a.parse().ok()).ok_or_else(|| malformed("account party"))?,
+        account_id: account.clone(),
         state: handshake_state(h.state())?,
         requested_at: h.requested_timestamp().and_then(to_chrono).ok_or_else(|| malformed("RequestedTimestamp"))?,
         expires_at: h.expiration_timestamp().and_then(to_chrono).ok_or_else(|| malformed("ExpirationTimestamp"))?,
     })
+}
+
+/// `Account.State`, the only lifecycle field read (`Status` was retired on 2026-09-09).
+fn account_state(account: &AwsAccountId, state: Option<&types::AccountState>) -> Result<AccountState, OrgError> {
+    Ok(match state {
+        Some(types::AccountState::PendingActivation) => AccountState::PendingActivation,
+        Some(types::AccountState::Active) => AccountState::Active,
+        Some(types::AccountState::Suspended) => AccountState::Suspended,
+        Some(types::AccountState::PendingClosure) => AccountState::PendingClosure,
+        Some(types::AccountState::Closed) => AccountState::Closed,
+        Some(other) => {
+            return Err(OrgError::Other(format!("DescribeAccount gave account {account} an unknown State {:?}", other.as_str())));
+        }
+        None => {
+            return Err(OrgError::Other(format!(
+                "DescribeAccount gave account {account} no State (the retired Status is not read): its lifecycle state is unknown"
+            )));
+        }
+    })
+}
+
+/// The account's parent (root or OU) from the first of its `Paths`
+/// (`o-abc/r-ab12/ou-ab12-xyz/`): the last segment. The path's pattern lets it end with
+/// the account's own id, which is skipped: an account is never a parent.
+fn parent_from_paths(account: &AwsAccountId, paths: &[String]) -> Option<String> {
+    let path = paths.first()?;
+    path.split('/').rfind(|s| !s.is_empty() && *s != account.as_str()).map(str::to_owned)
 }
 
 fn account_party(account: &AwsAccountId) -> HandshakeParty {
@@ -80,13 +149,14 @@ impl AwsOrganizations {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| org_error(&e, None))?;
             read += 1;
+            // The filter asks for invitations only; each is checked all the same, and one
+            // that is not an INVITE or does not involve the account is skipped.
             let open = page.handshakes().iter().find(|h| {
-                invited_account(h) == Some(account.as_str())
-                    && matches!(h.state(), Some(types::HandshakeState::Open | types::HandshakeState::Requested))
+                is_invitation_of(h, account) && matches!(h.state(), Some(types::HandshakeState::Open | types::HandshakeState::Requested))
             });
             if let Some(h) = open {
                 debug!(pages = read, "found an open invitation");
-                return handshake_from(h).map(Some);
+                return handshake_from(h, account).map(Some);
             }
         }
         Ok(None)
@@ -111,7 +181,7 @@ impl Organizations for AwsOrganizations {
         match sent {
             Ok(out) => {
                 let handshake = out.handshake().ok_or_else(|| OrgError::Other("the invitation returned no handshake".into()))?;
-                let handshake = handshake_from(handshake)?;
+                let handshake = invitation_from(handshake, account)?;
                 info!(handshake_id = %handshake.id, "invited the account");
                 Ok(handshake)
             }
@@ -133,15 +203,17 @@ impl Organizations for AwsOrganizations {
     }
 
     #[instrument(skip(self))]
-    async fn describe_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError> {
+    async fn describe_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
         let out = self.client.describe_handshake().handshake_id(id.as_str()).send().await.map_err(|e| org_error(&e, None))?;
-        handshake_from(out.handshake().ok_or(OrgError::HandshakeNotFound)?)
+        invitation_from(out.handshake().ok_or(OrgError::HandshakeNotFound)?, account)
     }
 
     #[instrument(skip(self))]
-    async fn cancel_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError> {
+    async fn cancel_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
         match self.client.cancel_handshake().handshake_id(id.as_str()).send().await {
-            Ok(out) => handshake_from(out.handshake().ok_or_else(|| OrgError::Other("the cancellation returned no handshake".into()))?),
+            Ok(out) => {
+                invitation_from(out.handshake().ok_or_else(|| OrgError::Other("the cancellation returned no handshake".into()))?, account)
+            }
             Err(err)
                 if matches!(
                     err.as_service_error(),
@@ -153,7 +225,7 @@ impl Organizations for AwsOrganizations {
             {
                 // Already decided (or already canceled): its state says what happened.
                 debug!("the handshake is no longer open; describing it");
-                self.describe_handshake(id).await
+                self.describe_handshake(id, account).await
             }
             Err(err) => Err(org_error(&err, None)),
         }
@@ -163,12 +235,14 @@ impl Organizations for AwsOrganizations {
     async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError> {
         match self.client.describe_account().account_id(account.as_str()).send().await {
             Ok(out) => {
-                let joined_at = out
-                    .account()
-                    .and_then(|a| a.joined_timestamp())
+                let described = out.account().ok_or_else(|| OrgError::Other("DescribeAccount returned no account".into()))?;
+                let joined_at = described
+                    .joined_timestamp()
                     .and_then(to_chrono)
                     .ok_or_else(|| OrgError::Other("the account has no JoinedTimestamp".into()))?;
-                Ok(Some(Membership { joined_at }))
+                let state = account_state(account, described.state())?;
+                let parent = parent_from_paths(account, described.paths());
+                Ok(Some(Membership { joined_at, state, parent }))
             }
             Err(err) if matches!(err.as_service_error(), Some(DescribeAccountError::AccountNotFoundException(_))) => Ok(None),
             Err(err) => Err(org_error(&err, None)),

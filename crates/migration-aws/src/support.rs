@@ -17,16 +17,27 @@ pub struct AwsSupportProbe {
     hooks: ClientHooks,
 }
 
-/// Names the plan class from the severity levels a paid plan offers.
-pub fn plan_class(codes: &[&str]) -> String {
-    let class = if codes.contains(&"critical") {
-        "Enterprise-class support"
-    } else if codes.contains(&"urgent") {
-        "Business-class support"
-    } else {
-        "paid support"
+/// The plan a successful `DescribeSeverityLevels` shows: its class, from the highest level
+/// offered ([`SupportPlan::from_severity_levels`]), and in words the class and the levels seen.
+pub fn classify(codes: &[&str]) -> SupportAnswer {
+    let plan = SupportPlan::from_severity_levels(codes.iter().copied());
+    let class = match plan {
+        SupportPlan::EnterpriseClass => "Enterprise-class support",
+        SupportPlan::BusinessClass => "Business-class support",
+        _ => "paid support",
     };
-    format!("{class} (severity levels: {})", codes.join(", "))
+    let levels = if codes.is_empty() { "none".to_owned() } else { codes.join(", ") };
+    SupportAnswer { plan, detail: Some(format!("{class} (severity levels: {levels})")) }
+}
+
+/// The plan a failed `DescribeSeverityLevels` shows: `SubscriptionRequiredException` is
+/// Basic or Developer; anything else (access denied, throttling, ...) cannot tell.
+fn from_error(code: Option<&str>, detail: String) -> SupportAnswer {
+    if is_subscription_required(code) {
+        SupportAnswer { plan: SupportPlan::BasicOrDeveloper, detail: Some("SubscriptionRequiredException".into()) }
+    } else {
+        SupportAnswer { plan: SupportPlan::Unknown, detail: Some(detail) }
+    }
 }
 
 impl AwsSupportProbe {
@@ -44,19 +55,18 @@ impl AwsSupportProbe {
         match client.describe_severity_levels().language("en").send().await {
             Ok(out) => {
                 let codes: Vec<&str> = out.severity_levels().iter().filter_map(|l| l.code()).collect();
-                let answer = SupportAnswer { plan: SupportPlan::Paid, detail: Some(plan_class(&codes)) };
-                info!(detail = answer.detail.as_deref(), "paid support plan");
+                let answer = classify(&codes);
+                info!(plan = ?answer.plan, detail = answer.detail.as_deref(), "paid support plan");
                 answer
             }
-            Err(err) if is_subscription_required(error_code(&err)) => {
-                info!("no paid support plan");
-                SupportAnswer { plan: SupportPlan::BasicOrDeveloper, detail: Some("SubscriptionRequiredException".into()) }
-            }
-            // Access denied, throttling, anything else: cannot tell, never Basic.
             Err(err) => {
-                let detail = error_message(&err);
-                warn!(%detail, "support plan unknown");
-                SupportAnswer { plan: SupportPlan::Unknown, detail: Some(detail) }
+                let answer = from_error(error_code(&err), error_message(&err));
+                match answer.plan {
+                    SupportPlan::BasicOrDeveloper => info!("no paid support plan"),
+                    // Access denied, throttling, anything else: cannot tell, never Basic.
+                    _ => warn!(detail = answer.detail.as_deref(), "support plan unknown"),
+                }
+                answer
             }
         }
     }
@@ -75,10 +85,50 @@ impl SupportProbe for AwsSupportProbe {
 mod tests {
     use super::*;
 
+    /// Every support plan AWS sells or still runs in 2026, with what `DescribeSeverityLevels`
+    /// answers for it: its severity levels, or `None` for `SubscriptionRequiredException`.
+    const PLANS_2026: &[(&str, Option<&[&str]>, SupportPlan)] = &[
+        ("Basic", None, SupportPlan::BasicOrDeveloper),
+        ("Developer (legacy)", None, SupportPlan::BasicOrDeveloper),
+        ("Business (legacy)", Some(&["low", "normal", "high", "urgent"]), SupportPlan::BusinessClass),
+        ("Business Support+", Some(&["low", "normal", "high", "urgent"]), SupportPlan::BusinessClass),
+        ("Enterprise On-Ramp (legacy)", Some(&["low", "normal", "high", "urgent", "critical"]), SupportPlan::EnterpriseClass),
+        ("Enterprise (legacy)", Some(&["low", "normal", "high", "urgent", "critical"]), SupportPlan::EnterpriseClass),
+        ("Enterprise Support", Some(&["low", "normal", "high", "urgent", "critical"]), SupportPlan::EnterpriseClass),
+        ("Unified Operations", Some(&["low", "normal", "high", "urgent", "critical"]), SupportPlan::EnterpriseClass),
+    ];
+
     #[test]
-    fn plan_class_follows_the_highest_severity() {
-        assert!(plan_class(&["low", "normal", "high", "urgent", "critical"]).starts_with("Enterprise-class"));
-        assert!(plan_class(&["low", "normal", "high", "urgent"]).starts_with("Business-class"));
-        assert!(plan_class(&["low", "normal"]).starts_with("paid support"));
+    fn every_2026_plan_legacy_and_new_is_classified() {
+        for (name, levels, expected) in PLANS_2026 {
+            let answer = match levels {
+                Some(codes) => classify(codes),
+                None => from_error(Some("SubscriptionRequiredException"), "SubscriptionRequiredException: no plan".into()),
+            };
+            assert_eq!(answer.plan, *expected, "{name}");
+            let detail = answer.detail.unwrap_or_default();
+            match expected {
+                SupportPlan::EnterpriseClass => {
+                    assert_eq!(detail, "Enterprise-class support (severity levels: low, normal, high, urgent, critical)", "{name}")
+                }
+                SupportPlan::BusinessClass => {
+                    assert_eq!(detail, "Business-class support (severity levels: low, normal, high, urgent)", "{name}")
+                }
+                _ => assert_eq!(detail, "SubscriptionRequiredException", "{name}"),
+            }
+        }
+    }
+
+    #[test]
+    fn levels_that_name_no_class_are_paid_and_errors_that_say_nothing_are_unknown() {
+        let answer = classify(&["low", "normal"]);
+        assert_eq!(answer.plan, SupportPlan::Paid);
+        assert_eq!(answer.detail.as_deref(), Some("paid support (severity levels: low, normal)"));
+        assert_eq!(classify(&[]).plan, SupportPlan::Paid, "the API answered: a paid plan");
+        for code in [Some("AccessDeniedException"), Some("ThrottlingException"), None] {
+            let answer = from_error(code, "the message".into());
+            assert_eq!(answer.plan, SupportPlan::Unknown, "{code:?}");
+            assert_eq!(answer.detail.as_deref(), Some("the message"));
+        }
     }
 }

@@ -141,10 +141,10 @@ impl Organizations for Unavailable {
     async fn invite_account(&self, _: &AwsAccountId, _: MigrationId) -> Result<Handshake, OrgError> {
         self.fail("invite_account")
     }
-    async fn describe_handshake(&self, _: &HandshakeId) -> Result<Handshake, OrgError> {
+    async fn describe_handshake(&self, _: &HandshakeId, _: &AwsAccountId) -> Result<Handshake, OrgError> {
         self.fail("describe_handshake")
     }
-    async fn cancel_handshake(&self, _: &HandshakeId) -> Result<Handshake, OrgError> {
+    async fn cancel_handshake(&self, _: &HandshakeId, _: &AwsAccountId) -> Result<Handshake, OrgError> {
         self.fail("cancel_handshake")
     }
     async fn membership(&self, _: &AwsAccountId) -> Result<Option<Membership>, OrgError> {

@@ -4,10 +4,12 @@
 use std::time::Duration;
 
 use aws_sdk_organizations::primitives::DateTime;
-use aws_sdk_organizations::types::{ActionType, Handshake, HandshakeParty, HandshakePartyType, HandshakeState as AwsState};
+use aws_sdk_organizations::types::{
+    ActionType, Handshake, HandshakeParty, HandshakePartyType, HandshakeResource, HandshakeResourceType, HandshakeState as AwsState,
+};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
-use migration::error::{AccessError, ExecutionError, OrgError, Refusal};
-use migration::ports::{CustomerAccess, Executions, Organizations, TokenDelivery};
+use migration::error::{AccessError, ExecutionError, OrgError, Refusal, StepError};
+use migration::ports::{AccountState, CustomerAccess, Executions, Membership, Organizations, TokenDelivery};
 use migration::record::{HandshakeState, SupportPlan};
 use migration::{AwsAccountId, HandshakeId, MigrationId, TaskToken};
 use migration_aws::{AwsCustomerAccess, AwsOrganizations, AwsSupportProbe, StepFunctionsExecutions};
@@ -29,16 +31,85 @@ fn json_error(code: &str, extra: &str) -> Option<String> {
     Some(format!(r#"{{"__type":"{code}","Message":"{code} from the mock"{extra}}}"#))
 }
 
-fn handshake(id: &str, account: &str, state: AwsState) -> Handshake {
-    Handshake::builder()
+/// The partner's own management account, which an emulator lists among `Parties` too.
+const PARTNER: &str = "999999999999";
+
+fn party(id: &str, kind: HandshakePartyType) -> HandshakeParty {
+    HandshakeParty::builder().id(id).r#type(kind).build().unwrap()
+}
+
+fn resource(kind: HandshakeResourceType, value: &str) -> HandshakeResource {
+    HandshakeResource::builder().r#type(kind).value(value).build()
+}
+
+fn timed(builder: aws_sdk_organizations::types::builders::HandshakeBuilder, id: &str, state: AwsState) -> Handshake {
+    builder
         .id(id)
         .state(state)
-        .action(ActionType::InviteAccountToOrganization)
-        .parties(HandshakeParty::builder().id("o-partner0001").r#type(HandshakePartyType::Organization).build().unwrap())
-        .parties(HandshakeParty::builder().id(account).r#type(HandshakePartyType::Account).build().unwrap())
         .requested_timestamp(DateTime::from_secs(REQUESTED))
         .expiration_timestamp(DateTime::from_secs(REQUESTED + FIFTEEN_DAYS))
         .build()
+}
+
+/// An invitation as AWS's examples show it: the organization party, then the invited account.
+fn handshake(id: &str, account: &str, state: AwsState) -> Handshake {
+    Shape::OrganizationFirst.invitation(id, account, state)
+}
+
+/// Where an invitation names the invited account: AWS documents no order of `Parties`.
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// `ORGANIZATION o-partner`, then `ACCOUNT <invitee>` (AWS's documented examples).
+    OrganizationFirst,
+    /// `ACCOUNT <partner management account>` first, then `ACCOUNT <invitee>`: an independent
+    /// Organizations emulator's order, where the first ACCOUNT party is not the invitee.
+    PartnerAccountFirst,
+    /// The invitee in no party, only as an `ACCOUNT` resource nested under the
+    /// `ORGANIZATION` resource.
+    ResourcesOnly,
+}
+
+const SHAPES: [Shape; 3] = [Shape::OrganizationFirst, Shape::PartnerAccountFirst, Shape::ResourcesOnly];
+
+impl Shape {
+    fn invitation(self, id: &str, account: &str, state: AwsState) -> Handshake {
+        let builder = Handshake::builder().action(ActionType::InviteAccountToOrganization);
+        let builder = match self {
+            Shape::OrganizationFirst => builder
+                .parties(party("o-partner0001", HandshakePartyType::Organization))
+                .parties(party(account, HandshakePartyType::Account))
+                .resources(resource(HandshakeResourceType::Account, account)),
+            Shape::PartnerAccountFirst => builder
+                .parties(party(PARTNER, HandshakePartyType::Account))
+                .parties(party(account, HandshakePartyType::Account))
+                .parties(party("o-partner0001", HandshakePartyType::Organization)),
+            Shape::ResourcesOnly => builder
+                .parties(party("o-partner0001", HandshakePartyType::Organization))
+                .parties(party(PARTNER, HandshakePartyType::Account))
+                .resources(resource(HandshakeResourceType::Notes, "Cloud Application Manager migration"))
+                .resources(
+                    HandshakeResource::builder()
+                        .r#type(HandshakeResourceType::Organization)
+                        .value("o-partner0001")
+                        .resources(resource(HandshakeResourceType::MasterEmail, "partner@example.invalid"))
+                        .resources(resource(HandshakeResourceType::Account, account))
+                        .build(),
+                ),
+        };
+        timed(builder, id, state)
+    }
+}
+
+/// A billing transfer (`TRANSFER_RESPONSIBILITY`) that names `account` as an invitation
+/// would: never to be taken for one.
+fn transfer(id: &str, account: &str, state: AwsState) -> Handshake {
+    let builder = Handshake::builder()
+        .action(ActionType::TransferResponsibility)
+        .parties(party(PARTNER, HandshakePartyType::Account))
+        .parties(party(account, HandshakePartyType::Account))
+        .resources(resource(HandshakeResourceType::Account, account))
+        .resources(resource(HandshakeResourceType::ResponsibilityTransfer, "rt-0001"));
+    timed(builder, id, state)
 }
 
 mod organizations {
@@ -121,6 +192,184 @@ mod organizations {
         assert_eq!(got.id.as_str(), "h-concurrent1");
         assert_eq!(got.state, HandshakeState::Requested);
         assert_eq!((first_list.num_calls(), invite.num_calls(), second_list.num_calls()), (1, 1, 1));
+    }
+
+    /// An invitation of another account, in the shape where the partner's management account
+    /// is the first ACCOUNT party; an open billing transfer of our account.
+    fn decoys() -> Vec<Handshake> {
+        vec![
+            Shape::PartnerAccountFirst.invitation("h-otheracct1", "000111222333", AwsState::Open),
+            transfer("h-transfer01", ACCOUNT, AwsState::Open),
+        ]
+    }
+
+    #[tokio::test]
+    async fn the_open_invitation_is_found_wherever_the_invitee_is_named() {
+        for shape in SHAPES {
+            let mut page = decoys();
+            page.push(shape.invitation("h-open00001", ACCOUNT, AwsState::Open));
+            let list = mock!(Client::list_handshakes_for_organization).then_output(move || listing(page.clone(), None));
+            let invite = mock!(Client::invite_account_to_organization).then_output(|| InviteAccountToOrganizationOutput::builder().build());
+            let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&list, &invite]);
+
+            let got = AwsOrganizations::new(client)
+                .invite_account(&account(), migration_id())
+                .await
+                .unwrap_or_else(|e| panic!("{shape:?}: {e:?}"));
+
+            assert_eq!(got.id.as_str(), "h-open00001", "{shape:?}: neither the other account's invitation nor the transfer");
+            assert_eq!(got.account_id, account(), "{shape:?}: the account we invited, not the partner's");
+            assert_eq!(got.state, HandshakeState::Open);
+            assert_eq!(invite.num_calls(), 0, "{shape:?}: the open invitation is reused");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_open_billing_transfer_is_no_invitation_to_reuse() {
+        let list = mock!(Client::list_handshakes_for_organization).then_output(|| listing(decoys(), None));
+        let invite = mock!(Client::invite_account_to_organization).then_output(|| {
+            InviteAccountToOrganizationOutput::builder()
+                .handshake(Shape::PartnerAccountFirst.invitation("h-new000001", ACCOUNT, AwsState::Open))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&list, &invite]);
+
+        let got = AwsOrganizations::new(client).invite_account(&account(), migration_id()).await.expect("invited");
+
+        assert_eq!(got.id.as_str(), "h-new000001");
+        assert_eq!(got.account_id, account(), "the invitee, though the partner's account is the first ACCOUNT party");
+        assert_eq!(invite.num_calls(), 1, "the transfer was not taken for an open invitation");
+    }
+
+    #[tokio::test]
+    async fn an_invitation_response_that_is_not_an_invite_of_the_account_is_an_error() {
+        for (returned, mentions) in [
+            (Shape::PartnerAccountFirst.invitation("h-other00001", "000111222333", AwsState::Open), ACCOUNT),
+            (transfer("h-transfer01", ACCOUNT, AwsState::Open), "TRANSFER_RESPONSIBILITY"),
+        ] {
+            let list = mock!(Client::list_handshakes_for_organization).then_output(|| listing(vec![], None));
+            let invite = mock!(Client::invite_account_to_organization)
+                .then_output(move || InviteAccountToOrganizationOutput::builder().handshake(returned.clone()).build());
+            let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&list, &invite]);
+
+            let err = AwsOrganizations::new(client).invite_account(&account(), migration_id()).await.unwrap_err();
+
+            assert!(matches!(&err, OrgError::Other(m) if m.contains(mentions)), "{mentions}: {err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_handshake_listed_with_the_partner_account_first_is_adopted() {
+        let first_list = mock!(Client::list_handshakes_for_organization).then_output(|| listing(vec![], None));
+        let invite = mock!(Client::invite_account_to_organization)
+            .sequence()
+            .http_status(400, json_error("DuplicateHandshakeException", ""))
+            .build();
+        let second_list = mock!(Client::list_handshakes_for_organization).then_output(|| {
+            let mut page = decoys();
+            page.push(Shape::PartnerAccountFirst.invitation("h-concurrent1", ACCOUNT, AwsState::Open));
+            listing(page, None)
+        });
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&first_list, &invite, &second_list]);
+
+        let got = AwsOrganizations::new(client).invite_account(&account(), migration_id()).await.expect("adopted, not a retry loop");
+
+        assert_eq!(got.id.as_str(), "h-concurrent1");
+        assert_eq!(got.account_id, account());
+        assert_eq!((first_list.num_calls(), invite.num_calls(), second_list.num_calls()), (1, 1, 1));
+    }
+
+    #[tokio::test]
+    async fn describe_handshake_takes_only_an_invitation_of_the_account() {
+        for shape in SHAPES {
+            let describe =
+                mock!(Client::describe_handshake).match_requests(|r| r.handshake_id() == Some("h-open00001")).then_output(move || {
+                    DescribeHandshakeOutput::builder().handshake(shape.invitation("h-open00001", ACCOUNT, AwsState::Accepted)).build()
+                });
+            let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&describe]);
+
+            let got = AwsOrganizations::new(client).describe_handshake(&"h-open00001".parse().unwrap(), &account()).await;
+
+            let got = got.unwrap_or_else(|e| panic!("{shape:?}: {e:?}"));
+            assert_eq!((got.account_id, got.state), (account(), HandshakeState::Accepted), "{shape:?}");
+        }
+        for (returned, mentions) in [
+            (transfer("h-transfer01", ACCOUNT, AwsState::Open), "TRANSFER_RESPONSIBILITY"),
+            (Shape::PartnerAccountFirst.invitation("h-transfer01", "000111222333", AwsState::Open), ACCOUNT),
+            (Shape::ResourcesOnly.invitation("h-transfer01", "000111222333", AwsState::Open), ACCOUNT),
+        ] {
+            let describe = mock!(Client::describe_handshake)
+                .then_output(move || DescribeHandshakeOutput::builder().handshake(returned.clone()).build());
+            let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&describe]);
+
+            let err = AwsOrganizations::new(client).describe_handshake(&"h-transfer01".parse().unwrap(), &account()).await.unwrap_err();
+
+            assert!(matches!(&err, OrgError::Other(m) if m.contains("h-transfer01") && m.contains(mentions)), "{mentions}: {err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn cancel_handshake_takes_only_an_invitation_of_the_account() {
+        for shape in SHAPES {
+            // Canceled now, and the decided one described after InvalidHandshakeTransition.
+            let cancel = mock!(Client::cancel_handshake).then_output(move || {
+                CancelHandshakeOutput::builder().handshake(shape.invitation("h-open00001", ACCOUNT, AwsState::Canceled)).build()
+            });
+            let decided =
+                mock!(Client::cancel_handshake).sequence().http_status(400, json_error("InvalidHandshakeTransitionException", "")).build();
+            let describe = mock!(Client::describe_handshake).then_output(move || {
+                DescribeHandshakeOutput::builder().handshake(shape.invitation("h-open00001", ACCOUNT, AwsState::Accepted)).build()
+            });
+            let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&cancel, &decided, &describe]);
+            let orgs = AwsOrganizations::new(client);
+            let id: HandshakeId = "h-open00001".parse().unwrap();
+
+            let canceled = orgs.cancel_handshake(&id, &account()).await.unwrap_or_else(|e| panic!("{shape:?}: {e:?}"));
+            assert_eq!((canceled.account_id, canceled.state), (account(), HandshakeState::Canceled), "{shape:?}");
+            let accepted = orgs.cancel_handshake(&id, &account()).await.unwrap_or_else(|e| panic!("{shape:?}: {e:?}"));
+            assert_eq!((accepted.account_id, accepted.state), (account(), HandshakeState::Accepted), "{shape:?}");
+        }
+        for (returned, mentions) in [
+            (transfer("h-transfer01", ACCOUNT, AwsState::Canceled), "TRANSFER_RESPONSIBILITY"),
+            (Shape::PartnerAccountFirst.invitation("h-transfer01", "000111222333", AwsState::Canceled), ACCOUNT),
+        ] {
+            let cancel =
+                mock!(Client::cancel_handshake).then_output(move || CancelHandshakeOutput::builder().handshake(returned.clone()).build());
+            let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&cancel]);
+
+            let err = AwsOrganizations::new(client).cancel_handshake(&"h-transfer01".parse().unwrap(), &account()).await.unwrap_err();
+
+            assert!(matches!(&err, OrgError::Other(m) if m.contains("h-transfer01") && m.contains(mentions)), "{mentions}: {err:?}");
+        }
+        // Already decided, and what DescribeHandshake reveals is a transfer: an error too.
+        let decided =
+            mock!(Client::cancel_handshake).sequence().http_status(400, json_error("HandshakeAlreadyInStateException", "")).build();
+        let describe = mock!(Client::describe_handshake)
+            .then_output(|| DescribeHandshakeOutput::builder().handshake(transfer("h-transfer01", ACCOUNT, AwsState::Canceled)).build());
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&decided, &describe]);
+        let err = AwsOrganizations::new(client).cancel_handshake(&"h-transfer01".parse().unwrap(), &account()).await.unwrap_err();
+        assert!(matches!(&err, OrgError::Other(m) if m.contains("TRANSFER_RESPONSIBILITY")), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn already_in_an_organization_is_its_own_refusal_and_step_error() {
+        // As Organizations sends it (awsJson 1.1; the member is `Reason`, as in botocore's
+        // model), with the bare and the namespaced `__type`.
+        for kind in ["HandshakeConstraintViolationException", "com.amazonaws.organizations.v20161128#HandshakeConstraintViolationException"]
+        {
+            let list = mock!(Client::list_handshakes_for_organization).then_output(|| listing(vec![], None));
+            let body = format!(
+                r#"{{"__type":"{kind}","Message":"The handshake request is invalid because the invited account is already a member of an organization.","Reason":"ALREADY_IN_AN_ORGANIZATION"}}"#
+            );
+            let invite = mock!(Client::invite_account_to_organization).sequence().http_status(400, Some(body)).build();
+            let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&list, &invite]);
+
+            let err = AwsOrganizations::new(client).invite_account(&account(), migration_id()).await.unwrap_err();
+
+            assert!(matches!(err, OrgError::Refused { refusal: Refusal::AlreadyInAnOrganization, .. }), "{kind}: {err:?}");
+            assert_eq!(StepError::from(err), StepError::AlreadyInAnOrganization, "{kind}");
+            assert_eq!(invite.num_calls(), 1, "{kind}: refused, not retried");
+        }
     }
 
     #[tokio::test]
@@ -230,7 +479,7 @@ mod organizations {
                 });
             let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&cancel, &describe]);
 
-            let got = AwsOrganizations::new(client).cancel_handshake(&id).await.expect("described");
+            let got = AwsOrganizations::new(client).cancel_handshake(&id, &account()).await.expect("described");
 
             assert_eq!(got.state, expected, "{code}");
             assert_eq!(describe.num_calls(), 1);
@@ -242,7 +491,7 @@ mod organizations {
         let cancel = mock!(Client::cancel_handshake)
             .then_output(|| CancelHandshakeOutput::builder().handshake(handshake("h-open00001", ACCOUNT, AwsState::Canceled)).build());
         let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&cancel]);
-        let got = AwsOrganizations::new(client).cancel_handshake(&"h-open00001".parse().unwrap()).await.unwrap();
+        let got = AwsOrganizations::new(client).cancel_handshake(&"h-open00001".parse().unwrap(), &account()).await.unwrap();
         assert_eq!(got.state, HandshakeState::Canceled);
     }
 
@@ -260,13 +509,13 @@ mod organizations {
             let describe = mock!(Client::describe_handshake)
                 .then_output(move || DescribeHandshakeOutput::builder().handshake(handshake("h-state0001", ACCOUNT, aws.clone())).build());
             let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&describe]);
-            let got = AwsOrganizations::new(client).describe_handshake(&"h-state0001".parse().unwrap()).await.unwrap();
+            let got = AwsOrganizations::new(client).describe_handshake(&"h-state0001".parse().unwrap(), &account()).await.unwrap();
             assert_eq!(got.state, expected);
             assert_eq!(got.requested_at.timestamp(), REQUESTED);
         }
         let missing = mock!(Client::describe_handshake).sequence().http_status(400, json_error("HandshakeNotFoundException", "")).build();
         let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&missing]);
-        let err = AwsOrganizations::new(client).describe_handshake(&"h-missing001".parse().unwrap()).await.unwrap_err();
+        let err = AwsOrganizations::new(client).describe_handshake(&"h-missing001".parse().unwrap(), &account()).await.unwrap_err();
         assert_eq!(err, OrgError::HandshakeNotFound);
     }
 
@@ -274,7 +523,15 @@ mod organizations {
     async fn membership_is_the_exact_join_time_or_none() {
         let joined = DateTime::from_fractional_secs(REQUESTED + 3600, 0.25);
         let member = mock!(Client::describe_account).then_output(move || {
-            DescribeAccountOutput::builder().account(Account::builder().id(ACCOUNT).joined_timestamp(joined).build()).build()
+            DescribeAccountOutput::builder()
+                .account(
+                    Account::builder()
+                        .id(ACCOUNT)
+                        .state(aws_sdk_organizations::types::AccountState::Active)
+                        .joined_timestamp(joined)
+                        .build(),
+                )
+                .build()
         });
         let stranger = mock!(Client::describe_account).sequence().http_status(400, json_error("AccountNotFoundException", "")).build();
         let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&member, &stranger]);
@@ -282,7 +539,72 @@ mod organizations {
 
         let membership = orgs.membership(&account()).await.unwrap().expect("a member");
         assert_eq!(membership.joined_at.timestamp_millis(), (REQUESTED + 3600) * 1000 + 250, "to the millisecond");
+        assert_eq!(membership.state, AccountState::Active);
         assert_eq!(orgs.membership(&"000999888777".parse().unwrap()).await.unwrap(), None);
+    }
+
+    /// DescribeAccount's answer on the wire (awsJson 1.1), as Organizations sends it.
+    fn described_account(extra: &str) -> Option<String> {
+        Some(format!(
+            r#"{{"Account":{{"Id":"{ACCOUNT}","Arn":"arn:aws:organizations::{PARTNER}:account/o-partner0001/{ACCOUNT}","Email":"a@example.invalid","Name":"customer","JoinedMethod":"INVITED","JoinedTimestamp":{}{extra}}}}}"#,
+            REQUESTED + 3600
+        ))
+    }
+
+    async fn membership_of(body: Option<String>) -> Result<Option<Membership>, OrgError> {
+        let describe =
+            mock!(Client::describe_account).match_requests(|r| r.account_id() == Some(ACCOUNT)).sequence().http_status(200, body).build();
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&describe]);
+        AwsOrganizations::new(client).membership(&account()).await
+    }
+
+    #[tokio::test]
+    async fn membership_state_is_read_from_state_only() {
+        for (wire, expected) in [
+            ("PENDING_ACTIVATION", AccountState::PendingActivation),
+            ("ACTIVE", AccountState::Active),
+            ("SUSPENDED", AccountState::Suspended),
+            ("PENDING_CLOSURE", AccountState::PendingClosure),
+            ("CLOSED", AccountState::Closed),
+        ] {
+            // The retired Status says ACTIVE throughout: only State counts.
+            let got = membership_of(described_account(&format!(r#","Status":"ACTIVE","State":"{wire}""#))).await;
+            let membership = got.unwrap_or_else(|e| panic!("{wire}: {e:?}")).expect("a member");
+            assert_eq!(membership.state, expected, "{wire}");
+            assert_eq!(membership.is_active(), wire == "ACTIVE", "{wire}");
+            assert_eq!(membership.joined_at.timestamp(), REQUESTED + 3600);
+        }
+    }
+
+    #[tokio::test]
+    async fn membership_without_a_known_state_is_an_error_never_active() {
+        for extra in [r#","Status":"ACTIVE""#, "", r#","Status":"ACTIVE","State":"FROZEN""#] {
+            let err = membership_of(described_account(extra)).await.unwrap_err();
+            match &err {
+                OrgError::Other(m) => assert!(m.contains("State") && m.contains(ACCOUNT), "{extra}: {m}"),
+                other => panic!("{extra}: {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn membership_parent_is_the_last_segment_of_the_first_path() {
+        let state = r#","State":"ACTIVE""#;
+        let ending_with_the_account = format!(r#","Paths":["o-partner0001/r-ab12/ou-ab12-onboard01/{ACCOUNT}/"]"#);
+        for (paths, expected) in [
+            (r#","Paths":["o-partner0001/r-ab12/ou-ab12-onboard01/"]"#, Some("ou-ab12-onboard01")),
+            (r#","Paths":["o-partner0001/r-ab12/ou-ab12-parent01/ou-ab12-onboard01/"]"#, Some("ou-ab12-onboard01")),
+            (r#","Paths":["o-partner0001/r-ab12/"]"#, Some("r-ab12")),
+            // The Path pattern lets a path end with the account's own id: never its parent.
+            (ending_with_the_account.as_str(), Some("ou-ab12-onboard01")),
+            (r#","Paths":["o-partner0001/r-ab12/ou-ab12-first001/","o-partner0001/r-ab12/ou-ab12-second01/"]"#, Some("ou-ab12-first001")),
+            (r#","Paths":[]"#, None),
+            ("", None),
+        ] {
+            let membership = membership_of(described_account(&format!("{state}{paths}"))).await.unwrap().expect("a member");
+            assert_eq!(membership.parent.as_deref(), expected, "{paths}");
+            assert_eq!(membership.state, AccountState::Active);
+        }
     }
 
     #[tokio::test]
@@ -345,18 +667,59 @@ mod support {
         }
     }
 
+    const LOW_TO_URGENT: &[&str] = &["low", "normal", "high", "urgent"];
+    const LOW_TO_CRITICAL: &[&str] = &["low", "normal", "high", "urgent", "critical"];
+
+    /// Every plan of 2026, legacy and new, and what `DescribeSeverityLevels` answers for it:
+    /// its severity levels, or `None` for `SubscriptionRequiredException`.
+    const PLANS_2026: &[(&str, Option<&[&str]>, SupportPlan)] = &[
+        ("Basic", None, SupportPlan::BasicOrDeveloper),
+        ("Developer (legacy)", None, SupportPlan::BasicOrDeveloper),
+        ("Business (legacy)", Some(LOW_TO_URGENT), SupportPlan::BusinessClass),
+        ("Business Support+", Some(LOW_TO_URGENT), SupportPlan::BusinessClass),
+        ("Enterprise On-Ramp (legacy)", Some(LOW_TO_CRITICAL), SupportPlan::EnterpriseClass),
+        ("Enterprise (legacy)", Some(LOW_TO_CRITICAL), SupportPlan::EnterpriseClass),
+        ("Enterprise Support", Some(LOW_TO_CRITICAL), SupportPlan::EnterpriseClass),
+        ("Unified Operations", Some(LOW_TO_CRITICAL), SupportPlan::EnterpriseClass),
+    ];
+
     #[tokio::test]
-    async fn an_answer_means_paid_and_names_the_plan_class() {
-        for (codes, class) in [
-            (&["low", "normal", "high", "urgent", "critical"][..], "Enterprise-class"),
-            (&["low", "normal", "high", "urgent"][..], "Business-class"),
-        ] {
-            let rule = mock!(Client::describe_severity_levels).then_output(move || levels(codes));
+    async fn every_2026_plan_is_classified_from_its_answer() {
+        for (plan, answer, expected) in PLANS_2026 {
+            let rule = match *answer {
+                Some(codes) => mock!(Client::describe_severity_levels)
+                    .match_requests(|r| r.language() == Some("en"))
+                    .then_output(move || levels(codes)),
+                None => mock!(Client::describe_severity_levels)
+                    .sequence()
+                    .http_status(400, json_error("SubscriptionRequiredException", ""))
+                    .build(),
+            };
             let client = mock_client!(aws_sdk_support, RuleMode::Sequential, [&rule]);
-            let answer = AwsSupportProbe::probe(&client).await;
-            assert_eq!(answer.plan, SupportPlan::Paid);
-            assert!(answer.detail.as_deref().is_some_and(|d| d.starts_with(class)), "{:?}", answer.detail);
+
+            let got = AwsSupportProbe::probe(&client).await;
+
+            assert_eq!(got.plan, *expected, "{plan}");
+            let detail = got.detail.unwrap_or_default();
+            let wanted = match answer {
+                Some(codes) if *expected == SupportPlan::EnterpriseClass => {
+                    format!("Enterprise-class support (severity levels: {})", codes.join(", "))
+                }
+                Some(codes) => format!("Business-class support (severity levels: {})", codes.join(", ")),
+                None => "SubscriptionRequiredException".to_owned(),
+            };
+            assert_eq!(detail, wanted, "{plan}");
+            assert_eq!(rule.num_calls(), 1, "{plan}");
         }
+    }
+
+    #[tokio::test]
+    async fn levels_that_name_no_class_are_still_paid() {
+        let rule = mock!(Client::describe_severity_levels).then_output(|| levels(&["low", "normal"]));
+        let client = mock_client!(aws_sdk_support, RuleMode::Sequential, [&rule]);
+        let answer = AwsSupportProbe::probe(&client).await;
+        assert_eq!(answer.plan, SupportPlan::Paid);
+        assert_eq!(answer.detail.as_deref(), Some("paid support (severity levels: low, normal)"));
     }
 
     #[tokio::test]
@@ -367,7 +730,7 @@ mod support {
             .output(|| levels(&["low", "normal", "high", "urgent"]))
             .build();
         let client = mock_client!(aws_sdk_support, RuleMode::Sequential, [&rule], |c| c.retry_config(super::fast_retries(3)));
-        assert_eq!(AwsSupportProbe::probe(&client).await.plan, SupportPlan::Paid);
+        assert_eq!(AwsSupportProbe::probe(&client).await.plan, SupportPlan::BusinessClass);
         assert_eq!(rule.num_calls(), 2);
     }
 }

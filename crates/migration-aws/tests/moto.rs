@@ -282,3 +282,15 @@ async fn moving_an_account_that_is_already_there_is_done() {
 
     assert_eq!(fixture.orgs.parent_of(&fixture.member).await.unwrap(), fixture.other_parent);
 }
+
+#[tokio::test]
+async fn a_member_is_active_from_its_state_and_its_parent_is_left_to_list_parents() {
+    // moto 5.2.1 answers DescribeAccount with `State` (and the retired `Status`) but no
+    // `Paths`: the parent is unknown there and the hardening scan asks ListParents.
+    let Some(fixture) = fresh_org_fixture().await else { return };
+    let membership = fixture.orgs.membership(&fixture.member).await.unwrap().expect("a member");
+    assert_eq!(membership.state, migration::ports::AccountState::Active);
+    assert!(membership.is_active());
+    assert_eq!(membership.parent, None, "moto gives no Paths");
+    assert!(fixture.orgs.parent_of(&fixture.member).await.unwrap().starts_with("r-"), "a new account is under the root");
+}

@@ -12,7 +12,8 @@ use chrono::Duration;
 use migration::error::{AccessError, OrgError, Refusal};
 use migration::ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, RoleArn};
 use migration::ports::{
-    Clock, CustomerAccess, CustomerSession, Executions, Membership, MigrationStore, Organizations, Ports, SupportAnswer, SupportProbe,
+    AccountState, Clock, CustomerAccess, CustomerSession, Executions, Membership, MigrationStore, Organizations, Ports, SupportAnswer,
+    SupportProbe,
 };
 use migration::record::{Handshake, HandshakeState, SupportPlan};
 use migration::rules::CustomerOrganization;
@@ -36,6 +37,31 @@ pub enum SimSupportPlan {
     UnifiedOperations,
 }
 
+impl SimSupportPlan {
+    /// Every plan, legacy and 2026.
+    pub const ALL: [SimSupportPlan; 7] = [
+        SimSupportPlan::Basic,
+        SimSupportPlan::Developer,
+        SimSupportPlan::Business,
+        SimSupportPlan::BusinessSupportPlus,
+        SimSupportPlan::EnterpriseOnRamp,
+        SimSupportPlan::Enterprise,
+        SimSupportPlan::UnifiedOperations,
+    ];
+
+    /// What `DescribeSeverityLevels` returns on the plan; `None`: the call fails with
+    /// `SubscriptionRequiredException` (the Support API needs Business-class or higher).
+    pub fn severity_levels(self) -> Option<&'static [&'static str]> {
+        const BUSINESS: &[&str] = &["low", "normal", "high", "urgent"];
+        const ENTERPRISE: &[&str] = &["low", "normal", "high", "urgent", "critical"];
+        match self {
+            SimSupportPlan::Basic | SimSupportPlan::Developer => None,
+            SimSupportPlan::Business | SimSupportPlan::BusinessSupportPlus => Some(BUSINESS),
+            SimSupportPlan::EnterpriseOnRamp | SimSupportPlan::Enterprise | SimSupportPlan::UnifiedOperations => Some(ENTERPRISE),
+        }
+    }
+}
+
 /// How the customer's role trusts the partner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoleTrust {
@@ -55,11 +81,26 @@ pub struct CustomerAccount {
     pub support_access_denied: bool,
     /// The role may not call organizations:DescribeOrganization.
     pub organizations_access_denied: bool,
+    /// A member of an organization AWS will not transfer it from directly (another region
+    /// group): the invitation is refused with `ALREADY_IN_AN_ORGANIZATION`.
+    pub transfer_blocked: bool,
+}
+
+/// An `AccountDepartedOrganization` event, as the old organization's management account
+/// sees it in CloudTrail after a direct transfer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Departure {
+    pub account_id: AwsAccountId,
+    pub organization_id: String,
+    /// `LEFT`: the account accepted another organization's invitation.
+    pub departure_method: &'static str,
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Debug, Clone)]
 struct Member {
     joined_at: chrono::DateTime<chrono::Utc>,
+    state: AccountState,
     parent: String,
     policies: BTreeSet<String>,
     tags: BTreeMap<String, String>,
@@ -75,6 +116,10 @@ struct World {
     /// The simulated customer upgrades after this many support checks found Basic.
     scheduled_upgrades: HashMap<AwsAccountId, (u32, SimSupportPlan)>,
     support_checks: HashMap<AwsAccountId, u32>,
+    departures: Vec<Departure>,
+    /// How long after joining a paid plan reads as Basic: AWS cancels a joining account's
+    /// plan and reactivates it on the consolidated bill within minutes.
+    support_reactivation: Duration,
 }
 
 /// Errors of the customer's own actions in the simulation.
@@ -130,6 +175,7 @@ impl SimAws {
             support_plan: plan,
             support_access_denied: false,
             organizations_access_denied: false,
+            transfer_blocked: false,
         };
         self.add_customer(role.account_id(), customer);
     }
@@ -138,6 +184,22 @@ impl SimAws {
         let mut w = self.world();
         f(w.customers.get_mut(account).ok_or(SimError::UnknownAccount)?);
         Ok(())
+    }
+
+    /// How long after joining a paid plan answers `SubscriptionRequiredException` (zero
+    /// unless set: most tests look at the plan, not the gap).
+    pub fn set_support_reactivation(&self, gap: Duration) {
+        self.world().support_reactivation = gap;
+    }
+
+    /// `AccountDepartedOrganization` events of the customers' old organizations.
+    pub fn departures(&self) -> Vec<Departure> {
+        self.world().departures.clone()
+    }
+
+    /// AWS changes a member's lifecycle state (suspension, closure).
+    pub fn set_account_state(&self, account: &AwsAccountId, state: AccountState) -> Result<(), SimError> {
+        self.world().members.get_mut(account).map(|m| m.state = state).ok_or(SimError::UnknownAccount)
     }
 
     /// The customer's root user changes the support plan.
@@ -178,7 +240,7 @@ impl SimAws {
         if Self::open_for(&w, account).is_some() {
             return Err(SimError::DuplicateHandshake);
         }
-        if w.members.contains_key(account) {
+        if w.members.contains_key(account) || w.customers.get(account).is_some_and(|c| c.transfer_blocked) {
             return Err(SimError::AlreadyInAnOrganization);
         }
         w.next_handshake += 1;
@@ -201,7 +263,10 @@ impl SimAws {
         w.handshakes.iter().filter(|h| &h.account_id == account).cloned().collect()
     }
 
-    /// The customer's root user accepts in the console.
+    /// The customer's root user accepts in the console. A member of another organization
+    /// moves directly (AWS's direct transfer, November 2025): it departs the old
+    /// organization (`AccountDepartedOrganization`, `departureMethod: LEFT`) and joins ours
+    /// in the same step. A management account cannot join.
     pub fn accept(&self, id: &HandshakeId) -> Result<(), SimError> {
         let mut w = self.world();
         self.refresh(&mut w);
@@ -210,13 +275,28 @@ impl SimAws {
             return Err(SimError::NotOpen(h.state));
         }
         let customer = w.customers.get(&h.account_id).ok_or(SimError::UnknownAccount)?;
-        if customer.own_organization != CustomerOrganization::Standalone || w.members.contains_key(&h.account_id) {
-            return Err(SimError::AlreadyInAnOrganization);
-        }
+        let departs_from = match &customer.own_organization {
+            _ if w.members.contains_key(&h.account_id) || customer.transfer_blocked => return Err(SimError::AlreadyInAnOrganization),
+            CustomerOrganization::ManagementAccount { .. } => return Err(SimError::AlreadyInAnOrganization),
+            CustomerOrganization::Member { organization_id, .. } => Some(organization_id.clone()),
+            CustomerOrganization::Standalone => None,
+        };
         let now = self.clock.now();
+        if let Some(organization_id) = departs_from {
+            w.departures.push(Departure { account_id: h.account_id.clone(), organization_id, departure_method: "LEFT", at: now });
+            if let Some(c) = w.customers.get_mut(&h.account_id) {
+                c.own_organization = CustomerOrganization::Standalone;
+            }
+        }
         w.members.insert(
             h.account_id.clone(),
-            Member { joined_at: now, parent: ROOT_ID.to_owned(), policies: BTreeSet::new(), tags: BTreeMap::new() },
+            Member {
+                joined_at: now,
+                state: AccountState::Active,
+                parent: ROOT_ID.to_owned(),
+                policies: BTreeSet::new(),
+                tags: BTreeMap::new(),
+            },
         );
         Self::set_state(&mut w, id, HandshakeState::Accepted);
         Ok(())
@@ -310,18 +390,22 @@ impl Organizations for SimOrganizations {
         }
     }
 
-    async fn describe_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError> {
+    async fn describe_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
         let mut w = self.0.world();
         self.0.refresh(&mut w);
         SimAws::count(&mut w, "DescribeHandshake");
-        w.handshakes.iter().find(|h| &h.id == id).cloned().ok_or(OrgError::HandshakeNotFound)
+        let h = w.handshakes.iter().find(|h| &h.id == id).cloned().ok_or(OrgError::HandshakeNotFound)?;
+        invitation_of(h, account)
     }
 
-    async fn cancel_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError> {
+    async fn cancel_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
         let mut w = self.0.world();
         self.0.refresh(&mut w);
         SimAws::count(&mut w, "CancelHandshake");
         let h = w.handshakes.iter_mut().find(|h| &h.id == id).ok_or(OrgError::HandshakeNotFound)?;
+        if &h.account_id != account {
+            return invitation_of(h.clone(), account);
+        }
         if matches!(h.state, HandshakeState::Open | HandshakeState::Requested) {
             h.state = HandshakeState::Canceled;
         }
@@ -331,7 +415,8 @@ impl Organizations for SimOrganizations {
     async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError> {
         let mut w = self.0.world();
         SimAws::count(&mut w, "DescribeAccount");
-        Ok(w.members.get(account).map(|m| Membership { joined_at: m.joined_at }))
+        // AWS's DescribeAccount gives `Paths` since 2026-03: the parent comes with it.
+        Ok(w.members.get(account).map(|m| Membership { joined_at: m.joined_at, state: m.state, parent: Some(m.parent.clone()) }))
     }
 
     async fn parent_of(&self, account: &AwsAccountId) -> Result<String, OrgError> {
@@ -364,6 +449,15 @@ impl Organizations for SimOrganizations {
         let m = w.members.get_mut(account).ok_or(OrgError::AccountNotFound)?;
         m.tags.extend(tags.iter().cloned());
         Ok(())
+    }
+}
+
+/// The handshake if it is the invitation of `account`, as the AWS adapter checks it.
+fn invitation_of(h: Handshake, account: &AwsAccountId) -> Result<Handshake, OrgError> {
+    if &h.account_id == account {
+        Ok(h)
+    } else {
+        Err(OrgError::Other(format!("handshake {} is not an invitation of account {account}", h.id)))
     }
 }
 
@@ -444,12 +538,12 @@ impl SupportProbe for SimSupport {
         if customer.support_access_denied {
             return SupportAnswer { plan: SupportPlan::Unknown, detail: Some("AccessDeniedException".into()) };
         }
-        use SimSupportPlan::*;
-        match customer.support_plan {
-            Basic | Developer => {
-                SupportAnswer { plan: SupportPlan::BasicOrDeveloper, detail: Some("SubscriptionRequiredException".into()) }
+        let reactivating = w.members.get(&session.account_id).is_some_and(|m| self.0.clock.now() < m.joined_at + w.support_reactivation);
+        match customer.support_plan.severity_levels() {
+            Some(levels) if !reactivating => {
+                SupportAnswer { plan: SupportPlan::from_severity_levels(levels.iter().copied()), detail: Some(levels.join(", ")) }
             }
-            plan => SupportAnswer { plan: SupportPlan::Paid, detail: Some(format!("{plan:?}")) },
+            _ => SupportAnswer { plan: SupportPlan::BasicOrDeveloper, detail: Some("SubscriptionRequiredException".into()) },
         }
     }
 }

@@ -35,7 +35,12 @@ pub fn sample_record(org: &str, account: &str, at: DateTime<Utc>) -> Migration {
         role_arn: format!("arn:aws:iam::{account}:role/CenturyLinkFullHardening"),
         access_level: "full_hardening".into(),
         accepted_terms: vec![TermsAcceptance { document_id: "ctl-aws-terms-us".into(), version: "2024-01".into() }],
-        acknowledgements: Acknowledgements { historical_usage_data: true, cost_allocation_tags: true, reserved_instances: true },
+        acknowledgements: Acknowledgements {
+            historical_usage_data: true,
+            cost_allocation_tags: true,
+            reserved_instances: true,
+            direct_transfer: false,
+        },
     }
     .validate()
     .expect("a valid sample request");

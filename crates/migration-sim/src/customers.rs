@@ -4,8 +4,30 @@
 //!
 //! [`expected`]: ScriptedCustomer::expected
 
-use migration::request::AccessLevel;
+use migration::ids::AwsAccountId;
+use migration::request::{AccessLevel, MigrationRequest};
+use migration::rules::CustomerOrganization;
 use migration::status::Status;
+
+use crate::{SimAws, SimError};
+
+/// What the customer's AWS account is today, before the migration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AccountKind {
+    /// In no organization.
+    #[default]
+    Standalone,
+    /// A member of another organization: it moves directly on acceptance (AWS's direct
+    /// transfer), and the customer acknowledges what that changes.
+    Member,
+    /// The management account of its own organization, with members: refused with both
+    /// ways forward.
+    Management,
+}
+
+/// The organization a [`AccountKind::Member`] leaves.
+pub const FORMER_ORGANIZATION: &str = "o-former0001";
+pub const FORMER_MANAGEMENT_ACCOUNT: &str = "111111111111";
 
 /// What the customer's root user does with the invitation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,11 +61,17 @@ pub struct ScriptedCustomer {
     pub upgrade_after_checks: Option<u32>,
     /// The access the customer's role grants.
     pub access: AccessLevel,
+    /// What the account is today.
+    pub account: AccountKind,
 }
 
 impl ScriptedCustomer {
     /// The status a migration of this customer ends in.
     pub fn expected(&self) -> Status {
+        if self.account == AccountKind::Management {
+            // Until the billing-transfer path exists: the management-account refusal.
+            return Status::Rejected;
+        }
         match (self.answer, self.upgrade_after_checks, self.access) {
             (Answer::Decline { .. }, ..) => Status::InvitationDeclined,
             (Answer::Ignore, ..) => Status::InvitationExpired,
@@ -51,5 +79,35 @@ impl ScriptedCustomer {
             (Answer::Accept { .. }, Some(_), AccessLevel::FullHardening) => Status::Hardened,
             (Answer::Accept { .. }, Some(_), AccessLevel::Optimized) => Status::Completed,
         }
+    }
+}
+
+impl AccountKind {
+    /// The organization an account of this kind is in.
+    pub fn organization(self) -> CustomerOrganization {
+        match self {
+            AccountKind::Standalone => CustomerOrganization::Standalone,
+            AccountKind::Member => CustomerOrganization::Member {
+                organization_id: FORMER_ORGANIZATION.into(),
+                management_account_id: FORMER_MANAGEMENT_ACCOUNT.parse().expect("valid"),
+            },
+            AccountKind::Management => {
+                CustomerOrganization::ManagementAccount { organization_id: "o-own00000001".into(), member_count: Some(3) }
+            }
+        }
+    }
+}
+
+impl ScriptedCustomer {
+    /// Gives the simulated account the organization this customer's account is in.
+    pub fn set_up(&self, sim: &SimAws, account: &AwsAccountId) -> Result<(), SimError> {
+        let organization = self.account.organization();
+        sim.update_customer(account, |c| c.own_organization = organization)
+    }
+
+    /// The customer's request: a member acknowledges what the direct transfer changes.
+    pub fn request(&self, mut base: MigrationRequest) -> MigrationRequest {
+        base.acknowledgements.direct_transfer = self.account == AccountKind::Member;
+        base
     }
 }

@@ -283,11 +283,11 @@ impl Organizations for FaultyOrganizations {
     async fn invite_account(&self, account: &AwsAccountId, migration: MigrationId) -> Result<Handshake, OrgError> {
         faulty!(self.faults, "orgs.invite_account", effect, self.err(), self.inner.invite_account(account, migration).await)
     }
-    async fn describe_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError> {
-        faulty!(self.faults, "orgs.describe_handshake", read, self.err(), self.inner.describe_handshake(id).await)
+    async fn describe_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
+        faulty!(self.faults, "orgs.describe_handshake", read, self.err(), self.inner.describe_handshake(id, account).await)
     }
-    async fn cancel_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError> {
-        faulty!(self.faults, "orgs.cancel_handshake", effect, self.err(), self.inner.cancel_handshake(id).await)
+    async fn cancel_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
+        faulty!(self.faults, "orgs.cancel_handshake", effect, self.err(), self.inner.cancel_handshake(id, account).await)
     }
     async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError> {
         faulty!(self.faults, "orgs.membership", read, self.err(), self.inner.membership(account).await)

@@ -64,7 +64,12 @@ pub fn request(access: AccessLevel) -> MigrationRequest {
         role_arn: role(access).to_string(),
         access_level: access.as_str().into(),
         accepted_terms: terms().documents.into_iter().map(|d| TermsAcceptance { document_id: d.document_id, version: d.version }).collect(),
-        acknowledgements: Acknowledgements { historical_usage_data: true, cost_allocation_tags: true, reserved_instances: true },
+        acknowledgements: Acknowledgements {
+            historical_usage_data: true,
+            cost_allocation_tags: true,
+            reserved_instances: true,
+            direct_transfer: false,
+        },
     }
 }
 

@@ -69,7 +69,9 @@ impl Refusal {
             Refusal::DifferentSellerOfRecord => {
                 "The account is sold by a different AWS seller of record (e.g. AWS India, AWS Europe) and cannot join. Contact cloudintegration@ctl.io."
             }
-            Refusal::AlreadyInAnOrganization => "The account joined another organization. The customer must leave it, then retry.",
+            Refusal::AlreadyInAnOrganization => {
+                "AWS will not move the account directly from the organization it is in (for example, that organization is in another AWS region group), or it joined one since validation. The customer's old organization removes it (or the account leaves it), then the customer starts a new migration."
+            }
             Refusal::AccountOwnerNotVerified => {
                 "The partner's management account email is not verified. Operators: verify it in the AWS console, then retry."
             }
@@ -144,6 +146,14 @@ pub enum StepError {
     InvitationCanceled,
     #[error("AWS Organizations refused to invite the account: {}", .0.reason())]
     InvitationRefused(Refusal),
+    /// `HandshakeConstraintViolationException` with `ALREADY_IN_AN_ORGANIZATION`: the one
+    /// refusal a direct transfer can still meet, named so it has its own remediation.
+    #[error("AWS Organizations will not move the account from the organization it is in (ALREADY_IN_AN_ORGANIZATION)")]
+    AlreadyInAnOrganization,
+    /// The account's `State` is not `ACTIVE` (suspended, closing, closed): it is not moved
+    /// on or hardened.
+    #[error("the account is {}, not ACTIVE", .0.as_str())]
+    AccountNotActive(crate::record::AccountState),
     #[error("the support plan was not upgraded before the deadline")]
     SupportUpgradeTimedOut,
     /// The migration was canceled (through the API) while the step ran.
@@ -175,6 +185,8 @@ pub mod names {
     pub const INVITATION_EXPIRED: &str = "Migration.InvitationExpired";
     pub const INVITATION_CANCELED: &str = "Migration.InvitationCanceled";
     pub const INVITATION_REFUSED: &str = "Migration.InvitationRefused";
+    pub const ALREADY_IN_AN_ORGANIZATION: &str = "Migration.AlreadyInAnOrganization";
+    pub const ACCOUNT_NOT_ACTIVE: &str = "Migration.AccountNotActive";
     pub const SUPPORT_UPGRADE_TIMED_OUT: &str = "Migration.SupportUpgradeTimedOut";
     pub const CANCELED: &str = "Migration.Canceled";
     pub const TRANSIENT: &str = "Migration.Transient";
@@ -194,6 +206,8 @@ pub mod names {
         INVITATION_EXPIRED,
         INVITATION_CANCELED,
         INVITATION_REFUSED,
+        ALREADY_IN_AN_ORGANIZATION,
+        ACCOUNT_NOT_ACTIVE,
         SUPPORT_UPGRADE_TIMED_OUT,
         CANCELED,
         TRANSIENT,
@@ -212,6 +226,8 @@ impl StepError {
             StepError::InvitationExpired => names::INVITATION_EXPIRED,
             StepError::InvitationCanceled => names::INVITATION_CANCELED,
             StepError::InvitationRefused(_) => names::INVITATION_REFUSED,
+            StepError::AlreadyInAnOrganization => names::ALREADY_IN_AN_ORGANIZATION,
+            StepError::AccountNotActive(_) => names::ACCOUNT_NOT_ACTIVE,
             StepError::SupportUpgradeTimedOut => names::SUPPORT_UPGRADE_TIMED_OUT,
             StepError::Canceled => names::CANCELED,
             StepError::Transient(_) => names::TRANSIENT,
@@ -246,6 +262,7 @@ impl From<OrgError> for StepError {
     fn from(e: OrgError) -> Self {
         match e {
             OrgError::Retryable { .. } => StepError::Transient(e.to_string()),
+            OrgError::Refused { refusal: Refusal::AlreadyInAnOrganization, .. } => StepError::AlreadyInAnOrganization,
             OrgError::Refused { refusal, .. } => StepError::InvitationRefused(refusal),
             other => StepError::Internal(other.to_string()),
         }

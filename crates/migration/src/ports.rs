@@ -1,5 +1,5 @@
 //! The ports: what the domain needs from the world. Adapters implement them: in memory in
-//! this crate, on AWS in `migration-aws`.
+//! `migration-sim`, on AWS in `migration-aws`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{AccessError, ExecutionError, OrgError, StoreError};
 use crate::ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory};
-pub use crate::record::IdempotencyRecord;
+pub use crate::record::{AccountState, IdempotencyRecord};
 use crate::record::{Change, Handshake, HistoryEvent, Migration, StatusChanged, SupportPlan, WorkQueue};
 use crate::rules::{Approval, CustomerOrganization, OrgProfile, Terms};
 use crate::status::Status;
@@ -48,10 +48,22 @@ pub trait MigrationStore: Send + Sync {
     async fn put_terms(&self, terms: &Terms) -> Result<(), StoreError>;
 }
 
-/// Whether the account is a member of the partner organization, and since when.
+/// The account as a member of the partner organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
+    /// AWS's `JoinedTimestamp`: when consolidated billing started.
     pub joined_at: DateTime<Utc>,
+    /// Only an `ACTIVE` account is hardened; a suspended or closing one stops its migration.
+    pub state: AccountState,
+    /// The account's parent (root or OU), when `DescribeAccount` gave its `Paths`: saves the
+    /// hardening scan a `ListParents` call.
+    pub parent: Option<String>,
+}
+
+impl Membership {
+    pub fn is_active(&self) -> bool {
+        self.state == AccountState::Active
+    }
 }
 
 /// The partner organization, through the management account.
@@ -59,9 +71,11 @@ pub struct Membership {
 pub trait Organizations: Send + Sync {
     /// Invites the account, reusing an OPEN or REQUESTED invitation if there is one.
     async fn invite_account(&self, account: &AwsAccountId, migration: MigrationId) -> Result<Handshake, OrgError>;
-    async fn describe_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError>;
-    /// Cancels an open invitation; a decided one is returned as it is.
-    async fn cancel_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError>;
+    /// The invitation `id` of `account`. A handshake that is no invitation (`Action` other
+    /// than `INVITE`) or names another account is an error, never taken for ours.
+    async fn describe_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError>;
+    /// Cancels an open invitation of `account`; a decided one is returned as it is.
+    async fn cancel_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError>;
     /// `None` when the account is not a member.
     async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError>;
     async fn parent_of(&self, account: &AwsAccountId) -> Result<String, OrgError>;

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::record::{EventKind, HandshakeState, HistoryEvent, Migration, SupportPlan};
+use crate::record::{EventKind, HandshakeState, HistoryEvent, Migration, PLAN_TO_BUY, SupportPlan};
 use crate::status::Status;
 
 /// Where the customer's root user accepts the invitation.
@@ -66,13 +66,15 @@ pub fn next_action(m: &Migration) -> Option<NextAction> {
                 deadline: Some(h.expires_at),
             })
         }
-        Status::Joined | Status::AwaitingSupportUpgrade => {
+        // Not at JOINED: Basic at the first check right after the join may be AWS's plan
+        // reactivation gap, and the step looks again before asking for an upgrade.
+        Status::AwaitingSupportUpgrade => {
             let s = m.support.as_ref().filter(|s| s.plan == SupportPlan::BasicOrDeveloper)?;
             Some(NextAction {
                 code: UPGRADE_SUPPORT_PLAN.0,
                 title: UPGRADE_SUPPORT_PLAN.1,
                 description: format!(
-                    "Sign in to AWS account {} as the root user and change the support plan to Business Support or higher (Business Support+, Enterprise On-Ramp, Enterprise or Unified Operations). The migration checks again automatically.",
+                    "Sign in to AWS account {} as the root user and change the support plan to {PLAN_TO_BUY} or higher (Enterprise Support or Unified Operations). The legacy Developer, Business and Enterprise On-Ramp plans end on 2027-01-01. The migration checks again automatically.",
                     m.aws_account_id
                 ),
                 url: Some(CONSOLE_SUPPORT_PLANS_URL),

@@ -8,6 +8,30 @@ use crate::request::{AccessLevel, Acknowledgements, ValidRequest};
 use crate::rules::TermsAcceptance;
 use crate::status::{InvalidTransition, Status};
 
+/// An account's lifecycle state as AWS Organizations reports it (`Account.State`, which
+/// replaced `Account.Status` on 2026-09-09).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AccountState {
+    PendingActivation,
+    Active,
+    Suspended,
+    PendingClosure,
+    Closed,
+}
+
+impl AccountState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountState::PendingActivation => "PENDING_ACTIVATION",
+            AccountState::Active => "ACTIVE",
+            AccountState::Suspended => "SUSPENDED",
+            AccountState::PendingClosure => "PENDING_CLOSURE",
+            AccountState::Closed => "CLOSED",
+        }
+    }
+}
+
 /// The state of an AWS Organizations handshake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -37,17 +61,59 @@ pub struct Handshake {
     pub expires_at: DateTime<Utc>,
 }
 
-/// How the support plan was classified at the last check.
+/// How the support plan was classified at the last check. AWS offers no API that names the
+/// plan; `support:DescribeSeverityLevels` answers only for paid plans, and the highest
+/// severity it offers tells the class (docs/architecture.md, "Support plans").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SupportPlan {
-    /// Business or higher.
+    /// `critical` offered: Enterprise Support, Unified Operations, or the legacy Enterprise
+    /// and Enterprise On-Ramp plans.
+    EnterpriseClass,
+    /// `urgent` the highest level: Business Support+ or the legacy Business plan.
+    BusinessClass,
+    /// A paid plan whose levels name no class (neither `urgent` nor `critical`), and every
+    /// plan recorded before the classes were: the API answered, so the plan is paid.
     Paid,
-    /// Basic or Developer: the customer must upgrade.
+    /// `SubscriptionRequiredException`: Basic or (legacy) Developer; the customer must upgrade.
     BasicOrDeveloper,
     /// Could not tell (access denied, throttled, ...): never treated as Basic.
     Unknown,
 }
+
+impl SupportPlan {
+    /// The class the severity levels of a successful `DescribeSeverityLevels` show.
+    pub fn from_severity_levels<'a>(codes: impl IntoIterator<Item = &'a str>) -> Self {
+        let codes: Vec<&str> = codes.into_iter().collect();
+        if codes.contains(&"critical") {
+            SupportPlan::EnterpriseClass
+        } else if codes.contains(&"urgent") {
+            SupportPlan::BusinessClass
+        } else {
+            SupportPlan::Paid
+        }
+    }
+
+    /// The plan allows the program to go on (Business-class or higher).
+    pub fn is_paid(self) -> bool {
+        matches!(self, SupportPlan::EnterpriseClass | SupportPlan::BusinessClass | SupportPlan::Paid)
+    }
+
+    /// How customers and operators read the class.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SupportPlan::EnterpriseClass => "Enterprise-class support (Enterprise, Unified Operations, or legacy Enterprise On-Ramp)",
+            SupportPlan::BusinessClass => "Business-class support (Business Support+ or legacy Business)",
+            SupportPlan::Paid => "a paid support plan",
+            SupportPlan::BasicOrDeveloper => "Basic or Developer support",
+            SupportPlan::Unknown => "an unknown support plan",
+        }
+    }
+}
+
+/// The plan a customer on Basic or Developer support buys today. AWS retires the legacy
+/// Developer, Business and Enterprise On-Ramp plans on 2027-01-01.
+pub const PLAN_TO_BUY: &str = "Business Support+";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SupportStatus {
@@ -172,6 +238,9 @@ pub struct Migration {
     /// Optimistic lock: every write is conditional on the version it read.
     pub version: u64,
     pub updated_at: DateTime<Utc>,
+    /// The organization the account leaves by a direct transfer, as validate saw it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direct_transfer: Option<crate::readiness::DirectTransfer>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handshake: Option<Handshake>,
     /// When consolidated billing started: the moment the account joined.
@@ -214,6 +283,7 @@ impl Migration {
             status: Status::Requested,
             version: 1,
             updated_at: now,
+            direct_transfer: None,
             handshake: None,
             joined_at: None,
             support: None,

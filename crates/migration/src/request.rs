@@ -64,6 +64,13 @@ pub struct Acknowledgements {
     pub cost_allocation_tags: bool,
     /// Reserved Instances stay with the account that bought them.
     pub reserved_instances: bool,
+    /// What a direct transfer out of the account's current organization changes
+    /// ([`crate::readiness::DIRECT_TRANSFER_CHANGES`]). Required only for an account that is
+    /// a member of another organization, which only the validate step can see (through the
+    /// customer role): absent means not given, and is left out of the stored record and the
+    /// request fingerprint so requests from before the field still read and match.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub direct_transfer: bool,
 }
 
 /// The request body, as received: strings, so every field can be checked and reported.
@@ -183,7 +190,12 @@ pub(crate) mod tests {
             role_arn: "arn:aws:iam::000123456789:role/CenturyLinkFullHardening".into(),
             access_level: "full_hardening".into(),
             accepted_terms: vec![TermsAcceptance { document_id: "aws-terms-us".into(), version: "2024-01".into() }],
-            acknowledgements: Acknowledgements { historical_usage_data: true, cost_allocation_tags: true, reserved_instances: true },
+            acknowledgements: Acknowledgements {
+                historical_usage_data: true,
+                cost_allocation_tags: true,
+                reserved_instances: true,
+                direct_transfer: false,
+            },
         }
     }
 

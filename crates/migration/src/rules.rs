@@ -95,9 +95,13 @@ violation_codes! {
     AccountAlreadyMigrating => "ACCOUNT_ALREADY_MIGRATING", Conflict,
         "This AWS account already has a migration in progress or completed. Follow that migration instead of starting another.";
     AccountIsManagementAccount => "ACCOUNT_IS_MANAGEMENT_ACCOUNT", NotAllowed,
-        "The account is the management (master payer) account of its own organization. Remove all member accounts (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_remove.html), delete the organization (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_org_delete.html), then start the migration again; migrate each former member separately.";
+        "The account is the management (payer) account of its own organization, which cannot join another organization as a member. Two ways forward: keep your organization and have CenturyLink take over its bill with an AWS billing transfer (ask your CenturyLink representative), or dismantle it: migrate each member account first (members of another organization can now move to CenturyLink's directly, without leaving first), delete the organization (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_org_delete.html), then start the migration of this account again.";
+    AccountIsManagementOfEmptyOrganization => "ACCOUNT_IS_MANAGEMENT_OF_EMPTY_ORGANIZATION", NotAllowed,
+        "The account is the management account of an organization with no other accounts. Delete the organization (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_org_delete.html), then start the migration again.";
     AccountInOtherOrganization => "ACCOUNT_IN_OTHER_ORGANIZATION", NotAllowed,
-        "The account is a member of another AWS organization. Ask that organization's administrator to remove it, or leave it from the account (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_accounts_leave-as-member.html), then start again.";
+        "No longer raised: since November 2025 a member of another organization can move directly. Start a new migration and acknowledge what the move changes (acknowledgements.direct_transfer).";
+    DirectTransferNotAcknowledged => "DIRECT_TRANSFER_NOT_ACKNOWLEDGED", InvalidInput,
+        "The account is a member of another AWS organization and moves directly on acceptance. Read what the move changes (GET /onboarding lists it under direct_transfer), then start a new migration with acknowledgements.direct_transfer set to true.";
     RoleNotAssumable => "ROLE_NOT_ASSUMABLE", NotAllowed,
         "The role could not be assumed with your ExternalId. Deploy the CenturyLink role template with the ExternalId from GET /onboarding and check the role ARN.";
     ExternalIdNotEnforced => "EXTERNAL_ID_NOT_ENFORCED", NotAllowed,
@@ -289,15 +293,45 @@ pub enum CustomerOrganization {
     Member { organization_id: String, management_account_id: AwsAccountId },
 }
 
+impl CustomerOrganization {
+    /// The organization the account would leave by a direct transfer: a member of an
+    /// organization other than the partner's.
+    pub fn moves_from(&self, partner_account: &AwsAccountId) -> Option<(&str, &AwsAccountId)> {
+        match self {
+            CustomerOrganization::Member { organization_id, management_account_id } if management_account_id != partner_account => {
+                Some((organization_id, management_account_id))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// `partner_account` is the management account of the partner organization: being a
-/// member of it already is fine (a retry after the account joined).
-pub fn check_customer_organization(org: &CustomerOrganization, partner_account: &AwsAccountId) -> Option<Violation> {
+/// member of it already is fine (a retry after the account joined). A member of another
+/// organization is eligible (AWS's direct transfer) once the customer acknowledged what
+/// the move changes; a management account is not, and its refusal says both ways forward.
+pub fn check_customer_organization(
+    org: &CustomerOrganization,
+    partner_account: &AwsAccountId,
+    direct_transfer_acknowledged: bool,
+) -> Option<Violation> {
+    if let Some((organization_id, management)) = org.moves_from(partner_account) {
+        return (!direct_transfer_acknowledged).then(|| {
+            Violation::on_field(
+                ViolationCode::DirectTransferNotAcknowledged,
+                "acknowledgements.direct_transfer",
+                format!(
+                    "the account is a member of organization {organization_id} (management account {management}) and moves out of it on acceptance; this acknowledgement is required"
+                ),
+            )
+        });
+    }
     match org {
-        CustomerOrganization::Standalone => None,
-        CustomerOrganization::Member { management_account_id, .. } if management_account_id == partner_account => None,
-        CustomerOrganization::Member { organization_id, .. } => Some(Violation::new(
-            ViolationCode::AccountInOtherOrganization,
-            format!("the account is a member of organization {organization_id}"),
+        CustomerOrganization::Standalone | CustomerOrganization::Member { .. } => None,
+        // Only itself: nothing to migrate first.
+        CustomerOrganization::ManagementAccount { organization_id, member_count: Some(n) } if *n <= 1 => Some(Violation::new(
+            ViolationCode::AccountIsManagementOfEmptyOrganization,
+            format!("the account is the management account of organization {organization_id}, which has no other accounts"),
         )),
         CustomerOrganization::ManagementAccount { organization_id, member_count } => {
             let members = match member_count {
@@ -436,19 +470,42 @@ mod tests {
 
     #[test]
     fn customer_organization_rules() {
+        use ViolationCode::*;
         let partner: AwsAccountId = "999999999999".parse().unwrap();
         let other: AwsAccountId = "111111111111".parse().unwrap();
-        assert!(check_customer_organization(&CustomerOrganization::Standalone, &partner).is_none());
-        let member_of_partner =
-            CustomerOrganization::Member { organization_id: "o-partner".into(), management_account_id: partner.clone() };
-        assert!(check_customer_organization(&member_of_partner, &partner).is_none());
-        let member = CustomerOrganization::Member { organization_id: "o-other".into(), management_account_id: other };
-        assert_eq!(check_customer_organization(&member, &partner).unwrap().code, ViolationCode::AccountInOtherOrganization);
+        for ack in [false, true] {
+            assert!(check_customer_organization(&CustomerOrganization::Standalone, &partner, ack).is_none());
+            let member_of_partner =
+                CustomerOrganization::Member { organization_id: "o-partner".into(), management_account_id: partner.clone() };
+            assert!(check_customer_organization(&member_of_partner, &partner, ack).is_none(), "a retry after joining");
+        }
+
+        // A member elsewhere moves directly, once the customer acknowledged what changes.
+        let member = CustomerOrganization::Member { organization_id: "o-other".into(), management_account_id: other.clone() };
+        assert_eq!(member.moves_from(&partner), Some(("o-other", &other)));
+        assert!(check_customer_organization(&member, &partner, true).is_none());
+        let v = check_customer_organization(&member, &partner, false).unwrap();
+        assert_eq!((v.code, v.field.as_deref()), (DirectTransferNotAcknowledged, Some("acknowledgements.direct_transfer")));
+        assert!(v.message.contains("o-other") && v.message.contains("111111111111"), "{}", v.message);
+
+        // A management account: both ways forward, and never "leave" for the members.
         let master = CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: Some(4) };
-        let v = check_customer_organization(&master, &partner).unwrap();
-        assert_eq!(v.code, ViolationCode::AccountIsManagementAccount);
+        let v = check_customer_organization(&master, &partner, true).unwrap();
+        assert_eq!(v.code, AccountIsManagementAccount);
         assert!(v.message.contains("3 member account(s)"));
-        assert!(v.remediation().contains("orgs_manage_org_delete"));
+        assert!(v.remediation().contains("billing transfer") && v.remediation().contains("orgs_manage_org_delete"));
+        let unknown = CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: None };
+        assert_eq!(check_customer_organization(&unknown, &partner, true).unwrap().code, AccountIsManagementAccount);
+        let alone = CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: Some(1) };
+        let v = check_customer_organization(&alone, &partner, false).unwrap();
+        assert_eq!(v.code, AccountIsManagementOfEmptyOrganization);
+        assert!(v.remediation().contains("Delete the organization") && !v.remediation().contains("billing transfer"));
+        for code in
+            [AccountIsManagementAccount, AccountIsManagementOfEmptyOrganization, DirectTransferNotAcknowledged, AccountInOtherOrganization]
+        {
+            let text = code.remediation().to_lowercase();
+            assert!(!text.contains("leave it") && !text.contains("leave-as-member"), "{code:?} tells a member to leave: {text}");
+        }
     }
 
     #[test]

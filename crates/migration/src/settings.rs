@@ -20,6 +20,9 @@ pub struct Settings {
     /// The first wait between support checks; it doubles up to `support_max_wait`.
     pub support_first_wait: Duration,
     pub support_max_wait: Duration,
+    /// How soon the first check looks again when it finds no paid plan right after the
+    /// join (AWS's plan reactivation gap).
+    pub support_join_recheck: Duration,
     /// How often the watcher looks at an open invitation.
     pub handshake_poll_interval: Duration,
     /// How long a hardening job is leased to one scan.
@@ -47,6 +50,7 @@ impl Settings {
             support_deadline: Duration::days(14),
             support_first_wait: Duration::hours(1),
             support_max_wait: Duration::hours(24),
+            support_join_recheck: Duration::minutes(10),
             handshake_poll_interval: Duration::minutes(10),
             hardening_lease: Duration::minutes(5),
             hardening_retry: Duration::hours(1),

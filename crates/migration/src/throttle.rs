@@ -73,14 +73,14 @@ impl<O: Organizations + ?Sized> Organizations for RateLimitedOrganizations<O> {
         self.inner.invite_account(account, migration).await
     }
 
-    async fn describe_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError> {
+    async fn describe_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
         self.pace().await;
-        self.inner.describe_handshake(id).await
+        self.inner.describe_handshake(id, account).await
     }
 
-    async fn cancel_handshake(&self, id: &HandshakeId) -> Result<Handshake, OrgError> {
+    async fn cancel_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
         self.pace().await;
-        self.inner.cancel_handshake(id).await
+        self.inner.cancel_handshake(id, account).await
     }
 
     async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError> {
@@ -142,6 +142,10 @@ mod tests {
         "000123456789".parse().unwrap()
     }
 
+    fn member() -> Membership {
+        Membership { joined_at: at(), state: crate::ports::AccountState::Active, parent: None }
+    }
+
     fn handshake() -> Handshake {
         Handshake {
             id: "h-abcdefgh12".parse().unwrap(),
@@ -158,17 +162,17 @@ mod tests {
             self.record("invite_account");
             Ok(handshake())
         }
-        async fn describe_handshake(&self, _: &HandshakeId) -> Result<Handshake, OrgError> {
+        async fn describe_handshake(&self, _: &HandshakeId, _: &AwsAccountId) -> Result<Handshake, OrgError> {
             self.record("describe_handshake");
             Ok(handshake())
         }
-        async fn cancel_handshake(&self, _: &HandshakeId) -> Result<Handshake, OrgError> {
+        async fn cancel_handshake(&self, _: &HandshakeId, _: &AwsAccountId) -> Result<Handshake, OrgError> {
             self.record("cancel_handshake");
             Err(OrgError::HandshakeNotFound)
         }
         async fn membership(&self, _: &AwsAccountId) -> Result<Option<Membership>, OrgError> {
             self.record("membership");
-            Ok(Some(Membership { joined_at: at() }))
+            Ok(Some(member()))
         }
         async fn parent_of(&self, _: &AwsAccountId) -> Result<String, OrgError> {
             self.record("parent_of");
@@ -243,13 +247,13 @@ mod tests {
     async fn passes_results_and_errors_through_unchanged() {
         let (inner, orgs) = limited(Duration::from_millis(250));
         let a = account();
-        assert_eq!(orgs.membership(&a).await, Ok(Some(Membership { joined_at: at() })));
-        assert_eq!(orgs.describe_handshake(&handshake().id).await, Ok(handshake()));
+        assert_eq!(orgs.membership(&a).await, Ok(Some(member())));
+        assert_eq!(orgs.describe_handshake(&handshake().id, &a).await, Ok(handshake()));
         assert_eq!(
             orgs.parent_of(&a).await,
             Err(OrgError::Retryable { code: "TooManyRequestsException".into(), message: "slow down".into() })
         );
-        assert_eq!(orgs.cancel_handshake(&handshake().id).await, Err(OrgError::HandshakeNotFound));
+        assert_eq!(orgs.cancel_handshake(&handshake().id, &a).await, Err(OrgError::HandshakeNotFound));
         assert_eq!(orgs.tag_account(&a, &[]).await, Err(OrgError::AccessDenied("organizations:TagResource".into())));
 
         // A failed call still counts: the next one is spaced from it.

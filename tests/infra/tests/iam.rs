@@ -128,9 +128,10 @@ mod doubles {
     use super::*;
     use aws_sdk_organizations::primitives::DateTime as OrgTime;
     use aws_sdk_organizations::types::{
-        Account, ActionType, Handshake, HandshakeParty, HandshakePartyType, HandshakeState, Parent, ParentType,
+        Account, AccountState, ActionType, Handshake, HandshakeParty, HandshakePartyType, HandshakeState, Parent, ParentType,
     };
 
+    /// An invitation (`INVITE`) of `account`, named as its ACCOUNT party.
     pub fn handshake(account: &str, state: HandshakeState) -> Handshake {
         Handshake::builder()
             .id(format!("h-{account}"))
@@ -165,8 +166,11 @@ mod doubles {
                     .then_compute_output(|i| {
                         DescribeAccountOutput::builder()
                             .account(
+                                // `State`, not the retired `Status`; no `Paths`, so the
+                                // hardening scan still asks ListParents.
                                 Account::builder()
                                     .id(i.account_id().unwrap_or_default())
+                                    .state(AccountState::Active)
                                     .joined_timestamp(OrgTime::from_secs(start().timestamp() + 3_600))
                                     .build(),
                             )

@@ -40,7 +40,7 @@ pub async fn cancel_migration(ports: &Ports, caller: &Caller, id: MigrationId) -
     }
 
     if let Some(handshake) = &record.handshake {
-        let state = match ports.orgs.cancel_handshake(&handshake.id).await {
+        let state = match ports.orgs.cancel_handshake(&handshake.id, &record.aws_account_id).await {
             Ok(h) => h.state,
             Err(OrgError::HandshakeNotFound) => HandshakeState::Canceled,
             Err(e) => return Err(CancelError::Step(e.into())),

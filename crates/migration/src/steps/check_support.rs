@@ -8,7 +8,7 @@ use tracing::{info, instrument};
 use crate::error::{AccessError, StepError};
 use crate::ids::MigrationId;
 use crate::ports::{Ports, SupportAnswer};
-use crate::record::{ChangeBuilder, SupportPlan, SupportStatus};
+use crate::record::{ChangeBuilder, PLAN_TO_BUY, SupportPlan, SupportStatus};
 use crate::settings::Settings;
 use crate::status::Status;
 use crate::steps::{commit, load, system};
@@ -38,7 +38,8 @@ pub async fn check_support(ports: &Ports, id: MigrationId) -> Result<SupportChec
     match record.status {
         Status::Joined | Status::AwaitingSupportUpgrade => {}
         Status::SupportConfirmed | Status::HardeningScheduled | Status::Hardened | Status::Completed => {
-            return Ok(SupportCheckOutput { migration_id: id, plan: SupportPlan::Paid, confirmed: true, wait_seconds: 0 });
+            let plan = record.support.as_ref().map_or(SupportPlan::Paid, |s| s.plan);
+            return Ok(SupportCheckOutput { migration_id: id, plan, confirmed: true, wait_seconds: 0 });
         }
         Status::Canceled => return Err(StepError::Canceled),
         actual => return Err(StepError::WrongStatus { actual }),
@@ -50,16 +51,36 @@ pub async fn check_support(ports: &Ports, id: MigrationId) -> Result<SupportChec
     let first_checked_at = previous.map_or(now, |s| s.first_checked_at);
     let deadline = previous.map_or(now + ports.settings.support_deadline, |s| s.deadline);
     let checks = previous.map_or(0, |s| s.checks) + 1;
-    let paid = answer.plan == SupportPlan::Paid;
+    let paid = answer.plan.is_paid();
     let timed_out = !paid && now >= deadline;
-    let wait = next_support_wait(&ports.settings, checks, now, deadline);
+    // AWS cancels a joining account's plan and reactivates it on the consolidated bill
+    // within minutes: Basic at the first check after the join may be that gap. Look again
+    // soon before telling the customer to upgrade.
+    // The first check, or a retry of it (a crash after its write) before the re-check is
+    // due: a retry must not skip the gap.
+    let recheck_due = previous.and_then(|p| p.next_check_at);
+    let before_recheck = previous.is_none() || recheck_due.is_some_and(|due| now < due);
+    let in_join_gap = answer.plan == SupportPlan::BasicOrDeveloper && record.status == Status::Joined && before_recheck && !timed_out;
+    let wait = if in_join_gap {
+        let recheck = match (previous, recheck_due) {
+            (Some(_), Some(due)) => due - now,
+            _ => ports.settings.support_join_recheck,
+        };
+        recheck.min(deadline - now)
+    } else {
+        next_support_wait(&ports.settings, checks, now, deadline)
+    };
 
     let mut change = ChangeBuilder::new(&record, system("check-support"), now);
     change = match (answer.plan, record.status) {
-        (SupportPlan::Paid, _) => change.transition(Status::SupportConfirmed, "the account has Business Support or higher")?,
+        (plan, _) if plan.is_paid() => change.transition(Status::SupportConfirmed, format!("the account has {}", plan.describe()))?,
+        (SupportPlan::BasicOrDeveloper, Status::Joined) if in_join_gap => change.progress(format!(
+            "support check {checks} found no paid plan right after the join; AWS reactivates a joining account's plan on the consolidated bill within minutes, so it checks again at {} before asking for an upgrade",
+            (now + wait).to_rfc3339()
+        )),
         (SupportPlan::BasicOrDeveloper, Status::Joined) => change.transition(
             Status::AwaitingSupportUpgrade,
-            "the account has Basic or Developer support; the customer's root user must upgrade to Business Support",
+            format!("the account has Basic or Developer support; the customer's root user must upgrade to {PLAN_TO_BUY} or higher"),
         )?,
         (plan, _) => change.progress(format!("support check {checks}: {plan:?}")),
     };

@@ -7,10 +7,12 @@ use tracing::{info, instrument, warn};
 
 use crate::error::{StepError, StoreError};
 use crate::ids::MigrationId;
+use crate::ports::AccountState;
 use crate::ports::Ports;
-use crate::record::{AppliedControl, ChangeBuilder, Control, Migration, WorkQueue};
+use crate::record::{AppliedControl, ChangeBuilder, Control, Failure, Migration, WorkQueue};
 use crate::settings::Settings;
 use crate::status::Status;
+use crate::steps::classify_failure;
 use crate::steps::{load, system, update_with_retry};
 
 /// The controls of a job, in the order they are applied.
@@ -35,6 +37,8 @@ pub enum HardenOutcome {
     NotReady { reason: String },
     /// Nothing to do, or another scan holds the job.
     Skipped,
+    /// The account is not `ACTIVE`: the job is dropped and the migration stopped.
+    Stopped { reason: String },
 }
 
 #[instrument(skip(ports), fields(migration_id = %id))]
@@ -43,8 +47,11 @@ pub async fn harden_one(ports: &Ports, id: MigrationId) -> Result<HardenOutcome,
     let Some(record) = claim(ports, id, now).await? else { return Ok(HardenOutcome::Skipped) };
     let job = record.hardening.as_ref().expect("claimed jobs exist");
 
-    if ports.orgs.membership(&record.aws_account_id).await?.is_none() {
+    let Some(membership) = ports.orgs.membership(&record.aws_account_id).await? else {
         return not_ready(ports, id, "the account is not a member of the partner organization").await;
+    };
+    if !membership.is_active() {
+        return stop_inactive(ports, id, membership.state).await;
     }
     if job.full {
         let profile = ports.store.org_profile(&record.org_id).await?;
@@ -59,8 +66,10 @@ pub async fn harden_one(ports: &Ports, id: MigrationId) -> Result<HardenOutcome,
 
     let mut applied_now = 0;
     let mut record = record;
+    // DescribeAccount's `Paths` named the parent: no ListParents while it is known.
+    let mut parent = membership.parent;
     while let Some(control) = record.hardening.as_ref().and_then(|j| j.next_control()).cloned() {
-        apply(ports, &record, &control).await?;
+        apply(ports, &record, &control, &mut parent).await?;
         record = record_applied(ports, id, control).await?;
         applied_now += 1;
     }
@@ -103,15 +112,54 @@ async fn not_ready(ports: &Ports, id: MigrationId, reason: &str) -> Result<Harde
     Ok(HardenOutcome::NotReady { reason: reason.to_owned() })
 }
 
-async fn apply(ports: &Ports, record: &Migration, control: &Control) -> Result<(), StepError> {
+/// A suspended or closing account is not hardened: the migration stops with a named
+/// outcome (while it still can change status) and the job leaves the queue.
+async fn stop_inactive(ports: &Ports, id: MigrationId, state: AccountState) -> Result<HardenOutcome, StepError> {
+    let now = ports.clock.now();
+    let error = StepError::AccountNotActive(state);
+    let (status, name, remediation) = classify_failure(error.name(), Status::HardeningScheduled);
+    update_with_retry(ports, id, |m| {
+        if m.hardening.as_ref().is_none_or(|j| j.completed_at.is_some()) {
+            return Ok(None);
+        }
+        let mut change = ChangeBuilder::new(m, system("hardening-scan"), now);
+        change.record().due_at = None;
+        if let Some(job) = change.record().hardening.as_mut() {
+            job.last_error = Some(error.to_string());
+        }
+        change = if m.status.can_become(status) {
+            change.record().failure = Some(Failure {
+                error: name.to_owned(),
+                cause: error.to_string(),
+                remediation: remediation.to_owned(),
+                at: now,
+                violations: Vec::new(),
+            });
+            change.transition(status, format!("hardening stopped: {error}"))?
+        } else {
+            // Already COMPLETED (an Optimized account's baseline): the status stays.
+            change.progress(format!("hardening stopped: {error}"))
+        };
+        Ok(Some(change.build()))
+    })
+    .await?;
+    warn!(state = state.as_str(), "the account is not active; hardening stopped");
+    Ok(HardenOutcome::Stopped { reason: error.to_string() })
+}
+
+async fn apply(ports: &Ports, record: &Migration, control: &Control, parent: &mut Option<String>) -> Result<(), StepError> {
     let account = &record.aws_account_id;
     let orgs = &ports.orgs;
     match control {
         Control::MoveToOnboardingOu { ou_id } | Control::MoveToHardenedOu { ou_id } => {
-            let parent = orgs.parent_of(account).await?;
-            if &parent != ou_id {
-                orgs.move_account(account, &parent, ou_id).await?;
+            let from = match parent.take() {
+                Some(p) => p,
+                None => orgs.parent_of(account).await?,
+            };
+            if &from != ou_id {
+                orgs.move_account(account, &from, ou_id).await?;
             }
+            *parent = Some(ou_id.clone());
         }
         Control::AttachGuardrailScp { policy_id } | Control::AttachHardeningScp { policy_id } => {
             orgs.attach_policy(policy_id, account).await?
@@ -154,6 +202,8 @@ pub struct ScanReport {
     pub completed: u32,
     pub not_ready: u32,
     pub skipped: u32,
+    /// Jobs of accounts that are not `ACTIVE` (suspended, closing): dropped.
+    pub stopped: u32,
     pub failed: u32,
     /// Jobs left because the run's time budget ran out.
     pub deferred: u32,
@@ -175,6 +225,7 @@ pub async fn hardening_scan(ports: &Ports, limit: u32, keep_going: impl Fn() -> 
             Ok(HardenOutcome::Completed { .. }) => report.completed += 1,
             Ok(HardenOutcome::NotReady { .. }) => report.not_ready += 1,
             Ok(HardenOutcome::Skipped) => report.skipped += 1,
+            Ok(HardenOutcome::Stopped { .. }) => report.stopped += 1,
             Err(e) => {
                 report.failed += 1;
                 warn!(migration_id = %record.id, error = %e, "hardening failed; the job is due again after its lease");

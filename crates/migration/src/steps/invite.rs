@@ -44,6 +44,9 @@ pub async fn invite(ports: &Ports, id: MigrationId) -> Result<InviteOutput, Step
     let now = ports.clock.now();
 
     if let Some(membership) = ports.orgs.membership(&record.aws_account_id).await? {
+        if !membership.is_active() {
+            return Err(StepError::AccountNotActive(membership.state));
+        }
         let mut change = ChangeBuilder::new(&record, system("invite"), now)
             .transition(Status::Joined, "the account is already a member of the partner organization")?;
         change.record().joined_at = Some(membership.joined_at);

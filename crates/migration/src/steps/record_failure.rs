@@ -46,7 +46,15 @@ pub fn classify_failure(error: &str, current: Status) -> (Status, &'static str, 
         names::SUPPORT_UPGRADE_TIMED_OUT => (
             Status::SupportUpgradeTimedOut,
             names::SUPPORT_UPGRADE_TIMED_OUT,
-            "The account joined but still lacks Business Support. The customer's root user upgrades the plan, then an operator starts a new migration to finish.",
+            "The account joined but still lacks Business Support+ or higher. The customer's root user upgrades the plan, then an operator starts a new migration to finish.",
+        ),
+        names::ALREADY_IN_AN_ORGANIZATION => {
+            (Status::Failed, names::ALREADY_IN_AN_ORGANIZATION, Refusal::AlreadyInAnOrganization.remediation())
+        }
+        names::ACCOUNT_NOT_ACTIVE => (
+            Status::Failed,
+            names::ACCOUNT_NOT_ACTIVE,
+            "AWS reports the account as suspended or closing, so it is not moved on or hardened. The customer resolves the account's state with AWS (a suspended account: its billing; a closure: reopen it within 90 days), then starts a new migration.",
         ),
         names::INVITATION_REFUSED => (
             Status::Failed,

@@ -147,7 +147,7 @@ async fn sweep_one(ports: &Ports, record: &Migration) -> Result<bool, StepError>
         return Ok(true);
     }
     let Some(handshake) = &record.handshake else { return Ok(false) };
-    let current = ports.orgs.describe_handshake(&handshake.id).await?;
+    let current = ports.orgs.describe_handshake(&handshake.id, &record.aws_account_id).await?;
     if current.state.is_decided() {
         resolve_handshake(ports, record.id, current.state, "handshake-watcher").await?;
         return Ok(true);

@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 
 use crate::error::{AccessError, StepError};
-use crate::ids::MigrationId;
+use crate::ids::{AwsAccountId, MigrationId};
 use crate::ports::Ports;
+use crate::readiness::DirectTransfer;
 use crate::record::{ChangeBuilder, Migration, SupportPlan};
 use crate::request::AccessLevel;
 use crate::rules::{self, RoleProof, Violation, ViolationCode};
@@ -32,13 +33,23 @@ pub async fn validate(ports: &Ports, id: MigrationId) -> Result<ValidateOutput, 
         actual => return Err(StepError::WrongStatus { actual }),
     }
 
-    let (violations, precheck) = check_all(ports, &record).await?;
+    let Checked { violations, precheck, moves_from } = check_all(ports, &record).await?;
     if !violations.is_empty() {
         info!(codes = ?violations.iter().map(|v| v.code.as_str()).collect::<Vec<_>>(), "migration rejected");
         return Err(StepError::NotEligible(violations));
     }
-    let note = format!("all rules passed; support plan pre-check: {precheck:?}");
-    let change = ChangeBuilder::new(&record, system("validate"), ports.clock.now()).transition(Status::Validated, note)?;
+    let now = ports.clock.now();
+    let mut note = format!("all rules passed; support plan pre-check: {precheck:?}");
+    if let Some((organization_id, _)) = &moves_from {
+        note.push_str(&format!("; the account moves directly out of organization {organization_id}, acknowledged"));
+    }
+    let mut change = ChangeBuilder::new(&record, system("validate"), now).transition(Status::Validated, note)?;
+    change.record().direct_transfer = moves_from.map(|(organization_id, management_account_id)| DirectTransfer {
+        organization_id,
+        management_account_id,
+        acknowledged: record.acknowledgements.direct_transfer,
+        checked_at: now,
+    });
     let record = commit(ports, change.build()).await?;
     info!("migration validated");
     Ok(output(&record, precheck))
@@ -48,9 +59,22 @@ fn output(record: &Migration, support_precheck: SupportPlan) -> ValidateOutput {
     ValidateOutput { migration_id: record.id, access_level: record.access_level, support_precheck }
 }
 
+struct Checked {
+    violations: Vec<Violation>,
+    precheck: SupportPlan,
+    /// The other organization the account is a member of: it moves by a direct transfer.
+    moves_from: Option<(String, AwsAccountId)>,
+}
+
+impl Checked {
+    fn stopped(violations: Vec<Violation>) -> Self {
+        Self { violations, precheck: SupportPlan::Unknown, moves_from: None }
+    }
+}
+
 /// Every rule; transient failures of AWS are errors (so the step is retried), refusals are
 /// violations.
-async fn check_all(ports: &Ports, record: &Migration) -> Result<(Vec<Violation>, SupportPlan), StepError> {
+async fn check_all(ports: &Ports, record: &Migration) -> Result<Checked, StepError> {
     let accepted: Vec<_> = record.accepted_terms.iter().map(|t| t.acceptance.clone()).collect();
     let subject = Subject {
         org: &record.org_id,
@@ -61,26 +85,31 @@ async fn check_all(ports: &Ports, record: &Migration) -> Result<(Vec<Violation>,
     };
     let (mut violations, profile) = check_stored_facts(ports.store.as_ref(), subject).await?;
 
-    let Some(profile) = profile else { return Ok((violations, SupportPlan::Unknown)) };
+    let Some(profile) = profile else { return Ok(Checked::stopped(violations)) };
     let customer = &ports.customer;
     let session = match customer.assume(&record.role_arn, &profile.external_id, record.id).await {
         Ok(session) => session,
         Err(AccessError::NotAssumable(_)) => {
             violations.extend(rules::check_role_proof(RoleProof::NotAssumable));
-            return Ok((violations, SupportPlan::Unknown));
+            return Ok(Checked::stopped(violations));
         }
         Err(e) => return Err(e.into()),
     };
     if customer.assumable_without_external_id(&record.role_arn, record.id).await? {
         violations.extend(rules::check_role_proof(RoleProof::NotEnforced));
     }
+    let partner = &ports.settings.partner_account_id;
+    let mut moves_from = None;
     match customer.organization(&session).await {
-        Ok(org) => violations.extend(rules::check_customer_organization(&org, &ports.settings.partner_account_id)),
+        Ok(org) => {
+            violations.extend(rules::check_customer_organization(&org, partner, record.acknowledgements.direct_transfer));
+            moves_from = org.moves_from(partner).map(|(id, management)| (id.to_owned(), management.clone()));
+        }
         Err(AccessError::AccessDenied(call)) => {
             violations.push(Violation::new(ViolationCode::CustomerOrganizationUnknown, format!("the role may not call {call}")))
         }
         Err(e) => return Err(e.into()),
     }
     let precheck = ports.support.support_plan(&session).await.plan;
-    Ok((violations, precheck))
+    Ok(Checked { violations, precheck, moves_from })
 }

@@ -42,7 +42,7 @@ pub async fn wait_for_handshake(ports: &Ports, id: MigrationId, token: TaskToken
 /// The handshake may have been decided while no one listened.
 async fn check_now(ports: &Ports, record: &Migration) -> Result<(), StepError> {
     let Some(handshake) = &record.handshake else { return Ok(()) };
-    let current = ports.orgs.describe_handshake(&handshake.id).await?;
+    let current = ports.orgs.describe_handshake(&handshake.id, &record.aws_account_id).await?;
     if current.state.is_decided() {
         resolve_handshake(ports, record.id, current.state, "wait-for-handshake").await?;
     }

@@ -1,5 +1,5 @@
 //! The seeded in-memory world, with helpers for driving the use-cases in sequence.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::sync::Arc;
 
@@ -84,6 +84,14 @@ impl World {
         steps::wait_for_handshake(&self.ports, id, token.clone()).await.expect("waiting");
         assert_eq!(self.status(id).await, Status::Invited);
         (id, token)
+    }
+
+    /// Drives the migration until the customer accepted and the join was recorded.
+    pub async fn until_joined(&self, access: &str) -> MigrationId {
+        let (id, _) = self.until_invited(access).await;
+        self.sim.accept(&self.handshake_id(id).await).expect("accepted");
+        steps::account_joined(&self.ports, &account()).await.expect("joined");
+        id
     }
 
     pub async fn handshake_id(&self, id: MigrationId) -> migration::HandshakeId {
