@@ -17,6 +17,11 @@ use tokio::sync::broadcast;
 
 use crate::stack::LocalStack;
 
+/// A year: past the invitation's 15 days every answer is the same.
+pub const MAX_ANSWER_HOURS: i64 = 24 * 365;
+/// Far past the checks any deadline allows.
+pub const MAX_UPGRADE_CHECKS: i64 = 1000;
+
 /// What the simulated customer does with the invitation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Invitation {
@@ -34,11 +39,12 @@ pub struct DemoOptions {
     /// What the customer does with the invitation.
     #[arg(long, value_enum, default_value_t = Invitation::Accept)]
     pub invitation: Invitation,
-    /// Hours after the invitation before the customer answers it.
-    #[arg(long, default_value_t = 30)]
+    /// Hours after the invitation before the customer answers it (0 to 8760; at 360 or more
+    /// the invitation has expired).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(0..=MAX_ANSWER_HOURS))]
     pub answer_after_hours: i64,
-    /// Support checks that find Basic support before the customer upgrades.
-    #[arg(long, default_value_t = 3)]
+    /// Support checks that find Basic support before the customer upgrades (0 to 1000).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=MAX_UPGRADE_CHECKS))]
     pub upgrade_after_checks: u32,
     /// The customer never upgrades support: the 14-day deadline passes.
     #[arg(long)]
@@ -95,7 +101,7 @@ impl DemoOptions {
 
     /// The outcome these options should produce (the scripted customers' one table).
     pub fn expected(&self) -> Status {
-        self.customer().expected()
+        self.customer().expected(&fixtures::settings())
     }
 
     fn access_level(&self) -> AccessLevel {
@@ -191,7 +197,7 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport, StepError> {
     Ok(DemoReport {
         migration_id: id,
         outcome: final_status,
-        expected: customer.expected(),
+        expected: customer.expected(&f.ports.settings),
         state_transitions: outcome.transitions,
         execution_events: outcome.history.len(),
         status_changes: timeline.changes,

@@ -389,7 +389,7 @@ async fn check(
         };
         let record = store.get(id).await.expect("memory").expect("the record exists");
         *report.outcomes.entry(record.status.to_string()).or_default() += 1;
-        let expected = c.behaviour.customer.expected();
+        let expected = c.behaviour.customer.expected(settings);
         if record.status != expected {
             report.unexpected_outcomes += 1;
             report.violations.push(format!("{id} ({:?}): ended {} instead of {expected}", c.behaviour, record.status));

@@ -1,7 +1,9 @@
 //! The demo reaches the outcome each customer behaviour should produce.
 
+use clap::Parser;
 use local::demo::{self, Access, Account, DemoOptions, Invitation};
 use migration::Status;
+use migration_sim::fixtures;
 
 fn options() -> DemoOptions {
     DemoOptions {
@@ -52,4 +54,54 @@ async fn a_three_day_migration_is_simulated_not_waited_for() {
     assert_eq!(report.outcome, Status::Hardened);
     assert!(report.simulated >= chrono::Duration::days(3), "{:?}", report.simulated);
     assert_eq!(report.status_changes, 8);
+}
+
+/// The edges of the options: the expected outcome follows the invitation's lifetime and the
+/// number of support checks the deadline allows, and the demo ends exactly there.
+#[tokio::test]
+async fn the_exit_status_follows_the_outcome_at_the_edges_of_the_options() {
+    let checks = u32::try_from(migration::steps::support_check_times(&fixtures::settings()).len()).unwrap();
+    type Tweak = Box<dyn Fn(&mut DemoOptions)>;
+    let cases: Vec<(Tweak, Status)> = vec![
+        (Box::new(|o| o.answer_after_hours = 359), Status::Hardened),
+        (Box::new(|o| o.answer_after_hours = 360), Status::InvitationExpired),
+        (
+            Box::new(|o| {
+                o.invitation = Invitation::Decline;
+                o.answer_after_hours = 400;
+            }),
+            Status::InvitationExpired,
+        ),
+        // The upgrade before the last check the deadline allows still counts; one more is late.
+        (Box::new(move |o| o.upgrade_after_checks = checks - 1), Status::Hardened),
+        (Box::new(move |o| o.upgrade_after_checks = checks), Status::SupportUpgradeTimedOut),
+    ];
+    for (tweak, expected) in cases {
+        let mut o = options();
+        tweak(&mut o);
+        assert_eq!(o.expected(), expected, "{o:?}");
+        let report = demo::run(&o).await.expect("the demo runs");
+        assert_eq!(report.outcome, expected, "{o:?}");
+    }
+}
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    demo: DemoOptions,
+}
+
+#[test]
+fn numeric_options_are_range_checked_instead_of_overflowing() {
+    for args in [
+        &["--answer-after-hours", "-1"][..],
+        &["--answer-after-hours", "9223372036854775807"],
+        &["--upgrade-after-checks", "4294967295"],
+        &["--upgrade-after-checks", "1001"],
+    ] {
+        let argv = std::iter::once("demo").chain(args.iter().copied());
+        assert!(Cli::try_parse_from(argv).is_err(), "{args:?} is refused");
+    }
+    let ok = Cli::try_parse_from(["demo", "--answer-after-hours", "8760", "--upgrade-after-checks", "1000"]).unwrap();
+    assert_eq!((ok.demo.answer_after_hours, ok.demo.upgrade_after_checks), (8760, 1000));
 }

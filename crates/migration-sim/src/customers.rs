@@ -7,9 +7,13 @@
 use migration::ids::AwsAccountId;
 use migration::request::{AccessLevel, MigrationRequest};
 use migration::rules::CustomerOrganization;
+use migration::settings::Settings;
 use migration::status::Status;
+use migration::steps::support_check_times;
 
-use crate::{SimAws, SimError};
+use chrono::Duration;
+
+use crate::{INVITATION_LIFETIME, SimAws, SimError};
 
 /// What the customer's AWS account is today, before the migration.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -32,6 +36,7 @@ pub const FORMER_MANAGEMENT_ACCOUNT: &str = "111111111111";
 /// What the customer's root user does with the invitation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
+    /// Accepts `after_hours` after the invitation, if it has not expired by then.
     Accept {
         after_hours: i64,
     },
@@ -66,18 +71,27 @@ pub struct ScriptedCustomer {
 }
 
 impl ScriptedCustomer {
-    /// The status a migration of this customer ends in.
-    pub fn expected(&self) -> Status {
+    /// The status a migration of this customer ends in under `settings`: an answer that
+    /// comes when the invitation has expired is no answer, and an upgrade after more support
+    /// checks than fit before the deadline comes too late.
+    pub fn expected(&self, settings: &Settings) -> Status {
         if self.account == AccountKind::Management {
             // Until the billing-transfer path exists: the management-account refusal.
             return Status::Rejected;
         }
-        match (self.answer, self.upgrade_after_checks, self.access) {
-            (Answer::Decline { .. }, ..) => Status::InvitationDeclined,
-            (Answer::Ignore, ..) => Status::InvitationExpired,
-            (Answer::Accept { .. }, None, _) => Status::SupportUpgradeTimedOut,
-            (Answer::Accept { .. }, Some(_), AccessLevel::FullHardening) => Status::Hardened,
-            (Answer::Accept { .. }, Some(_), AccessLevel::Optimized) => Status::Completed,
+        let answer = match self.answer.after() {
+            Some((hours, accept)) if Duration::hours(hours) < INVITATION_LIFETIME => Some(accept),
+            _ => None,
+        };
+        // The customer upgrades before support check `k + 1`; it counts if that check runs.
+        let checks = support_check_times(settings).len();
+        let upgraded = self.upgrade_after_checks.is_some_and(|k| usize::try_from(k).is_ok_and(|k| k < checks));
+        match (answer, upgraded, self.access) {
+            (Some(false), ..) => Status::InvitationDeclined,
+            (None, ..) => Status::InvitationExpired,
+            (Some(true), false, _) => Status::SupportUpgradeTimedOut,
+            (Some(true), true, AccessLevel::FullHardening) => Status::Hardened,
+            (Some(true), true, AccessLevel::Optimized) => Status::Completed,
         }
     }
 }

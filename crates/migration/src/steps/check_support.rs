@@ -32,6 +32,29 @@ pub fn next_support_wait(settings: &Settings, checks_done: u32, now: DateTime<Ut
     wait.min(to_deadline).max(settings.support_first_wait.min(Duration::seconds(60)))
 }
 
+/// When each support check of a customer who stays on Basic runs, as offsets from the first
+/// one (right after the join): the join re-check, then the growing waits, up to the check at
+/// or past the deadline that ends the wait. The step waits exactly so; tests, the demo's
+/// expected outcome and the execution-timeout bound read the schedule from here.
+pub fn support_check_times(settings: &Settings) -> Vec<Duration> {
+    let start = DateTime::<Utc>::UNIX_EPOCH;
+    let deadline = start + settings.support_deadline;
+    let (mut now, mut checks, mut times) = (start, 0u32, Vec::new());
+    loop {
+        checks += 1;
+        times.push(now - start);
+        if now >= deadline {
+            return times;
+        }
+        now += if checks == 1 { join_recheck(settings, now, deadline) } else { next_support_wait(settings, checks, now, deadline) };
+    }
+}
+
+/// The wait after Basic at the first check right after the join.
+fn join_recheck(settings: &Settings, now: DateTime<Utc>, deadline: DateTime<Utc>) -> Duration {
+    settings.support_join_recheck.min(deadline - now)
+}
+
 #[instrument(skip(ports), fields(migration_id = %id))]
 pub async fn check_support(ports: &Ports, id: MigrationId) -> Result<SupportCheckOutput, StepError> {
     let record = load(ports, id).await?;
@@ -64,7 +87,7 @@ pub async fn check_support(ports: &Ports, id: MigrationId) -> Result<SupportChec
     let wait = if in_join_gap {
         let recheck = match (previous, recheck_due) {
             (Some(_), Some(due)) => due - now,
-            _ => ports.settings.support_join_recheck,
+            _ => join_recheck(&ports.settings, now, deadline),
         };
         recheck.min(deadline - now)
     } else {

@@ -16,7 +16,7 @@ mod validate;
 mod wait_for_handshake;
 
 pub use cancel::{CancelError, cancel_migration};
-pub use check_support::{SupportCheckOutput, check_support, next_support_wait};
+pub use check_support::{SupportCheckOutput, check_support, next_support_wait, support_check_times};
 pub use create::{CreateError, Created, create_migration, request_fingerprint};
 pub use harden::{HardenOutcome, ScanReport, harden_one, hardening_scan, planned_controls};
 pub use invite::{InviteOutput, invite};
