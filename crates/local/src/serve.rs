@@ -181,7 +181,29 @@ fn identity(path: &str, headers: &HeaderMap) -> api::Identity {
     })
 }
 
-async fn forward(State(local): State<Local>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+/// API Gateway HTTP APIs refuse payloads over 10 MB before the function sees them; locally
+/// the body is read up to that, and the API's own limit answers the rest.
+pub const GATEWAY_PAYLOAD_LIMIT: usize = 10 * 1024 * 1024;
+
+/// The body as API Gateway passes it, or the problem document that refuses it. A `Bytes`
+/// extractor would answer axum's own plain-text 413 past its 2 MiB default.
+async fn gateway_body(body: axum::body::Body) -> Result<Bytes, Response> {
+    axum::body::to_bytes(body, GATEWAY_PAYLOAD_LIMIT).await.map_err(|e| {
+        let problem = api::Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            api::problem::codes::PAYLOAD_TOO_LARGE,
+            format!("the body could not be read within {GATEWAY_PAYLOAD_LIMIT} bytes: {e}"),
+        );
+        let answer = api::problem_response(problem, &ulid::Ulid::new().to_string());
+        (answer.status, answer.headers, answer.body).into_response()
+    })
+}
+
+async fn forward(State(local): State<Local>, method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Body) -> Response {
+    let body = match gateway_body(body).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
     let (path, identity) = match uri.path().strip_prefix("/_local") {
         Some(admin) if admin.starts_with("/admin/") => (admin.to_owned(), api::Identity::operator(LOCAL_OPERATOR)),
         _ => (uri.path().to_owned(), identity(uri.path(), &headers)),

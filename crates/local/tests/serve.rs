@@ -147,6 +147,30 @@ fn direct_transfer_from_another_organization_over_http() {
     assert_eq!(done["support"]["plan"], "enterprise_class", "{done}");
 }
 
+/// Every refusal is a problem document, whatever the body's size: past axum's 2 MiB default
+/// and past API Gateway's 10 MB.
+#[test]
+fn oversized_bodies_are_refused_with_a_problem_document() {
+    let server = serve(&[]);
+    for size in [100 * 1024, 3 * 1024 * 1024, 11 * 1024 * 1024] {
+        let body = format!("{{\"provider_name\": \"{}\"}}", "x".repeat(size));
+        let response = CUSTOMER_ADMIN
+            .iter()
+            .fold(ureq::post(&format!("{}/migrations", server.base)), |r, (name, value)| r.set(name, value))
+            .set("Content-Type", "application/json")
+            .timeout(Duration::from_secs(30))
+            .send_string(&body);
+        let response = match response {
+            Err(ureq::Error::Status(_, r)) => r,
+            other => panic!("{size} bytes: {other:?}"),
+        };
+        assert_eq!(response.status(), 413, "{size} bytes");
+        assert_eq!(response.content_type(), "application/problem+json", "{size} bytes");
+        let problem: Value = response.into_json().unwrap();
+        assert_eq!(problem["code"], "PAYLOAD_TOO_LARGE", "{size} bytes: {problem}");
+    }
+}
+
 #[test]
 fn declined_invitation_over_http() {
     let server = serve(&[]);
