@@ -156,6 +156,10 @@ pub enum StepError {
     AccountNotActive(crate::record::AccountState),
     #[error("the support plan was not upgraded before the deadline")]
     SupportUpgradeTimedOut,
+    /// The deadline passed while the plan could not be read (the role lacks
+    /// `support:DescribeSeverityLevels`, the profile is missing, AWS kept failing).
+    #[error("the support plan could not be read before the deadline: {0}")]
+    SupportPlanUnreadable(String),
     /// The migration was canceled (through the API) while the step ran.
     #[error("the migration was canceled")]
     Canceled,
@@ -188,6 +192,7 @@ pub mod names {
     pub const ALREADY_IN_AN_ORGANIZATION: &str = "Migration.AlreadyInAnOrganization";
     pub const ACCOUNT_NOT_ACTIVE: &str = "Migration.AccountNotActive";
     pub const SUPPORT_UPGRADE_TIMED_OUT: &str = "Migration.SupportUpgradeTimedOut";
+    pub const SUPPORT_PLAN_UNREADABLE: &str = "Migration.SupportPlanUnreadable";
     pub const CANCELED: &str = "Migration.Canceled";
     pub const TRANSIENT: &str = "Migration.Transient";
     pub const NOT_FOUND: &str = "Migration.NotFound";
@@ -209,6 +214,7 @@ pub mod names {
         ALREADY_IN_AN_ORGANIZATION,
         ACCOUNT_NOT_ACTIVE,
         SUPPORT_UPGRADE_TIMED_OUT,
+        SUPPORT_PLAN_UNREADABLE,
         CANCELED,
         TRANSIENT,
         NOT_FOUND,
@@ -229,6 +235,7 @@ impl StepError {
             StepError::AlreadyInAnOrganization => names::ALREADY_IN_AN_ORGANIZATION,
             StepError::AccountNotActive(_) => names::ACCOUNT_NOT_ACTIVE,
             StepError::SupportUpgradeTimedOut => names::SUPPORT_UPGRADE_TIMED_OUT,
+            StepError::SupportPlanUnreadable(_) => names::SUPPORT_PLAN_UNREADABLE,
             StepError::Canceled => names::CANCELED,
             StepError::Transient(_) => names::TRANSIENT,
             StepError::NotFound(_) => names::NOT_FOUND,

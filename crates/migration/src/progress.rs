@@ -38,6 +38,7 @@ pub struct StepProgress {
 
 const ACCEPT_INVITATION: (&str, &str) = ("ACCEPT_INVITATION", "Accept the invitation in the AWS console");
 const UPGRADE_SUPPORT_PLAN: (&str, &str) = ("UPGRADE_SUPPORT_PLAN", "Upgrade the AWS support plan");
+const GRANT_SUPPORT_READ: (&str, &str) = ("GRANT_SUPPORT_READ", "Let the CenturyLink role read the support plan");
 
 /// The code and title of what reaching `status` asks of the customer, for readers that see
 /// the status change but not the record of that moment (the demo's timeline). A record in
@@ -64,6 +65,21 @@ pub fn next_action(m: &Migration) -> Option<NextAction> {
                 ),
                 url: Some(CONSOLE_INVITATIONS_URL),
                 deadline: Some(h.expires_at),
+            })
+        }
+        // The role cannot read the plan: that is the customer's to fix, not the plan.
+        Status::Joined | Status::AwaitingSupportUpgrade if m.support.as_ref().is_some_and(|s| s.plan == SupportPlan::Unknown) => {
+            let s = m.support.as_ref()?;
+            Some(NextAction {
+                code: GRANT_SUPPORT_READ.0,
+                title: GRANT_SUPPORT_READ.1,
+                description: format!(
+                    "The CenturyLink role in AWS account {} cannot read the account's support plan ({}). Let the role call support:DescribeSeverityLevels: the role template grants it, so check that the stack is deployed and that no SCP or permission boundary denies it. The migration checks again automatically.",
+                    m.aws_account_id,
+                    s.detail.as_deref().unwrap_or("no answer")
+                ),
+                url: None,
+                deadline: Some(s.deadline),
             })
         }
         // Not at JOINED: Basic at the first check right after the join may be AWS's plan

@@ -22,6 +22,9 @@ pub enum Status {
     InvitationExpired,
     Canceled,
     SupportUpgradeTimedOut,
+    /// The deadline passed while the customer role could not read the support plan: no claim
+    /// about the plan is made.
+    SupportPlanUnreadable,
     Failed,
 }
 
@@ -48,9 +51,11 @@ const TRANSITIONS: &[(Status, Status)] = &[
     (Joined, AwaitingSupportUpgrade),
     (Joined, SupportConfirmed),
     (Joined, SupportUpgradeTimedOut),
+    (Joined, SupportPlanUnreadable),
     (Joined, Failed),
     (AwaitingSupportUpgrade, SupportConfirmed),
     (AwaitingSupportUpgrade, SupportUpgradeTimedOut),
+    (AwaitingSupportUpgrade, SupportPlanUnreadable),
     (AwaitingSupportUpgrade, Failed),
     (SupportConfirmed, HardeningScheduled),
     (SupportConfirmed, Completed),
@@ -59,7 +64,7 @@ const TRANSITIONS: &[(Status, Status)] = &[
     (HardeningScheduled, Failed),
 ];
 
-pub const ALL_STATUSES: [Status; 15] = [
+pub const ALL_STATUSES: [Status; 16] = [
     Requested,
     Validated,
     Invited,
@@ -74,6 +79,7 @@ pub const ALL_STATUSES: [Status; 15] = [
     InvitationExpired,
     Canceled,
     SupportUpgradeTimedOut,
+    SupportPlanUnreadable,
     Failed,
 ];
 
@@ -124,6 +130,7 @@ impl Status {
             InvitationExpired => "INVITATION_EXPIRED",
             Canceled => "CANCELED",
             SupportUpgradeTimedOut => "SUPPORT_UPGRADE_TIMED_OUT",
+            SupportPlanUnreadable => "SUPPORT_PLAN_UNREADABLE",
             Failed => "FAILED",
         }
     }
@@ -174,7 +181,17 @@ mod tests {
         let terminal: Vec<Status> = ALL_STATUSES.into_iter().filter(|s| s.is_terminal()).collect();
         assert_eq!(
             terminal,
-            vec![Hardened, Completed, Rejected, InvitationDeclined, InvitationExpired, Canceled, SupportUpgradeTimedOut, Failed]
+            vec![
+                Hardened,
+                Completed,
+                Rejected,
+                InvitationDeclined,
+                InvitationExpired,
+                Canceled,
+                SupportUpgradeTimedOut,
+                SupportPlanUnreadable,
+                Failed
+            ]
         );
         assert!(!Hardened.is_failure() && !Completed.is_failure());
         assert!(Rejected.is_failure() && SupportUpgradeTimedOut.is_failure());

@@ -357,6 +357,27 @@ async fn unknown_support_plan_is_never_taken_for_basic() {
     let out = steps::check_support(&w.ports, id).await.unwrap();
     assert_eq!(out.plan, SupportPlan::Unknown);
     assert_eq!(w.status(id).await, Status::Joined, "not moved to awaiting an upgrade on a guess");
+
+    // The customer is told what to change in the role, not to buy a plan.
+    let action = migration::progress::next_action(&w.record(id).await).expect("an action");
+    assert_eq!(action.code, "GRANT_SUPPORT_READ");
+    assert!(action.description.contains("support:DescribeSeverityLevels"), "{}", action.description);
+    assert!(!action.description.contains("upgrade"), "{}", action.description);
+
+    // Unreadable until the deadline: its own outcome, with no claim about the plan.
+    let err = loop {
+        match steps::check_support(&w.ports, id).await {
+            Ok(out) => w.advance(Duration::seconds(out.wait_seconds)),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.name(), names::SUPPORT_PLAN_UNREADABLE, "{err:?}");
+    let out = w.catch(id, err.name(), &err.cause()).await;
+    assert_eq!(out.status, Status::SupportPlanUnreadable);
+    let failure = w.record(id).await.failure.unwrap();
+    assert!(failure.remediation.contains("support:DescribeSeverityLevels"));
+    assert!(!failure.remediation.contains("upgrade"), "{}", failure.remediation);
+    assert_eq!(w.store.lock_holder(&account()).await.unwrap(), None, "released like every failure");
 }
 
 #[tokio::test]

@@ -112,7 +112,7 @@ pub async fn check_support(ports: &Ports, id: MigrationId) -> Result<SupportChec
     change.record().task_token = None;
     change.record().support = Some(SupportStatus {
         plan: answer.plan,
-        detail: answer.detail,
+        detail: answer.detail.clone(),
         checks,
         first_checked_at,
         last_checked_at: now,
@@ -122,6 +122,10 @@ pub async fn check_support(ports: &Ports, id: MigrationId) -> Result<SupportChec
     let record = commit(ports, change.build()).await?;
     info!(plan = ?answer.plan, checks, "support checked");
     if timed_out {
+        // Unknown at the last check: nothing is claimed about the plan.
+        if answer.plan == SupportPlan::Unknown {
+            return Err(StepError::SupportPlanUnreadable(answer.detail.unwrap_or_else(|| "no answer".into())));
+        }
         return Err(StepError::SupportUpgradeTimedOut);
     }
     Ok(SupportCheckOutput {

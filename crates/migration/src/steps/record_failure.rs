@@ -48,6 +48,11 @@ pub fn classify_failure(error: &str, current: Status) -> (Status, &'static str, 
             names::SUPPORT_UPGRADE_TIMED_OUT,
             "The account joined but still lacks Business Support+ or higher. The customer's root user upgrades the plan, then an operator starts a new migration to finish.",
         ),
+        names::SUPPORT_PLAN_UNREADABLE => (
+            Status::SupportPlanUnreadable,
+            names::SUPPORT_PLAN_UNREADABLE,
+            "The account joined, but the CenturyLink role could not read its support plan before the deadline, so nothing is known about the plan. Let the role call support:DescribeSeverityLevels (the role template grants it; check SCPs and permission boundaries too), then an operator starts a new migration to finish: it continues at the support check.",
+        ),
         names::ALREADY_IN_AN_ORGANIZATION => {
             (Status::Failed, names::ALREADY_IN_AN_ORGANIZATION, Refusal::AlreadyInAnOrganization.remediation())
         }
