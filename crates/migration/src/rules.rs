@@ -93,7 +93,7 @@ violation_codes! {
     AccountNotApproved => "ACCOUNT_NOT_APPROVED", NotAllowed,
         "AWS must approve this account for transfer (an agreement) before it can migrate. Contact your CenturyLink representative.";
     AccountAlreadyMigrating => "ACCOUNT_ALREADY_MIGRATING", Conflict,
-        "This AWS account already has a migration in progress or completed. Follow that migration instead of starting another.";
+        "This AWS account already has a migration in progress or completed. If your organization started it, follow that migration instead of starting another; otherwise contact cloudintegration@ctl.io.";
     AccountIsManagementAccount => "ACCOUNT_IS_MANAGEMENT_ACCOUNT", NotAllowed,
         "The account is the management (payer) account of its own organization, which cannot join another organization as a member. Two ways forward: keep your organization and have CenturyLink take over its bill with an AWS billing transfer (ask your CenturyLink representative), or dismantle it: migrate each member account first (members of another organization can now move to CenturyLink's directly, without leaving first), delete the organization (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_org_delete.html), then start the migration of this account again.";
     AccountIsManagementOfEmptyOrganization => "ACCOUNT_IS_MANAGEMENT_OF_EMPTY_ORGANIZATION", NotAllowed,
@@ -369,8 +369,15 @@ pub fn check_role_proof(proof: RoleProof) -> Option<Violation> {
     }
 }
 
-pub fn account_locked(existing: MigrationId) -> Violation {
-    Violation::new(ViolationCode::AccountAlreadyMigrating, format!("migration {existing} holds this AWS account"))
+/// The account is held by another migration. Its id is named only to the organization that
+/// owns it (`None` otherwise): a ULID also tells when the migration was made, which one
+/// organization must never learn about another's.
+pub fn account_locked(own_holder: Option<MigrationId>) -> Violation {
+    let message = match own_holder {
+        Some(existing) => format!("migration {existing} of your organization holds this AWS account"),
+        None => "another migration holds this AWS account".to_owned(),
+    };
+    Violation::new(ViolationCode::AccountAlreadyMigrating, message)
 }
 
 #[cfg(test)]

@@ -289,6 +289,28 @@ async fn one_active_migration_per_account() {
     assert!(v[0].message.contains(&first.to_string()), "the conflict names the existing migration");
 }
 
+/// Another organization asking for the same account learns that it is taken, and nothing
+/// about the migration that holds it: no id (a ULID tells when it was made), no time.
+#[tokio::test]
+async fn a_lock_held_by_another_organization_reveals_nothing_of_it() {
+    let w = World::new().await;
+    let first = w.create("full_hardening").await.record;
+    let other_org: migration::OrgId = "globex".parse().unwrap();
+    let mut profile = migration_sim::fixtures::profile();
+    profile.org_id = other_org.clone();
+    profile.external_id = "cam-globex-0001".parse().unwrap();
+    w.store.put_org_profile(&profile).await.unwrap();
+    let other = migration::rules::Caller { org: other_org, ..admin() };
+
+    let Err(CreateError::Refused(v)) = steps::create_migration(&w.ports, &other, &request("optimized"), None).await else { panic!() };
+    assert_eq!(v.iter().map(|v| v.code).collect::<Vec<_>>(), vec![ViolationCode::AccountAlreadyMigrating]);
+    let text = serde_json::to_string(&v).unwrap();
+    assert!(!text.contains(&first.id.to_string()), "{text}");
+    assert!(!text.contains(&first.id.to_string()[..10]), "not even the ULID's time part: {text}");
+    assert!(!text.contains(first.org_id.as_str()) && !text.contains(&first.provider_name), "{text}");
+    assert!(!text.contains("2026-"), "no time of the other migration: {text}");
+}
+
 #[tokio::test]
 async fn idempotency_key_replays_the_same_answer_and_refuses_another_body() {
     let w = World::new().await;

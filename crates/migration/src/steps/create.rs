@@ -10,7 +10,7 @@ use crate::record::{Migration, created_event};
 use crate::request::MigrationRequest;
 use crate::rules::{self, Caller, Violation};
 use crate::steps::StepInput;
-use crate::steps::facts::{Subject, check_stored_facts};
+use crate::steps::facts::{Subject, check_stored_facts, own_holder};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Created {
@@ -99,7 +99,8 @@ pub async fn create_migration(
             if let Some(earlier) = earlier_answer(ports, caller, idempotency_key, &fingerprint).await? {
                 return Ok(earlier);
             }
-            return Err(CreateError::Refused(vec![rules::account_locked(existing)]));
+            let own = own_holder(store.as_ref(), &caller.org, existing).await.map_err(CreateError::Store)?;
+            return Err(CreateError::Refused(vec![rules::account_locked(own)]));
         }
         Err(StoreError::IdempotencyKeyUsed { existing }) => return replay(ports, &existing, &fingerprint).await,
         Err(e) => return Err(CreateError::Store(e)),

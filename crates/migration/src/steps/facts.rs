@@ -20,6 +20,11 @@ pub(crate) struct Subject<'a> {
     pub own: Option<MigrationId>,
 }
 
+/// `holder` when it is a migration of `org`: only its own organization may learn its id.
+pub(crate) async fn own_holder(store: &dyn MigrationStore, org: &OrgId, holder: MigrationId) -> Result<Option<MigrationId>, StoreError> {
+    Ok(store.get(holder).await?.filter(|m| &m.org_id == org).map(|m| m.id))
+}
+
 /// Every stored-facts violation, in the order the customer reads them (eligibility, terms,
 /// approval, lock), and the profile when there is one.
 pub(crate) async fn check_stored_facts(
@@ -37,7 +42,9 @@ pub(crate) async fn check_stored_facts(
         let approval = store.approval(account).await?;
         violations.extend(rules::check_approval(account, approval.as_ref()));
         match store.lock_holder(account).await? {
-            Some(holder) if Some(holder) != subject.own => violations.push(rules::account_locked(holder)),
+            Some(holder) if Some(holder) != subject.own => {
+                violations.push(rules::account_locked(own_holder(store, subject.org, holder).await?));
+            }
             _ => {}
         }
     }
