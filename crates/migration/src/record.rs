@@ -118,6 +118,10 @@ pub const PLAN_TO_BUY: &str = "Business Support+";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SupportStatus {
     pub plan: SupportPlan,
+    /// The last plan a check could read (never `Unknown`): what the deadline's outcome may
+    /// claim when the last check itself could not read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read: Option<SupportPlan>,
     /// Why the answer is unknown, or which severity levels the paid plan showed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,

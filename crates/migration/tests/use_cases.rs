@@ -402,6 +402,28 @@ async fn unknown_support_plan_is_never_taken_for_basic() {
     assert_eq!(w.store.lock_holder(&account()).await.unwrap(), None, "released like every failure");
 }
 
+/// Read as Basic, then unreadable at the deadline (throttling, a broken role): the outcome
+/// rests on the last reading, not on the one failed check.
+#[tokio::test]
+async fn one_unreadable_last_check_after_basic_readings_is_still_a_missed_upgrade() {
+    let w = World::new().await;
+    let id = w.until_joined("optimized").await;
+    let err = loop {
+        let last =
+            w.record(id).await.support.is_some_and(|s| migration::ports::Clock::now(w.clock.as_ref()) + Duration::days(2) > s.deadline);
+        if last {
+            w.sim.update_customer(&account(), |c| c.support_access_denied = true).unwrap();
+        }
+        match steps::check_support(&w.ports, id).await {
+            Ok(out) => w.advance(Duration::seconds(out.wait_seconds)),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(err.name(), names::SUPPORT_UPGRADE_TIMED_OUT, "{err:?}");
+    let support = w.record(id).await.support.unwrap();
+    assert_eq!((support.plan, support.last_read), (SupportPlan::Unknown, Some(SupportPlan::BasicOrDeveloper)));
+}
+
 #[tokio::test]
 async fn hardening_waits_for_access_and_never_runs_twice() {
     let w = World::new().await;

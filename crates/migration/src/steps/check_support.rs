@@ -110,8 +110,12 @@ pub async fn check_support(ports: &Ports, id: MigrationId) -> Result<SupportChec
     // The execution got here past the handshake wait: its token is spent. Forget it even
     // if the watcher was cut short before doing so.
     change.record().task_token = None;
+    let last_read =
+        if answer.plan == SupportPlan::Unknown { previous.and_then(|p| p.last_read.or(Some(p.plan))) } else { Some(answer.plan) }
+            .filter(|p| *p != SupportPlan::Unknown);
     change.record().support = Some(SupportStatus {
         plan: answer.plan,
+        last_read,
         detail: answer.detail.clone(),
         checks,
         first_checked_at,
@@ -122,8 +126,9 @@ pub async fn check_support(ports: &Ports, id: MigrationId) -> Result<SupportChec
     let record = commit(ports, change.build()).await?;
     info!(plan = ?answer.plan, checks, "support checked");
     if timed_out {
-        // Unknown at the last check: nothing is claimed about the plan.
-        if answer.plan == SupportPlan::Unknown {
+        // No check ever read the plan: nothing is claimed about it. (One unreadable last
+        // check after Basic readings, e.g. throttling, still ends as a missed upgrade.)
+        if last_read.is_none() {
             return Err(StepError::SupportPlanUnreadable(answer.detail.unwrap_or_else(|| "no answer".into())));
         }
         return Err(StepError::SupportUpgradeTimedOut);
