@@ -13,10 +13,10 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use migration::error::StoreError;
-use migration::ids::{AwsAccountId, MigrationId, OrgId, Territory};
-use migration::ports::{IdempotencyRecord, MigrationStore, Page, Ports};
-use migration::record::{Change, HistoryEvent, Migration, WorkQueue};
+use migration::error::{OrgError, StoreError};
+use migration::ids::{AwsAccountId, HandshakeId, MigrationId, OrgId, Territory};
+use migration::ports::{IdempotencyRecord, Membership, MigrationStore, Organizations, Page, Ports};
+use migration::record::{Change, Handshake, HandshakeState, HistoryEvent, Migration, WorkQueue};
 use migration::request::AccessLevel;
 use migration::rules::{Approval, Caller, CamRole, OrgProfile, Terms};
 use migration::status::Status;
@@ -248,4 +248,87 @@ fn two_organizations_never_replay_each_others_migration_under_seeded_schedules()
             }
         },
     );
+}
+
+/// Organizations with a scheduling point before each call, like the store above.
+struct YieldingOrgs(Arc<dyn Organizations>);
+
+#[async_trait]
+impl Organizations for YieldingOrgs {
+    async fn invite_account(&self, account: &AwsAccountId, migration: MigrationId) -> Result<Handshake, OrgError> {
+        point().await;
+        let sent = self.0.invite_account(account, migration).await;
+        point().await;
+        sent
+    }
+    async fn describe_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
+        point().await;
+        self.0.describe_handshake(id, account).await
+    }
+    async fn cancel_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
+        point().await;
+        self.0.cancel_handshake(id, account).await
+    }
+    async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError> {
+        point().await;
+        self.0.membership(account).await
+    }
+    async fn parent_of(&self, account: &AwsAccountId) -> Result<String, OrgError> {
+        self.0.parent_of(account).await
+    }
+    async fn move_account(&self, account: &AwsAccountId, from: &str, to: &str) -> Result<(), OrgError> {
+        self.0.move_account(account, from, to).await
+    }
+    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError> {
+        self.0.attach_policy(policy_id, account).await
+    }
+    async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError> {
+        self.0.tag_account(account, tags).await
+    }
+}
+
+/// A customer's cancel while the invite step is in flight, in every interleaving of their
+/// reads, the invitation and their writes: the migration ends CANCELED with the account
+/// released, and no invitation is left open at AWS for 15 days with nothing holding the
+/// account (an acceptance would then join it unnoticed). Before the fix, the invite's
+/// invitation outlived the cancel whenever the cancel wrote first, or re-read after the
+/// invite's write and marked its handshake canceled without withdrawing it.
+#[test]
+fn a_cancel_during_the_invite_leaves_no_open_invitation_under_seeded_schedules() {
+    let body = || {
+        shuttle::future::block_on(async {
+            let (f, _recorder) = Fixture::with_recorder(start()).await;
+            let created = steps::create_migration(&f.ports, &caller(fixtures::ORG), &fixtures::request(AccessLevel::Optimized), None)
+                .await
+                .expect("created");
+            let id = created.record.id;
+            steps::validate(&f.ports, id).await.expect("validated");
+            let ports =
+                Ports { store: Arc::new(Yielding(f.store.clone())), orgs: Arc::new(YieldingOrgs(f.ports.orgs.clone())), ..f.ports.clone() };
+            let invite = {
+                let ports = ports.clone();
+                shuttle::future::spawn(async move { steps::invite(&ports, id).await.map(drop) })
+            };
+            let cancel = {
+                let ports = ports.clone();
+                shuttle::future::spawn(async move { steps::cancel_migration(&ports, &caller(fixtures::ORG), id).await.map(drop) })
+            };
+            let invited = invite.await.expect("the invite task completes");
+            let canceled = cancel.await.expect("the cancel task completes");
+            let record = f.store.get(id).await.unwrap().unwrap();
+            assert_eq!(record.status, Status::Canceled);
+            assert!(f.store.locks().is_empty(), "the account is released");
+            let open: Vec<_> = f.sim.invitations_to(&fixtures::account()).into_iter().filter(|h| h.state == HandshakeState::Open).collect();
+            assert!(open.is_empty(), "an invitation is left open with no migration holding the account: {open:?}");
+            assert!(canceled.is_ok(), "a migration not yet joined can be canceled: {canceled:?}");
+            assert!(matches!(invited, Ok(()) | Err(migration::StepError::Canceled)), "{invited:?}");
+        })
+    };
+    let config = || {
+        let mut config = shuttle::Config::new();
+        config.stack_size = 1 << 20;
+        config
+    };
+    shuttle::Runner::new(RandomScheduler::new_from_seed(SEED, ITERATIONS), config()).run(body);
+    shuttle::Runner::new(PctScheduler::new_from_seed(SEED, 3, ITERATIONS), config()).run(body);
 }

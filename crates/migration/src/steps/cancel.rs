@@ -3,13 +3,13 @@
 
 use tracing::{info, instrument};
 
-use crate::error::{OrgError, StepError};
+use crate::error::{OrgError, StepError, StoreError};
 use crate::ids::MigrationId;
 use crate::ports::Ports;
 use crate::record::{ChangeBuilder, Failure, HandshakeState, Migration};
 use crate::rules::{self, Caller, Violation};
 use crate::status::Status;
-use crate::steps::{load, update_with_retry};
+use crate::steps::load;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CancelError {
@@ -40,26 +40,62 @@ pub async fn cancel_migration(ports: &Ports, caller: &Caller, id: MigrationId) -
     }
 
     if let Some(handshake) = &record.handshake {
-        let state = match ports.orgs.cancel_handshake(&handshake.id, &record.aws_account_id).await {
-            Ok(h) => h.state,
-            Err(OrgError::HandshakeNotFound) => HandshakeState::Canceled,
-            Err(e) => return Err(CancelError::Step(e.into())),
-        };
-        if state == HandshakeState::Accepted {
-            // The customer accepted first: the account is in; the watcher records it.
-            return Err(CancelError::NotCancellable(Status::Joined));
-        }
+        withdraw(ports, &record, &handshake.id).await?;
     }
     let cause = format!("canceled by {}", caller.user);
     ports.executions.stop(id, crate::error::names::CANCELED, &cause).await.map_err(|e| CancelError::Step(e.into()))?;
 
     let now = ports.clock.now();
-    let record = update_with_retry(ports, id, |current| {
+    // The invite step may be sending an invitation right now: a record that gained a
+    // handshake since it was read is not marked canceled before that invitation is withdrawn
+    // at AWS too. (An invite that loses this race withdraws its own invitation.)
+    let mut withdrawn = record.handshake.as_ref().map(|h| h.id.clone());
+    let mut attempts = 0;
+    let record = loop {
+        let current = load(ports, id).await.map_err(CancelError::Step)?;
+        if let Some(h) = current.handshake.as_ref().filter(|h| Some(&h.id) != withdrawn.as_ref()) {
+            withdraw(ports, &current, &h.id).await?;
+            withdrawn = Some(h.id.clone());
+        }
+        match mark_canceled(ports, &current, caller, &cause, now).await? {
+            Some(record) => break record,
+            None if attempts < 4 => attempts += 1,
+            None => return Err(CancelError::Step(StoreError::VersionConflict(id).into())),
+        }
+    };
+    info!("migration canceled");
+    Ok(record)
+}
+
+/// Withdraws the invitation at AWS. An accepted one cannot be: the account is in.
+async fn withdraw(ports: &Ports, record: &Migration, handshake: &crate::ids::HandshakeId) -> Result<(), CancelError> {
+    let state = match ports.orgs.cancel_handshake(handshake, &record.aws_account_id).await {
+        Ok(h) => h.state,
+        Err(OrgError::HandshakeNotFound) => HandshakeState::Canceled,
+        Err(e) => return Err(CancelError::Step(e.into())),
+    };
+    if state == HandshakeState::Accepted {
+        // The customer accepted first: the account is in; the watcher records it.
+        return Err(CancelError::NotCancellable(Status::Joined));
+    }
+    Ok(())
+}
+
+/// Writes CANCELED over exactly `current`; `None` when another write got there first, and the
+/// caller reads again (the record may have gained an invitation to withdraw first).
+async fn mark_canceled(
+    ports: &Ports,
+    current: &Migration,
+    caller: &Caller,
+    cause: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Migration>, CancelError> {
+    let change = (|| -> Result<Option<crate::record::Change>, StepError> {
         if current.status == Status::Canceled {
             return Ok(None);
         }
-        let mut change = ChangeBuilder::new(current, crate::record::Actor::User(caller.user.clone()), now)
-            .transition(Status::Canceled, cause.clone())?;
+        let mut change =
+            ChangeBuilder::new(current, crate::record::Actor::User(caller.user.clone()), now).transition(Status::Canceled, cause)?;
         let r = change.record();
         if let Some(h) = r.handshake.as_mut() {
             h.state = HandshakeState::Canceled;
@@ -68,18 +104,21 @@ pub async fn cancel_migration(ports: &Ports, caller: &Caller, id: MigrationId) -
         r.due_at = None;
         r.failure = Some(Failure {
             error: crate::error::names::CANCELED.to_owned(),
-            cause: cause.clone(),
+            cause: cause.to_owned(),
             remediation: "The migration was canceled. Start a new one when ready.".to_owned(),
             at: now,
             violations: Vec::new(),
         });
         Ok(Some(change.build()))
-    })
-    .await
+    })()
     .map_err(|e| match e {
         StepError::WrongStatus { actual } => CancelError::NotCancellable(actual),
         e => CancelError::Step(e),
     })?;
-    info!("migration canceled");
-    Ok(record)
+    let Some(change) = change else { return Ok(Some(current.clone())) };
+    match ports.store.update(&change).await {
+        Ok(()) => Ok(Some(change.record)),
+        Err(StoreError::VersionConflict(_)) => Ok(None),
+        Err(e) => Err(CancelError::Step(e.into())),
+    }
 }

@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, instrument};
 
-use crate::error::StepError;
+use crate::error::{StepError, StoreError};
 use crate::ids::{HandshakeId, MigrationId};
 use crate::ports::Ports;
-use crate::record::{ChangeBuilder, Migration};
+use crate::record::{ChangeBuilder, Handshake, Migration};
 use crate::status::Status;
 use crate::steps::{commit, load, system};
 
@@ -29,6 +29,19 @@ fn output(record: &Migration) -> InviteOutput {
         handshake_id: record.handshake.as_ref().map(|h| h.id.clone()),
         expires_at: record.handshake.as_ref().map(|h| h.expires_at),
     }
+}
+
+/// Another write got in between reading the record and recording the invitation. A cancel
+/// that did not see the invitation must not leave it open for 15 days with no migration
+/// holding the account: withdraw it. Anything else, the step is retried and reuses it.
+async fn lost_race(ports: &Ports, id: MigrationId, sent: &Handshake) -> Result<InviteOutput, StepError> {
+    let current = load(ports, id).await?;
+    if current.status != Status::Canceled || current.handshake.as_ref().is_some_and(|h| h.id == sent.id) {
+        return Err(StepError::Transient(format!("migration {id} changed while the invitation was sent")));
+    }
+    let withdrawn = ports.orgs.cancel_handshake(&sent.id, &current.aws_account_id).await?;
+    info!(handshake_id = %sent.id, state = ?withdrawn.state, "canceled while inviting; the invitation is withdrawn");
+    Err(StepError::Canceled)
 }
 
 #[instrument(skip(ports), fields(migration_id = %id))]
@@ -60,9 +73,14 @@ pub async fn invite(ports: &Ports, id: MigrationId) -> Result<InviteOutput, Step
     let handshake = ports.orgs.invite_account(&record.aws_account_id, record.id).await?;
     let note = format!("invitation {} sent; it expires at {}", handshake.id, handshake.expires_at.to_rfc3339());
     let mut change = ChangeBuilder::new(&record, system("invite"), now).transition(Status::Invited, note)?;
-    change.record().handshake = Some(handshake);
+    change.record().handshake = Some(handshake.clone());
     change.record().due_at = Some(now + ports.settings.handshake_poll_interval);
-    let record = commit(ports, change.build()).await?;
+    let change = change.build();
+    let record = match ports.store.update(&change).await {
+        Ok(()) => change.record,
+        Err(StoreError::VersionConflict(_)) => return lost_race(ports, id, &handshake).await,
+        Err(e) => return Err(e.into()),
+    };
     info!(handshake_id = ?record.handshake.as_ref().map(|h| h.id.as_str()), "account invited");
     Ok(output(&record))
 }
