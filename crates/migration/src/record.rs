@@ -171,6 +171,22 @@ pub struct HardeningJob {
 }
 
 impl HardeningJob {
+    /// A job of `planned` controls, none applied yet.
+    pub fn new(full: bool, planned: Vec<Control>) -> Self {
+        Self { full, planned, applied: Vec::new(), attempts: 0, last_error: None, completed_at: None }
+    }
+
+    /// Adds the controls of `planned` the job does not hold yet, in their order, and opens
+    /// the job again if there are any.
+    pub fn extend(&mut self, full: bool, planned: Vec<Control>) {
+        self.full |= full;
+        let missing: Vec<Control> = planned.into_iter().filter(|c| !self.planned.contains(c)).collect();
+        if !missing.is_empty() {
+            self.planned.extend(missing);
+            self.completed_at = None;
+        }
+    }
+
     pub fn next_control(&self) -> Option<&Control> {
         self.planned.iter().find(|c| !self.applied.iter().any(|a| &a.control == *c))
     }

@@ -424,6 +424,51 @@ async fn one_unreadable_last_check_after_basic_readings_is_still_a_missed_upgrad
     assert_eq!((support.plan, support.last_read), (SupportPlan::Unknown, Some(SupportPlan::BasicOrDeveloper)));
 }
 
+/// The guardrail does not wait for the support plan: the scan after the join applies the
+/// onboarding baseline while the customer still has days to upgrade, a missed deadline keeps
+/// it, and Full Hardening later adds only its own controls.
+#[tokio::test]
+async fn the_onboarding_baseline_is_applied_when_the_account_joins() {
+    let w = World::new().await;
+    let id = w.until_joined("full_hardening").await;
+    let record = w.record(id).await;
+    assert_eq!(record.status, Status::Joined);
+    assert_eq!(record.hardening.as_ref().map(|j| j.planned.clone()), Some(steps::planned_controls(&w.ports.settings, false)));
+    let report = steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
+    assert_eq!(report.completed, 1, "the baseline is due at the join");
+    let (parent, policies, _) = w.sim.member_view(&account()).unwrap();
+    assert_eq!((parent.as_str(), policies), ("ou-root-onboarding", vec!["p-guardrail1".to_owned()]));
+    assert_eq!(w.status(id).await, Status::Joined, "the baseline changes no status");
+
+    // Support confirmed days later: Full Hardening adds its controls to the same job.
+    w.advance(Duration::days(3));
+    w.sim.set_support_plan(&account(), SimSupportPlan::BusinessSupportPlus).unwrap();
+    steps::check_support(&w.ports, id).await.unwrap();
+    steps::schedule_hardening(&w.ports, id).await.unwrap();
+    let moves_before = w.sim.calls("MoveAccount");
+    steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
+    let record = w.record(id).await;
+    assert_eq!(record.status, Status::Hardened);
+    let applied: Vec<_> = record.hardening.unwrap().applied.into_iter().map(|a| a.control).collect();
+    assert_eq!(applied, steps::planned_controls(&w.ports.settings, true), "each control once, baseline first");
+    assert_eq!(w.sim.calls("MoveAccount") - moves_before, 1, "only the move to the Hardened OU is left");
+
+    // A missed deadline keeps the guardrail: the account stays a guarded member.
+    let w = World::new().await;
+    let id = w.until_joined("optimized").await;
+    let err = loop {
+        match steps::check_support(&w.ports, id).await {
+            Ok(out) => w.advance(Duration::seconds(out.wait_seconds)),
+            Err(e) => break e,
+        }
+    };
+    w.catch(id, err.name(), &err.cause()).await;
+    assert_eq!(w.status(id).await, Status::SupportUpgradeTimedOut);
+    steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
+    let (_, policies, _) = w.sim.member_view(&account()).unwrap();
+    assert_eq!(policies, vec!["p-guardrail1".to_owned()], "the guardrail holds after the deadline");
+}
+
 #[tokio::test]
 async fn hardening_waits_for_access_and_never_runs_twice() {
     let w = World::new().await;

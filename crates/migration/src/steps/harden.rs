@@ -9,11 +9,18 @@ use crate::error::{StepError, StoreError};
 use crate::ids::MigrationId;
 use crate::ports::AccountState;
 use crate::ports::Ports;
-use crate::record::{AppliedControl, ChangeBuilder, Control, Failure, Migration, WorkQueue};
+use crate::record::{AppliedControl, ChangeBuilder, Control, Failure, HardeningJob, Migration, WorkQueue};
 use crate::settings::Settings;
 use crate::status::Status;
 use crate::steps::classify_failure;
 use crate::steps::{load, system, update_with_retry};
+
+/// The onboarding baseline, queued the moment the account joins: the Onboarding OU and the
+/// guardrail SCP (no leaving the organization, no touching the partner's roles), so no
+/// joined account waits for its support plan without them.
+pub fn baseline_job(settings: &Settings) -> HardeningJob {
+    HardeningJob::new(false, planned_controls(settings, false))
+}
 
 /// The controls of a job, in the order they are applied.
 pub fn planned_controls(settings: &Settings, full: bool) -> Vec<Control> {

@@ -115,7 +115,12 @@ pub async fn record_failure(ports: &Ports, id: MigrationId, error: &str, cause: 
             violations: violations.clone(),
         });
         record.task_token = None;
-        record.due_at = None;
+        // A joined account keeps its onboarding baseline: the scan still applies the
+        // guardrail after a missed support deadline.
+        let baseline_pending = current.status.has_joined() && record.hardening.as_ref().is_some_and(|j| j.completed_at.is_none());
+        if !baseline_pending {
+            record.due_at = None;
+        }
         Ok(Some(change.build()))
     })
     .await?;

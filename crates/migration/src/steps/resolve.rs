@@ -31,8 +31,17 @@ pub async fn resolve_handshake(ports: &Ports, id: MigrationId, state: HandshakeS
     };
 
     let now = ports.clock.now();
-    let record = update_with_retry(ports, id, |current| record_state(current, state, joined_at, actor, now)).await?;
+    let record = update_with_retry(ports, id, |current| record_state(current, state, joined_at, actor, now, &ports.settings)).await?;
     deliver(ports, record, actor).await
+}
+
+/// The account joined: its onboarding baseline is due at once (the scan's next run).
+pub(crate) fn queue_baseline(change: &mut ChangeBuilder, settings: &crate::settings::Settings, now: DateTime<Utc>) {
+    let record = change.record();
+    if record.hardening.is_none() {
+        record.hardening = Some(crate::steps::baseline_job(settings));
+        record.due_at = Some(record.due_at.map_or(now, |d| d.min(now)));
+    }
 }
 
 fn record_state(
@@ -41,6 +50,7 @@ fn record_state(
     joined_at: Option<DateTime<Utc>>,
     actor: &str,
     now: DateTime<Utc>,
+    settings: &crate::settings::Settings,
 ) -> Result<Option<crate::record::Change>, StepError> {
     let handshake_changed = current.handshake.as_ref().is_some_and(|h| h.state != state);
     let joins = current.status == Status::Invited && state == HandshakeState::Accepted;
@@ -55,6 +65,7 @@ fn record_state(
             format!("the account joined the partner organization at {}; consolidated billing starts", at.to_rfc3339()),
         )?;
         change.record().joined_at = Some(at);
+        queue_baseline(&mut change, settings, at.max(now));
     } else if state.is_decided() && !current.status.is_terminal() {
         change = change.progress(format!("the invitation is {state:?}"));
     }

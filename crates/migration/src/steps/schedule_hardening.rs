@@ -29,14 +29,10 @@ pub async fn schedule_hardening(ports: &Ports, id: MigrationId) -> Result<Schedu
     }
     let now = ports.clock.now();
     let full = record.access_level == AccessLevel::FullHardening;
-    let job = HardeningJob {
-        full,
-        planned: planned_controls(&ports.settings, full),
-        applied: Vec::new(),
-        attempts: 0,
-        last_error: None,
-        completed_at: None,
-    };
+    // The onboarding baseline was queued when the account joined (and is likely applied by
+    // now); Full Hardening adds the rest to the same job.
+    let mut job = record.hardening.clone().unwrap_or_else(|| HardeningJob::new(false, Vec::new()));
+    job.extend(full, planned_controls(&ports.settings, full));
     let mut change = ChangeBuilder::new(&record, system("schedule-hardening"), now);
     change = if full {
         change.transition(Status::HardeningScheduled, "Full Hardening queued for the next scan")?
@@ -44,8 +40,9 @@ pub async fn schedule_hardening(ports: &Ports, id: MigrationId) -> Result<Schedu
         // Optimized accounts still get the onboarding baseline; the migration is complete.
         change.transition(Status::Completed, "optimized, not hardened; the onboarding baseline is queued")?
     };
+    let pending = !job.is_done();
     change.record().hardening = Some(job);
-    change.record().due_at = Some(now);
+    change.record().due_at = pending.then_some(now);
     let record = commit(ports, change.build()).await?;
     info!(status = %record.status, "hardening scheduled");
     Ok(ScheduleOutput { migration_id: id, status: record.status })
