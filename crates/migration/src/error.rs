@@ -154,6 +154,9 @@ pub enum StepError {
     /// on or hardened.
     #[error("the account is {}, not ACTIVE", .0.as_str())]
     AccountNotActive(crate::record::AccountState),
+    /// The hardening job failed or waited on every one of its attempts.
+    #[error("hardening stopped after {attempts} attempts; last: {}", .last_error.as_deref().unwrap_or("no error recorded"))]
+    HardeningStalled { attempts: u32, last_error: Option<String> },
     #[error("the support plan was not upgraded before the deadline")]
     SupportUpgradeTimedOut,
     /// The deadline passed while the plan could not be read (the role lacks
@@ -191,6 +194,7 @@ pub mod names {
     pub const INVITATION_REFUSED: &str = "Migration.InvitationRefused";
     pub const ALREADY_IN_AN_ORGANIZATION: &str = "Migration.AlreadyInAnOrganization";
     pub const ACCOUNT_NOT_ACTIVE: &str = "Migration.AccountNotActive";
+    pub const HARDENING_STALLED: &str = "Migration.HardeningStalled";
     pub const SUPPORT_UPGRADE_TIMED_OUT: &str = "Migration.SupportUpgradeTimedOut";
     pub const SUPPORT_PLAN_UNREADABLE: &str = "Migration.SupportPlanUnreadable";
     pub const CANCELED: &str = "Migration.Canceled";
@@ -213,6 +217,7 @@ pub mod names {
         INVITATION_REFUSED,
         ALREADY_IN_AN_ORGANIZATION,
         ACCOUNT_NOT_ACTIVE,
+        HARDENING_STALLED,
         SUPPORT_UPGRADE_TIMED_OUT,
         SUPPORT_PLAN_UNREADABLE,
         CANCELED,
@@ -234,6 +239,7 @@ impl StepError {
             StepError::InvitationRefused(_) => names::INVITATION_REFUSED,
             StepError::AlreadyInAnOrganization => names::ALREADY_IN_AN_ORGANIZATION,
             StepError::AccountNotActive(_) => names::ACCOUNT_NOT_ACTIVE,
+            StepError::HardeningStalled { .. } => names::HARDENING_STALLED,
             StepError::SupportUpgradeTimedOut => names::SUPPORT_UPGRADE_TIMED_OUT,
             StepError::SupportPlanUnreadable(_) => names::SUPPORT_PLAN_UNREADABLE,
             StepError::Canceled => names::CANCELED,

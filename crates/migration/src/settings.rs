@@ -29,6 +29,10 @@ pub struct Settings {
     pub hardening_lease: Duration,
     /// How long to wait before retrying a hardening job whose checks failed.
     pub hardening_retry: Duration,
+    /// Attempts after which a job that keeps failing or waiting stops with
+    /// `Migration.HardeningStalled`: 48, two days of hourly waits, or half a day of errors
+    /// retried at every 15-minute scan.
+    pub hardening_max_attempts: u32,
     pub idempotency_ttl: Duration,
 }
 
@@ -54,6 +58,7 @@ impl Settings {
             handshake_poll_interval: Duration::minutes(10),
             hardening_lease: Duration::minutes(5),
             hardening_retry: Duration::hours(1),
+            hardening_max_attempts: 48,
             idempotency_ttl: Duration::hours(24),
         }
     }

@@ -469,6 +469,38 @@ async fn the_onboarding_baseline_is_applied_when_the_account_joins() {
     assert_eq!(policies, vec!["p-guardrail1".to_owned()], "the guardrail holds after the deadline");
 }
 
+/// A job that keeps waiting (the customer removed the role) stops after its stated bound
+/// with an outcome an operator sees, instead of retrying forever.
+#[tokio::test]
+async fn a_hardening_job_that_never_gets_ready_stops_after_its_bound() {
+    let w = World::new().await;
+    let id = w.until_joined("full_hardening").await;
+    w.sim.set_support_plan(&account(), SimSupportPlan::Enterprise).unwrap();
+    steps::check_support(&w.ports, id).await.unwrap();
+    steps::schedule_hardening(&w.ports, id).await.unwrap();
+    w.sim.update_customer(&account(), |c| c.roles.clear()).unwrap();
+
+    let bound = w.ports.settings.hardening_max_attempts;
+    let mut waits = 0;
+    let outcome = loop {
+        match steps::harden_one(&w.ports, id).await.unwrap() {
+            HardenOutcome::NotReady { .. } => waits += 1,
+            HardenOutcome::Completed { .. } => {} // the baseline needs no role
+            other => break other,
+        }
+        w.advance(w.ports.settings.hardening_retry);
+        assert!(waits <= bound, "never stopped");
+    };
+    assert!(matches!(outcome, HardenOutcome::Stopped { .. }), "{outcome:?}");
+    let record = w.record(id).await;
+    assert_eq!(record.status, Status::Failed);
+    let failure = record.failure.clone().unwrap();
+    assert_eq!(failure.error, names::HARDENING_STALLED);
+    assert!(failure.cause.contains("assume"), "the cause names the last error: {}", failure.cause);
+    assert_eq!(record.work_queue(), None, "out of the queue");
+    assert!(steps::hardening_scan(&w.ports, 10, || true).await.unwrap().examined == 0);
+}
+
 #[tokio::test]
 async fn hardening_waits_for_access_and_never_runs_twice() {
     let w = World::new().await;

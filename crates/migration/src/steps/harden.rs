@@ -7,7 +7,6 @@ use tracing::{info, instrument, warn};
 
 use crate::error::{StepError, StoreError};
 use crate::ids::MigrationId;
-use crate::ports::AccountState;
 use crate::ports::Ports;
 use crate::record::{AppliedControl, ChangeBuilder, Control, Failure, HardeningJob, Migration, WorkQueue};
 use crate::settings::Settings;
@@ -53,12 +52,16 @@ pub async fn harden_one(ports: &Ports, id: MigrationId) -> Result<HardenOutcome,
     let now = ports.clock.now();
     let Some(record) = claim(ports, id, now).await? else { return Ok(HardenOutcome::Skipped) };
     let job = record.hardening.as_ref().expect("claimed jobs exist");
+    if job.attempts > ports.settings.hardening_max_attempts {
+        let error = StepError::HardeningStalled { attempts: job.attempts - 1, last_error: job.last_error.clone() };
+        return stop_job(ports, id, error).await;
+    }
 
     let Some(membership) = ports.orgs.membership(&record.aws_account_id).await? else {
         return not_ready(ports, id, "the account is not a member of the partner organization").await;
     };
     if !membership.is_active() {
-        return stop_inactive(ports, id, membership.state).await;
+        return stop_job(ports, id, StepError::AccountNotActive(membership.state)).await;
     }
     if job.full {
         let profile = ports.store.org_profile(&record.org_id).await?;
@@ -119,11 +122,11 @@ async fn not_ready(ports: &Ports, id: MigrationId, reason: &str) -> Result<Harde
     Ok(HardenOutcome::NotReady { reason: reason.to_owned() })
 }
 
-/// A suspended or closing account is not hardened: the migration stops with a named
-/// outcome (while it still can change status) and the job leaves the queue.
-async fn stop_inactive(ports: &Ports, id: MigrationId, state: AccountState) -> Result<HardenOutcome, StepError> {
+/// A job that cannot go on (a suspended or closing account, or one that kept failing past
+/// its bound): the migration stops with a named outcome (while it still can change status)
+/// and the job leaves the queue.
+async fn stop_job(ports: &Ports, id: MigrationId, error: StepError) -> Result<HardenOutcome, StepError> {
     let now = ports.clock.now();
-    let error = StepError::AccountNotActive(state);
     let (status, name, remediation) = classify_failure(error.name(), Status::HardeningScheduled);
     update_with_retry(ports, id, |m| {
         if m.hardening.as_ref().is_none_or(|j| j.completed_at.is_some()) {
@@ -150,7 +153,7 @@ async fn stop_inactive(ports: &Ports, id: MigrationId, state: AccountState) -> R
         Ok(Some(change.build()))
     })
     .await?;
-    warn!(state = state.as_str(), "the account is not active; hardening stopped");
+    warn!(error = %error, "hardening stopped");
     Ok(HardenOutcome::Stopped { reason: error.to_string() })
 }
 

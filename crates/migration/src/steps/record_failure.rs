@@ -61,6 +61,11 @@ pub fn classify_failure(error: &str, current: Status) -> (Status, &'static str, 
             names::ACCOUNT_NOT_ACTIVE,
             "AWS reports the account as suspended or closing, so it is not moved on or hardened. The customer resolves the account's state with AWS (a suspended account: its billing; a closure: reopen it within 90 days), then starts a new migration.",
         ),
+        names::HARDENING_STALLED => (
+            Status::Failed,
+            names::HARDENING_STALLED,
+            "The hardening scan gave up on this account after its attempts; the cause names the last error (often the customer role, no longer assumable, or an SCP quota). Operators: fix it, then start a new migration for the account; it continues from what is applied.",
+        ),
         names::INVITATION_REFUSED => (
             Status::Failed,
             names::INVITATION_REFUSED,
