@@ -46,6 +46,7 @@ const CANCELED: &str = "000123456793"; // the customer cancels the open invitati
 const DECLINED_LATER: &str = "000123456794"; // open at the wait; the watcher's sweep finds it declined
 const TIMES_OUT: &str = "000123456795"; // open at the wait; then its execution times out
 const MANAGES: &str = "000123456796"; // the management account of its own organization: refused
+const RACED: &str = "000123456797"; // canceled while its invite was in flight: the invite withdraws its invitation
 const ROOT: &str = "r-ab12";
 
 fn root() -> PathBuf {
@@ -408,7 +409,7 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
     let setup = DynamoStore::new(client.clone(), &table);
     setup.put_org_profile(&fixtures::profile()).await.unwrap();
     setup.put_terms(&fixtures::terms()).await.unwrap();
-    for account in [JOINS, DECLINES, WATCHED, UNSTARTED, CANCELED, DECLINED_LATER, TIMES_OUT, MANAGES] {
+    for account in [JOINS, DECLINES, WATCHED, UNSTARTED, CANCELED, DECLINED_LATER, TIMES_OUT, MANAGES, RACED] {
         let approval = Approval { account_id: account.parse().unwrap(), ..fixtures::approval(start()) };
         setup.put_approval(&approval).await.unwrap();
     }
@@ -488,6 +489,16 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
         api.handle(api::ApiRequest::new(api::http::Method::POST, &format!("/migrations/{canceled}/cancel"), admin.clone(), "cancel")).await;
     assert_eq!(response.status.as_u16(), 200, "cancel: {}", response.json());
 
+    // A cancel lands while the invite is in flight: after the invitation, before its write.
+    // The invite loses the write and withdraws the invitation it sent (its CancelHandshake).
+    let raced = create(RACED, api.clone()).await;
+    functions_runtime::step_handler(&validate, Step::Validate, event(step(raced))).await.unwrap();
+    let mut racing = world.ports("invite", doubles(&[], &[], Start::Succeeds));
+    racing.store = Arc::new(CancelBeforeWrite { inner: racing.store.clone(), api: api.clone(), id: raced, done: Default::default() });
+    let lost = functions_runtime::step_handler(&racing, Step::Invite, event(step(raced))).await;
+    assert_eq!(lambda_runtime::Diagnostic::from(lost.expect_err("the cancel won")).error_type, "Migration.Canceled");
+    assert_eq!(status(&setup, raced).await, Status::Canceled);
+
     // record-failure: the decline the wait step reported, caught by the definition.
     let record = world.ports("record-failure", doubles(&[], &[], Start::Succeeds));
     let mut caught_payload: Value =
@@ -539,6 +550,87 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
     assert_eq!(status(&setup, joins).await, Status::Hardened);
 
     world.log.calls()
+}
+
+/// The store of an invite whose record the customer cancels (through the API) just before the
+/// invite writes its invitation.
+struct CancelBeforeWrite {
+    inner: Arc<dyn MigrationStore>,
+    api: api::Api,
+    id: MigrationId,
+    done: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl MigrationStore for CancelBeforeWrite {
+    async fn create(
+        &self,
+        r: &migration::Migration,
+        e: &migration::record::HistoryEvent,
+        i: Option<&migration::ports::IdempotencyRecord>,
+    ) -> Result<(), migration::StoreError> {
+        self.inner.create(r, e, i).await
+    }
+    async fn get(&self, id: MigrationId) -> Result<Option<migration::Migration>, migration::StoreError> {
+        self.inner.get(id).await
+    }
+    async fn update(&self, change: &migration::record::Change) -> Result<(), migration::StoreError> {
+        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let admin = api::Identity::Customer(fixtures::admin());
+            let path = format!("/migrations/{}/cancel", self.id);
+            let response = self.api.handle(api::ApiRequest::new(api::http::Method::POST, &path, admin, "cancel-raced")).await;
+            assert_eq!(response.status.as_u16(), 200, "cancel: {}", response.json());
+        }
+        self.inner.update(change).await
+    }
+    async fn history(&self, id: MigrationId) -> Result<Vec<migration::record::HistoryEvent>, migration::StoreError> {
+        self.inner.history(id).await
+    }
+    async fn list_by_org(
+        &self,
+        org: &migration::OrgId,
+        s: Option<Status>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<migration::ports::Page, migration::StoreError> {
+        self.inner.list_by_org(org, s, limit, cursor).await
+    }
+    async fn due(
+        &self,
+        q: migration::record::WorkQueue,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<migration::Migration>, migration::StoreError> {
+        self.inner.due(q, now, limit).await
+    }
+    async fn lock_holder(&self, a: &migration::AwsAccountId) -> Result<Option<MigrationId>, migration::StoreError> {
+        self.inner.lock_holder(a).await
+    }
+    async fn idempotency(
+        &self,
+        org: &migration::OrgId,
+        key: &str,
+    ) -> Result<Option<migration::ports::IdempotencyRecord>, migration::StoreError> {
+        self.inner.idempotency(org, key).await
+    }
+    async fn org_profile(&self, org: &migration::OrgId) -> Result<Option<migration::rules::OrgProfile>, migration::StoreError> {
+        self.inner.org_profile(org).await
+    }
+    async fn put_org_profile(&self, p: &migration::rules::OrgProfile) -> Result<(), migration::StoreError> {
+        self.inner.put_org_profile(p).await
+    }
+    async fn approval(&self, a: &migration::AwsAccountId) -> Result<Option<Approval>, migration::StoreError> {
+        self.inner.approval(a).await
+    }
+    async fn put_approval(&self, a: &Approval) -> Result<(), migration::StoreError> {
+        self.inner.put_approval(a).await
+    }
+    async fn terms(&self, t: &migration::Territory) -> Result<Option<migration::rules::Terms>, migration::StoreError> {
+        self.inner.terms(t).await
+    }
+    async fn put_terms(&self, t: &migration::rules::Terms) -> Result<(), migration::StoreError> {
+        self.inner.put_terms(t).await
+    }
 }
 
 /// Puts `account` wherever the event fixture names the joined account.
