@@ -43,8 +43,7 @@ async fn a_member_of_another_organization_moves_directly_with_its_acknowledgemen
     let record = w.record(id).await;
     let transfer = record.direct_transfer.expect("the readiness facts are recorded");
     assert_eq!((transfer.organization_id.as_str(), &transfer.management_account_id), ("o-old1234", &old_management()));
-    assert!(transfer.acknowledged);
-    assert!(record.acknowledgements.direct_transfer);
+    assert!(record.acknowledgements.direct_transfer, "the acknowledgement is recorded");
 
     // Invited as any other account; on acceptance AWS moves it out and in, in one step.
     steps::invite(&w.ports, id).await.unwrap();
@@ -128,10 +127,7 @@ async fn a_management_account_is_told_both_ways_forward_or_only_to_delete_an_emp
 #[tokio::test]
 async fn a_suspended_account_is_not_hardened_and_stops_its_migration() {
     let w = World::new().await;
-    let id = w.until_joined("full_hardening").await;
-    w.sim.set_support_plan(&account(), SimSupportPlan::Enterprise).unwrap();
-    steps::check_support(&w.ports, id).await.unwrap();
-    steps::schedule_hardening(&w.ports, id).await.unwrap();
+    let id = w.until_hardening_scheduled("full_hardening", SimSupportPlan::Enterprise).await;
 
     w.sim.set_account_state(&account(), AccountState::Suspended).unwrap();
     let outcome = steps::harden_one(&w.ports, id).await.unwrap();
@@ -162,10 +158,7 @@ async fn an_already_member_account_that_is_closing_is_not_taken_for_a_healthy_me
 #[tokio::test]
 async fn the_hardening_scan_reads_the_parent_from_the_accounts_paths() {
     let w = World::new().await;
-    let id = w.until_joined("full_hardening").await;
-    w.sim.set_support_plan(&account(), SimSupportPlan::Business).unwrap();
-    steps::check_support(&w.ports, id).await.unwrap();
-    steps::schedule_hardening(&w.ports, id).await.unwrap();
+    let id = w.until_hardening_scheduled("full_hardening", SimSupportPlan::Business).await;
     steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
     assert_eq!(w.status(id).await, Status::Hardened);
     assert_eq!(w.sim.calls("ListParents"), 0, "DescribeAccount's Paths named the parent; both moves needed no ListParents");

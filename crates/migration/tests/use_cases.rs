@@ -387,12 +387,7 @@ async fn unknown_support_plan_is_never_taken_for_basic() {
     assert!(!action.description.contains("upgrade"), "{}", action.description);
 
     // Unreadable until the deadline: its own outcome, with no claim about the plan.
-    let err = loop {
-        match steps::check_support(&w.ports, id).await {
-            Ok(out) => w.advance(Duration::seconds(out.wait_seconds)),
-            Err(e) => break e,
-        }
-    };
+    let err = w.support_until_the_end(id).await;
     assert_eq!(err.name(), names::SUPPORT_PLAN_UNREADABLE, "{err:?}");
     let out = w.catch(id, err.name(), &err.cause()).await;
     assert_eq!(out.status, Status::SupportPlanUnreadable);
@@ -456,12 +451,7 @@ async fn the_onboarding_baseline_is_applied_when_the_account_joins() {
     // A missed deadline keeps the guardrail: the account stays a guarded member.
     let w = World::new().await;
     let id = w.until_joined("optimized").await;
-    let err = loop {
-        match steps::check_support(&w.ports, id).await {
-            Ok(out) => w.advance(Duration::seconds(out.wait_seconds)),
-            Err(e) => break e,
-        }
-    };
+    let err = w.support_until_the_end(id).await;
     w.catch(id, err.name(), &err.cause()).await;
     assert_eq!(w.status(id).await, Status::SupportUpgradeTimedOut);
     steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
@@ -474,10 +464,7 @@ async fn the_onboarding_baseline_is_applied_when_the_account_joins() {
 #[tokio::test]
 async fn a_hardening_job_that_never_gets_ready_stops_after_its_bound() {
     let w = World::new().await;
-    let id = w.until_joined("full_hardening").await;
-    w.sim.set_support_plan(&account(), SimSupportPlan::Enterprise).unwrap();
-    steps::check_support(&w.ports, id).await.unwrap();
-    steps::schedule_hardening(&w.ports, id).await.unwrap();
+    let id = w.until_hardening_scheduled("full_hardening", SimSupportPlan::Enterprise).await;
     w.sim.update_customer(&account(), |c| c.roles.clear()).unwrap();
 
     let bound = w.ports.settings.hardening_max_attempts;

@@ -94,6 +94,25 @@ impl World {
         id
     }
 
+    /// Drives the migration until its hardening is scheduled, the customer on `plan`.
+    pub async fn until_hardening_scheduled(&self, access: &str, plan: migration_sim::SimSupportPlan) -> MigrationId {
+        let id = self.until_joined(access).await;
+        self.sim.set_support_plan(&account(), plan).expect("a customer");
+        steps::check_support(&self.ports, id).await.expect("checked");
+        steps::schedule_hardening(&self.ports, id).await.expect("scheduled");
+        id
+    }
+
+    /// Runs the support checks, waiting as each says, until one ends the migration.
+    pub async fn support_until_the_end(&self, id: MigrationId) -> migration::StepError {
+        loop {
+            match steps::check_support(&self.ports, id).await {
+                Ok(out) => self.advance(Duration::seconds(out.wait_seconds)),
+                Err(e) => return e,
+            }
+        }
+    }
+
     pub async fn handshake_id(&self, id: MigrationId) -> migration::HandshakeId {
         self.record(id).await.handshake.expect("invited").id
     }
