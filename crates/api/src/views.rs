@@ -271,7 +271,7 @@ pub fn migration_view(m: &Migration, history: &[HistoryEvent]) -> MigrationView 
         direct_transfer: m.direct_transfer.as_ref().map(|d| DirectTransferView {
             organization_id: d.organization_id.clone(),
             management_account_id: d.management_account_id.to_string(),
-            acknowledged: d.acknowledged,
+            acknowledged: m.acknowledgements.direct_transfer,
             checked_at: d.checked_at,
             changes: DIRECT_TRANSFER_CHANGES,
         }),
@@ -409,7 +409,7 @@ pub fn onboarding_view(onboarding: &Onboarding, partner: &str, template_url: Opt
         direct_transfer: DirectTransferGuidance {
             acknowledgement: "direct_transfer",
             required_when: "the AWS account is a member of another AWS organization: on acceptance it moves out of that organization directly, and everything listed here changes at that moment",
-            changes: onboarding.direct_transfer_changes,
+            changes: DIRECT_TRANSFER_CHANGES,
         },
     }
 }

@@ -62,7 +62,8 @@ pub const DIRECT_TRANSFER_CHANGES: &[TransferChange] = &[
 ];
 
 /// What the customer role read of the organization the account would leave, recorded by
-/// the validate step on the migration.
+/// the validate step on the migration. That the customer acknowledged
+/// [`DIRECT_TRANSFER_CHANGES`] is the request's `acknowledgements.direct_transfer`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirectTransfer {
     /// The old organization (`DescribeOrganization`'s `Id`).
@@ -70,8 +71,6 @@ pub struct DirectTransfer {
     /// Its management account (`MasterAccountId`), where `AccountDepartedOrganization` is
     /// logged after the move.
     pub management_account_id: AwsAccountId,
-    /// The customer acknowledged [`DIRECT_TRANSFER_CHANGES`] in the request.
-    pub acknowledged: bool,
     pub checked_at: DateTime<Utc>,
 }
 

@@ -90,32 +90,26 @@ async fn mark_canceled(
     cause: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Migration>, CancelError> {
-    let change = (|| -> Result<Option<crate::record::Change>, StepError> {
-        if current.status == Status::Canceled {
-            return Ok(None);
-        }
-        let mut change =
-            ChangeBuilder::new(current, crate::record::Actor::User(caller.user.clone()), now).transition(Status::Canceled, cause)?;
-        let r = change.record();
-        if let Some(h) = r.handshake.as_mut() {
-            h.state = HandshakeState::Canceled;
-        }
-        r.task_token = None;
-        r.due_at = None;
-        r.failure = Some(Failure {
-            error: crate::error::names::CANCELED.to_owned(),
-            cause: cause.to_owned(),
-            remediation: "The migration was canceled. Start a new one when ready.".to_owned(),
-            at: now,
-            violations: Vec::new(),
-        });
-        Ok(Some(change.build()))
-    })()
-    .map_err(|e| match e {
-        StepError::WrongStatus { actual } => CancelError::NotCancellable(actual),
-        e => CancelError::Step(e),
-    })?;
-    let Some(change) = change else { return Ok(Some(current.clone())) };
+    if current.status == Status::Canceled {
+        return Ok(Some(current.clone()));
+    }
+    let mut change = ChangeBuilder::new(current, crate::record::Actor::User(caller.user.clone()), now)
+        .transition(Status::Canceled, cause)
+        .map_err(|e| CancelError::NotCancellable(e.from))?;
+    let r = change.record();
+    if let Some(h) = r.handshake.as_mut() {
+        h.state = HandshakeState::Canceled;
+    }
+    r.task_token = None;
+    r.due_at = None;
+    r.failure = Some(Failure {
+        error: crate::error::names::CANCELED.to_owned(),
+        cause: cause.to_owned(),
+        remediation: "The migration was canceled. Start a new one when ready.".to_owned(),
+        at: now,
+        violations: Vec::new(),
+    });
+    let change = change.build();
     match ports.store.update(&change).await {
         Ok(()) => Ok(Some(change.record)),
         Err(StoreError::VersionConflict(_)) => Ok(None),

@@ -85,11 +85,8 @@ pub async fn check_support(ports: &Ports, id: MigrationId) -> Result<SupportChec
     let before_recheck = previous.is_none() || recheck_due.is_some_and(|due| now < due);
     let in_join_gap = answer.plan == SupportPlan::BasicOrDeveloper && record.status == Status::Joined && before_recheck && !timed_out;
     let wait = if in_join_gap {
-        let recheck = match (previous, recheck_due) {
-            (Some(_), Some(due)) => due - now,
-            _ => join_recheck(&ports.settings, now, deadline),
-        };
-        recheck.min(deadline - now)
+        // A retry keeps the first check's re-check time.
+        recheck_due.map_or_else(|| join_recheck(&ports.settings, now, deadline), |due| (due - now).min(deadline - now))
     } else {
         next_support_wait(&ports.settings, checks, now, deadline)
     };

@@ -14,11 +14,15 @@ use crate::status::Status;
 use crate::steps::classify_failure;
 use crate::steps::{load, system, update_with_retry};
 
-/// The onboarding baseline, queued the moment the account joins: the Onboarding OU and the
-/// guardrail SCP (no leaving the organization, no touching the partner's roles), so no
-/// joined account waits for its support plan without them.
-pub fn baseline_job(settings: &Settings) -> HardeningJob {
-    HardeningJob::new(false, planned_controls(settings, false))
+/// Queues the onboarding baseline the moment the account joins, due at once (the scan's next
+/// run): the Onboarding OU and the guardrail SCP (no leaving the organization, no touching
+/// the partner's roles), so no joined account waits for its support plan without them.
+pub(crate) fn queue_baseline(change: &mut ChangeBuilder, settings: &Settings, now: DateTime<Utc>) {
+    let record = change.record();
+    if record.hardening.is_none() {
+        record.hardening = Some(HardeningJob::new(false, planned_controls(settings, false)));
+        record.due_at = Some(record.due_at.map_or(now, |d| d.min(now)));
+    }
 }
 
 /// The controls of a job, in the order they are applied.

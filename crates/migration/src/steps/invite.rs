@@ -63,7 +63,7 @@ pub async fn invite(ports: &Ports, id: MigrationId) -> Result<InviteOutput, Step
         let mut change = ChangeBuilder::new(&record, system("invite"), now)
             .transition(Status::Joined, "the account is already a member of the partner organization")?;
         change.record().joined_at = Some(membership.joined_at);
-        crate::steps::resolve::queue_baseline(&mut change, &ports.settings, now);
+        crate::steps::harden::queue_baseline(&mut change, &ports.settings, now);
         let record = commit(ports, change.build()).await?;
         info!("account already a member; no invitation sent");
         return Ok(output(&record));

@@ -63,13 +63,12 @@ pub async fn put_terms(ports: &Ports, operator: &str, territory: Territory, docu
     Ok(terms)
 }
 
-/// What a customer needs before asking: the organization's profile, its territory's terms,
-/// and what a direct transfer changes if the account is a member of another organization.
+/// What a customer needs before asking: the organization's profile and its territory's
+/// terms (what a direct transfer changes is the constant `readiness::DIRECT_TRANSFER_CHANGES`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Onboarding {
     pub profile: OrgProfile,
     pub terms: Option<Terms>,
-    pub direct_transfer_changes: &'static [crate::readiness::TransferChange],
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -87,5 +86,5 @@ pub async fn onboarding(ports: &Ports, caller: &Caller) -> Result<Onboarding, On
         return Err(OnboardingError::NoProfile(rules::check_eligibility(None)));
     };
     let terms = ports.store.terms(&profile.territory).await?;
-    Ok(Onboarding { profile, terms, direct_transfer_changes: crate::readiness::DIRECT_TRANSFER_CHANGES })
+    Ok(Onboarding { profile, terms })
 }

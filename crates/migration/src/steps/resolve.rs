@@ -35,15 +35,6 @@ pub async fn resolve_handshake(ports: &Ports, id: MigrationId, state: HandshakeS
     deliver(ports, record, actor).await
 }
 
-/// The account joined: its onboarding baseline is due at once (the scan's next run).
-pub(crate) fn queue_baseline(change: &mut ChangeBuilder, settings: &crate::settings::Settings, now: DateTime<Utc>) {
-    let record = change.record();
-    if record.hardening.is_none() {
-        record.hardening = Some(crate::steps::baseline_job(settings));
-        record.due_at = Some(record.due_at.map_or(now, |d| d.min(now)));
-    }
-}
-
 fn record_state(
     current: &Migration,
     state: HandshakeState,
@@ -65,7 +56,7 @@ fn record_state(
             format!("the account joined the partner organization at {}; consolidated billing starts", at.to_rfc3339()),
         )?;
         change.record().joined_at = Some(at);
-        queue_baseline(&mut change, settings, at.max(now));
+        crate::steps::harden::queue_baseline(&mut change, settings, at.max(now));
     } else if state.is_decided() && !current.status.is_terminal() {
         change = change.progress(format!("the invitation is {state:?}"));
     }

@@ -47,7 +47,6 @@ pub async fn validate(ports: &Ports, id: MigrationId) -> Result<ValidateOutput, 
     change.record().direct_transfer = moves_from.map(|(organization_id, management_account_id)| DirectTransfer {
         organization_id,
         management_account_id,
-        acknowledged: record.acknowledgements.direct_transfer,
         checked_at: now,
     });
     let record = commit(ports, change.build()).await?;
