@@ -1,6 +1,6 @@
 //! `cargo metadata`: the workspace's own packages and their binaries.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -28,10 +28,17 @@ pub fn metadata() -> &'static Value {
 
 /// Every binary target of a workspace member under `functions/`.
 pub fn workspace_function_binaries() -> BTreeSet<String> {
+    function_binary_dirs().into_keys().collect()
+}
+
+/// Each binary under `functions/` and its package's directory, relative to the workspace
+/// root (`functions/<dir>`): what a function's `CodeUri` names, so that `sam build` runs
+/// cargo-lambda inside that package and cargo resolves features for it alone.
+pub fn function_binary_dirs() -> BTreeMap<String, String> {
     let functions_dir = root().join("functions");
     let members: BTreeSet<&str> =
         metadata()["workspace_members"].as_array().expect("workspace_members").iter().filter_map(Value::as_str).collect();
-    let mut binaries = BTreeSet::new();
+    let mut binaries = BTreeMap::new();
     for package in metadata()["packages"].as_array().expect("packages") {
         if !members.contains(package["id"].as_str().unwrap_or_default()) {
             continue;
@@ -42,7 +49,8 @@ pub fn workspace_function_binaries() -> BTreeSet<String> {
         }
         for target in package["targets"].as_array().expect("targets") {
             if target["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "bin")) {
-                binaries.insert(target["name"].as_str().expect("target name").to_owned());
+                let dir = manifest.parent().and_then(|d| d.strip_prefix(root()).ok()).expect("a package under the root");
+                binaries.insert(target["name"].as_str().expect("target name").to_owned(), dir.display().to_string());
             }
         }
     }

@@ -27,7 +27,7 @@ use infra_tests::pipes::{matches, render, stream_record};
 use infra_tests::template::{
     arn_like, as_strings, definition, function_id, load_yaml, of_type, read, referenced, resource, template, template_functions,
 };
-use infra_tests::workspace::workspace_function_binaries;
+use infra_tests::workspace::{function_binary_dirs, workspace_function_binaries};
 
 // ------------------------------------------------------------------------------------------
 // Loading: YAML with CloudFormation's short-form tags, as the long-form JSON CloudFormation
@@ -147,7 +147,10 @@ fn every_function_is_a_workspace_binary_and_every_binary_a_function() {
     for (id, binary) in template_functions() {
         let function = resource(&id);
         assert_eq!(function["Metadata"]["BuildMethod"], "rust-cargolambda", "{id}");
-        assert_eq!(function["Properties"]["CodeUri"], "..", "{id}: CodeUri is the workspace root");
+        // The function's own package, not the workspace root: built from the root, cargo would
+        // unify the features of every member and link every SDK into every function.
+        let dir = &function_binary_dirs()[&binary];
+        assert_eq!(function["Properties"]["CodeUri"], format!("../{dir}"), "{id}: CodeUri is the package of `{binary}`");
         // An explicit log group with a retention for each function.
         let group =
             referenced(&function["Properties"]["LoggingConfig"]["LogGroup"]).unwrap_or_else(|| panic!("{id}: LoggingConfig.LogGroup"));
