@@ -123,9 +123,9 @@ async fn every_documented_status_is_produced_by_its_handler() {
     assert_eq!(w.call(post("/migrations", user()).with_json(&valid_body())).await.status, 403);
     assert_eq!(w.call(too_big(post("/migrations", admin()))).await.status, 413);
     assert_eq!(w.call(text(post("/migrations", admin()))).await.status, 415);
-    w.store.set_unavailable();
+    w.flaky.set_unavailable();
     assert_eq!(w.call(post("/migrations", admin()).with_json(&valid_body())).await.status, 503);
-    w.store.heal();
+    w.flaky.heal();
     let id = w.create().await;
     assert_eq!(w.call(post("/migrations", admin()).with_json(&valid_body())).await.status, 409);
 
@@ -134,9 +134,9 @@ async fn every_documented_status_is_produced_by_its_handler() {
     assert_eq!(w.call(get("/migrations", admin()).with_query("limit=0")).await.status, 400);
     assert_eq!(w.call(get("/migrations", malformed())).await.status, 401);
     assert_eq!(w.call(get("/migrations", operator())).await.status, 403);
-    w.store.set_unavailable();
+    w.flaky.set_unavailable();
     assert_eq!(w.call(get("/migrations", admin())).await.status, 503);
-    w.store.heal();
+    w.flaky.heal();
 
     // getMigration
     let path = format!("/migrations/{id}");
@@ -145,11 +145,11 @@ async fn every_documented_status_is_produced_by_its_handler() {
     assert_eq!(w.call(get(&path, api::Identity::Anonymous)).await.status, 401);
     assert_eq!(w.call(get(&path, operator())).await.status, 403);
     assert_eq!(w.call(get(&path, other_org_admin())).await.status, 404);
-    w.store.set_unavailable();
+    w.flaky.set_unavailable();
     assert_eq!(w.call(get(&path, admin())).await.status, 503);
-    w.store.set_broken();
+    w.flaky.set_broken();
     assert_eq!(w.call(get(&path, admin())).await.status, 500);
-    w.store.heal();
+    w.flaky.heal();
 
     // cancelMigration
     let cancel = format!("/migrations/{id}/cancel");
@@ -159,9 +159,9 @@ async fn every_documented_status_is_produced_by_its_handler() {
     assert_eq!(w.call(post(&cancel, other_org_admin())).await.status, 404);
     assert_eq!(w.call(too_big(post(&cancel, admin()))).await.status, 413);
     assert_eq!(w.call(text(post(&cancel, admin()))).await.status, 415);
-    w.store.set_unavailable();
+    w.flaky.set_unavailable();
     assert_eq!(w.call(post(&cancel, admin())).await.status, 503);
-    w.store.heal();
+    w.flaky.heal();
     assert_eq!(w.call(post(&cancel, admin())).await.status, 200);
     let joined = w.insert("000000000777", "acme", Status::Joined).await;
     assert_eq!(w.call(post(&format!("/migrations/{joined}/cancel"), admin())).await.status, 409);
@@ -172,9 +172,9 @@ async fn every_documented_status_is_produced_by_its_handler() {
     assert_eq!(w.call(get("/onboarding", api::Identity::Anonymous)).await.status, 401);
     assert_eq!(w.call(get("/onboarding", operator())).await.status, 403);
     assert_eq!(w.call(get("/onboarding", other_org_admin())).await.status, 422);
-    w.store.set_unavailable();
+    w.flaky.set_unavailable();
     assert_eq!(w.call(get("/onboarding", admin())).await.status, 503);
-    w.store.heal();
+    w.flaky.heal();
 
     // Operator routes: PUT then GET each resource.
     let resources = [
@@ -204,10 +204,10 @@ async fn every_documented_status_is_produced_by_its_handler() {
         assert_eq!(w.call(put(path, admin()).with_json(&body)).await.status, 403, "{path}");
         assert_eq!(w.call(too_big(put(path, operator()))).await.status, 413, "{path}");
         assert_eq!(w.call(text(put(path, operator()))).await.status, 415, "{path}");
-        w.store.set_unavailable();
+        w.flaky.set_unavailable();
         assert_eq!(w.call(put(path, operator()).with_json(&body)).await.status, 503, "{path}");
         assert_eq!(w.call(get(path, operator())).await.status, 503, "{path}");
-        w.store.heal();
+        w.flaky.heal();
         assert_eq!(w.call(get(path, operator())).await.status, 200, "{path}");
         assert_eq!(w.call(get(bad_path, operator())).await.status, 400, "{bad_path}");
         assert_eq!(w.call(get(path, api::Identity::Anonymous)).await.status, 401, "{path}");

@@ -32,7 +32,7 @@ fn hex(s: &str) -> String {
 
 /// Everything a hostile request could have changed.
 async fn snapshot(w: &World) -> String {
-    let store = &w.store.inner;
+    let store = &w.store;
     let mut records: Vec<String> = w.records().iter().map(|r| format!("{}:{}:{}", r.id, r.status, r.version)).collect();
     records.sort();
     let profile = store.org_profile(&fixtures::ORG.parse().unwrap()).await.unwrap();

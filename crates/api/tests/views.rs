@@ -24,7 +24,7 @@ fn step_states(body: &Value) -> Vec<(String, String)> {
 async fn an_invited_migration_shows_the_handshake_and_how_to_accept_it_but_never_the_token() {
     let w = World::new().await;
     let (id, mid) = invited(&w).await;
-    assert!(w.store.inner.all()[0].task_token.is_some(), "the store holds the token");
+    assert!(w.store.all()[0].task_token.is_some(), "the store holds the token");
 
     let res = w.call(get(&format!("/migrations/{id}"), user())).await;
     assert_eq!(res.status, 200);

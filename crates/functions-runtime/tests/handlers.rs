@@ -1,19 +1,17 @@
 //! The functions' handlers on their event fixtures (the files `cargo lambda invoke
 //! --data-file` uses), over the in-memory adapters.
 
-use chrono::{DateTime, Utc};
 use functions_runtime::events::EventError;
 use functions_runtime::{Config, StepFailure, WatcherEvent, parse_watcher_event, scan_handler, step_handler, watcher_handler};
 use lambda_runtime::{Context, Diagnostic, LambdaEvent};
 use migration::error::StoreError;
-use migration::ids::{AwsAccountId, OrgId, Territory};
-use migration::ports::{IdempotencyRecord, MigrationStore, Page};
-use migration::record::{Change, HistoryEvent, WorkQueue};
+use migration::ports::MigrationStore;
+use migration::record::WorkQueue;
 use migration::request::AccessLevel;
-use migration::rules::{Approval, OrgProfile, Terms};
 use migration::workflow::Step;
 use migration::{MigrationId, Status, steps};
 use migration_sim::fixtures::{self, Fixture};
+use migration_sim::hooks::{HookedStore, StoreCall, StoreHook, Verdict};
 use migration_sim::{ManualClock, RecordingExecutions};
 use serde_json::{Value, json};
 
@@ -215,55 +213,17 @@ async fn other_execution_status_changes_are_not_the_watchers() {
     assert_eq!(watcher_handler(&f.ports, event(unknown)).await.unwrap()["recorded"], false);
 }
 
-/// The store, except that listing the unstarted queue fails (an outage of that one query).
-struct UnstartedQueueDown(std::sync::Arc<dyn MigrationStore>);
+/// Listing the unstarted queue fails (an outage of that one query); every other call works.
+struct UnstartedQueueDown;
 
-#[async_trait::async_trait]
-impl MigrationStore for UnstartedQueueDown {
-    async fn due(&self, queue: WorkQueue, now: DateTime<Utc>, limit: u32) -> Result<Vec<migration::Migration>, StoreError> {
-        if queue == WorkQueue::Unstarted {
-            return Err(StoreError::Unavailable("the unstarted queue is down (test)".into()));
+impl StoreHook for UnstartedQueueDown {
+    async fn before(&self, call: &StoreCall<'_>) -> Verdict<StoreError> {
+        match call {
+            StoreCall::Due { queue: WorkQueue::Unstarted, .. } => {
+                Verdict::Fail(StoreError::Unavailable("the unstarted queue is down (test)".into()))
+            }
+            _ => Verdict::Proceed,
         }
-        self.0.due(queue, now, limit).await
-    }
-    async fn create(&self, r: &migration::Migration, e: &HistoryEvent, i: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
-        self.0.create(r, e, i).await
-    }
-    async fn get(&self, id: MigrationId) -> Result<Option<migration::Migration>, StoreError> {
-        self.0.get(id).await
-    }
-    async fn update(&self, change: &Change) -> Result<(), StoreError> {
-        self.0.update(change).await
-    }
-    async fn history(&self, id: MigrationId) -> Result<Vec<HistoryEvent>, StoreError> {
-        self.0.history(id).await
-    }
-    async fn list_by_org(&self, org: &OrgId, status: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError> {
-        self.0.list_by_org(org, status, limit, cursor).await
-    }
-    async fn lock_holder(&self, account: &AwsAccountId) -> Result<Option<MigrationId>, StoreError> {
-        self.0.lock_holder(account).await
-    }
-    async fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.0.idempotency(org, key).await
-    }
-    async fn org_profile(&self, org: &OrgId) -> Result<Option<OrgProfile>, StoreError> {
-        self.0.org_profile(org).await
-    }
-    async fn put_org_profile(&self, profile: &OrgProfile) -> Result<(), StoreError> {
-        self.0.put_org_profile(profile).await
-    }
-    async fn approval(&self, account: &AwsAccountId) -> Result<Option<Approval>, StoreError> {
-        self.0.approval(account).await
-    }
-    async fn put_approval(&self, approval: &Approval) -> Result<(), StoreError> {
-        self.0.put_approval(approval).await
-    }
-    async fn terms(&self, territory: &Territory) -> Result<Option<Terms>, StoreError> {
-        self.0.terms(territory).await
-    }
-    async fn put_terms(&self, terms: &Terms) -> Result<(), StoreError> {
-        self.0.put_terms(terms).await
     }
 }
 
@@ -281,7 +241,8 @@ async fn the_handshake_sweep_runs_even_when_the_unstarted_sweep_fails() {
     f.sim.decline(&handshake).unwrap();
     f.clock.advance(chrono::Duration::hours(1));
 
-    let ports = migration::Ports { store: std::sync::Arc::new(UnstartedQueueDown(f.ports.store.clone())), ..f.ports.clone() };
+    let ports =
+        migration::Ports { store: std::sync::Arc::new(HookedStore::new(f.ports.store.clone(), UnstartedQueueDown)), ..f.ports.clone() };
     let out = watcher_handler(&ports, event(fixture("handshake-watcher", "scheduled.json"))).await;
     let failure = out.expect_err("the unstarted sweep's failure fails the invocation");
     assert_eq!(Diagnostic::from(failure).error_type, "Migration.Transient");

@@ -13,15 +13,15 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use migration::error::{ExecutionError, OrgError, StoreError, names};
-use migration::ids::{AwsAccountId, HandshakeId, OrgId, Territory};
-use migration::ports::{Executions, IdempotencyRecord, Membership, MigrationStore, Organizations, Page, Ports, TokenDelivery};
-use migration::record::{Change, Control, EventKind, Handshake, HandshakeState, HistoryEvent, Migration, WorkQueue};
+use migration::ids::HandshakeId;
+use migration::ports::{Executions, MigrationStore, Ports, TokenDelivery};
+use migration::record::{Control, EventKind, HandshakeState, HistoryEvent, Migration};
 use migration::request::AccessLevel;
-use migration::rules::{Approval, OrgProfile, Terms};
 use migration::steps::{self, HardenOutcome};
 use migration::{MigrationId, Status, StepError, TaskToken};
 use migration_sim::fixtures::{self, Fixture, account};
-use migration_sim::{ManualClock, MemoryStore, RecordingExecutions, SimSupportPlan, TokenOutcome};
+use migration_sim::hooks::{HookedOrganizations, HookedStore, OrgsCall, OrgsHook, StoreCall, StoreHook};
+use migration_sim::{ManualClock, RecordingExecutions, SimSupportPlan, TokenOutcome};
 
 fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").unwrap().with_timezone(&Utc)
@@ -81,104 +81,30 @@ impl Injector {
     }
 }
 
-/// The store, failing after a write when the injector says so.
-struct FailAfterStore {
-    inner: Arc<MemoryStore>,
-    faults: Arc<Injector>,
-}
-
-#[async_trait]
-impl MigrationStore for FailAfterStore {
-    async fn create(&self, record: &Migration, event: &HistoryEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
-        self.inner.create(record, event, idempotency).await
-    }
-    async fn get(&self, id: MigrationId) -> Result<Option<Migration>, StoreError> {
-        self.inner.get(id).await
-    }
-    async fn update(&self, change: &Change) -> Result<(), StoreError> {
-        self.inner.update(change).await?;
-        if self.faults.strikes(Point::StoreWrite) {
+/// The store fails after a write when the injector says so.
+impl StoreHook for Injector {
+    async fn after(&self, call: &StoreCall<'_>, succeeded: bool) -> Result<(), StoreError> {
+        if succeeded && matches!(call, StoreCall::Update { .. }) && self.strikes(Point::StoreWrite) {
             return Err(StoreError::Unavailable("injected: the connection dropped after the write".into()));
         }
         Ok(())
     }
-    async fn history(&self, id: MigrationId) -> Result<Vec<HistoryEvent>, StoreError> {
-        self.inner.history(id).await
-    }
-    async fn list_by_org(&self, org: &OrgId, status: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError> {
-        self.inner.list_by_org(org, status, limit, cursor).await
-    }
-    async fn due(&self, queue: WorkQueue, now: DateTime<Utc>, limit: u32) -> Result<Vec<Migration>, StoreError> {
-        self.inner.due(queue, now, limit).await
-    }
-    async fn lock_holder(&self, account: &AwsAccountId) -> Result<Option<MigrationId>, StoreError> {
-        self.inner.lock_holder(account).await
-    }
-    async fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.inner.idempotency(org, key).await
-    }
-    async fn org_profile(&self, org: &OrgId) -> Result<Option<OrgProfile>, StoreError> {
-        self.inner.org_profile(org).await
-    }
-    async fn put_org_profile(&self, profile: &OrgProfile) -> Result<(), StoreError> {
-        self.inner.put_org_profile(profile).await
-    }
-    async fn approval(&self, account: &AwsAccountId) -> Result<Option<Approval>, StoreError> {
-        self.inner.approval(account).await
-    }
-    async fn put_approval(&self, approval: &Approval) -> Result<(), StoreError> {
-        self.inner.put_approval(approval).await
-    }
-    async fn terms(&self, territory: &Territory) -> Result<Option<Terms>, StoreError> {
-        self.inner.terms(territory).await
-    }
-    async fn put_terms(&self, terms: &Terms) -> Result<(), StoreError> {
-        self.inner.put_terms(terms).await
-    }
 }
 
-/// Organizations, failing after a call when the injector says so.
-struct FailAfterOrgs {
-    inner: Arc<dyn Organizations>,
-    faults: Arc<Injector>,
-}
-
-impl FailAfterOrgs {
-    fn after<T>(&self, point: Option<Point>, result: Result<T, OrgError>) -> Result<T, OrgError> {
-        let value = result?;
-        let strikes = point.is_some_and(|p| self.faults.strikes(p)) || self.faults.strikes(Point::OrgCall);
-        if strikes {
+/// Organizations fail after a call when the injector says so.
+impl OrgsHook for Injector {
+    async fn after(&self, call: &OrgsCall<'_>, succeeded: bool) -> Result<(), OrgError> {
+        let point = match call {
+            OrgsCall::InviteAccount { .. } => Some(Point::Invite),
+            OrgsCall::MoveAccount { .. } => Some(Point::MoveAccount),
+            OrgsCall::AttachPolicy { .. } => Some(Point::AttachPolicy),
+            OrgsCall::TagAccount { .. } => Some(Point::TagAccount),
+            _ => None,
+        };
+        if succeeded && (point.is_some_and(|p| self.strikes(p)) || self.strikes(Point::OrgCall)) {
             return Err(OrgError::Retryable { code: "InjectedFault".into(), message: "the function died after the call".into() });
         }
-        Ok(value)
-    }
-}
-
-#[async_trait]
-impl Organizations for FailAfterOrgs {
-    async fn invite_account(&self, account: &AwsAccountId, migration: MigrationId) -> Result<Handshake, OrgError> {
-        self.after(Some(Point::Invite), self.inner.invite_account(account, migration).await)
-    }
-    async fn describe_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
-        self.after(None, self.inner.describe_handshake(id, account).await)
-    }
-    async fn cancel_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
-        self.after(None, self.inner.cancel_handshake(id, account).await)
-    }
-    async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError> {
-        self.after(None, self.inner.membership(account).await)
-    }
-    async fn parent_of(&self, account: &AwsAccountId) -> Result<String, OrgError> {
-        self.after(None, self.inner.parent_of(account).await)
-    }
-    async fn move_account(&self, account: &AwsAccountId, from: &str, to: &str) -> Result<(), OrgError> {
-        self.after(Some(Point::MoveAccount), self.inner.move_account(account, from, to).await)
-    }
-    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError> {
-        self.after(Some(Point::AttachPolicy), self.inner.attach_policy(policy_id, account).await)
-    }
-    async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError> {
-        self.after(Some(Point::TagAccount), self.inner.tag_account(account, tags).await)
+        Ok(())
     }
 }
 
@@ -234,8 +160,8 @@ impl World {
         f.sim.set_support_plan(&account(), plan).unwrap();
         let faults = Arc::new(Injector::default());
         let ports = Ports {
-            store: Arc::new(FailAfterStore { inner: f.store.clone(), faults: faults.clone() }),
-            orgs: Arc::new(FailAfterOrgs { inner: f.ports.orgs.clone(), faults: faults.clone() }),
+            store: Arc::new(HookedStore::new(f.store.clone(), faults.clone())),
+            orgs: Arc::new(HookedOrganizations::new(f.ports.orgs.clone(), faults.clone())),
             executions: Arc::new(FailAfterExecutions { inner: recorder.clone(), faults: faults.clone() }),
             ..f.ports.clone()
         };

@@ -2,7 +2,8 @@
 //! configured rate, answer with the transient error a real adapter would map throttling, 5xx
 //! or a concurrent modification to. A write can also fail *after its side effect*: the
 //! decorator performs the real call, then reports a transient error, as when a function
-//! dies after AWS or DynamoDB acted but before it could record or answer.
+//! dies after AWS or DynamoDB acted but before it could record or answer. For the store and
+//! Organizations the decorators are those of [`crate::hooks`], with [`Faults`] as their hook.
 //!
 //! Every decorator of one world shares one [`Faults`]: one seeded generator (a xorshift, no
 //! dependency), one rate, one tally. The same seed and the same sequence of calls give the
@@ -14,17 +15,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 
 use migration::error::{AccessError, ExecutionError, OrgError, StoreError};
-use migration::ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory};
-use migration::ports::{
-    CustomerAccess, CustomerSession, Executions, IdempotencyRecord, Membership, MigrationStore, Organizations, Page, Ports, SupportAnswer,
-    SupportProbe, TokenDelivery,
-};
-use migration::record::{Change, Handshake, HistoryEvent, Migration, SupportPlan, WorkQueue};
-use migration::rules::{Approval, CustomerOrganization, OrgProfile, Terms};
-use migration::status::Status;
+use migration::ids::{ExternalId, MigrationId, RoleArn, TaskToken};
+use migration::ports::{CustomerAccess, CustomerSession, Executions, Ports, SupportAnswer, SupportProbe, TokenDelivery};
+use migration::record::SupportPlan;
+use migration::rules::CustomerOrganization;
+
+use crate::hooks::{HookedOrganizations, HookedStore, OrgsCall, OrgsHook, StoreCall, StoreHook, Verdict};
 
 /// How often and how faults strike.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -164,6 +162,15 @@ impl Faults {
         strike
     }
 
+    /// [`Self::roll`] as a hook's verdict, with `err` the injected error.
+    fn verdict<E>(&self, operation: &'static str, effect: bool, err: impl FnOnce() -> E) -> Verdict<E> {
+        match self.roll(operation, effect) {
+            Some(Strike::Before) => Verdict::Fail(err()),
+            Some(Strike::AfterEffect) => Verdict::FailAfterEffect(err()),
+            None => Verdict::Proceed,
+        }
+    }
+
     /// One of a few codes, drawn from the generator.
     fn code(&self, codes: &[&'static str]) -> &'static str {
         let i = self.rng.lock().expect("no panics while holding the lock").next_u64() as usize % codes.len();
@@ -197,64 +204,9 @@ macro_rules! faulty {
 const STORE_CODES: &[&str] =
     &["ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError (500)", "RequestTimeout"];
 
-pub struct FaultyStore {
-    inner: Arc<dyn MigrationStore>,
-    faults: Arc<Faults>,
-}
-
-impl FaultyStore {
-    pub fn new(inner: Arc<dyn MigrationStore>, faults: Arc<Faults>) -> Self {
-        Self { inner, faults }
-    }
-
-    fn err(&self) -> StoreError {
-        StoreError::Unavailable(format!("{} (injected)", self.faults.code(STORE_CODES)))
-    }
-}
-
-#[async_trait]
-impl MigrationStore for FaultyStore {
-    async fn create(&self, record: &Migration, event: &HistoryEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
-        faulty!(self.faults, "store.create", effect, self.err(), self.inner.create(record, event, idempotency).await)
-    }
-    async fn get(&self, id: MigrationId) -> Result<Option<Migration>, StoreError> {
-        faulty!(self.faults, "store.get", read, self.err(), self.inner.get(id).await)
-    }
-    async fn update(&self, change: &Change) -> Result<(), StoreError> {
-        faulty!(self.faults, "store.update", effect, self.err(), self.inner.update(change).await)
-    }
-    async fn history(&self, id: MigrationId) -> Result<Vec<HistoryEvent>, StoreError> {
-        faulty!(self.faults, "store.history", read, self.err(), self.inner.history(id).await)
-    }
-    async fn list_by_org(&self, org: &OrgId, status: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError> {
-        faulty!(self.faults, "store.list_by_org", read, self.err(), self.inner.list_by_org(org, status, limit, cursor).await)
-    }
-    async fn due(&self, queue: WorkQueue, now: DateTime<Utc>, limit: u32) -> Result<Vec<Migration>, StoreError> {
-        faulty!(self.faults, "store.due", read, self.err(), self.inner.due(queue, now, limit).await)
-    }
-    async fn lock_holder(&self, account: &AwsAccountId) -> Result<Option<MigrationId>, StoreError> {
-        faulty!(self.faults, "store.lock_holder", read, self.err(), self.inner.lock_holder(account).await)
-    }
-    async fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        faulty!(self.faults, "store.idempotency", read, self.err(), self.inner.idempotency(org, key).await)
-    }
-    async fn org_profile(&self, org: &OrgId) -> Result<Option<OrgProfile>, StoreError> {
-        faulty!(self.faults, "store.org_profile", read, self.err(), self.inner.org_profile(org).await)
-    }
-    async fn put_org_profile(&self, profile: &OrgProfile) -> Result<(), StoreError> {
-        faulty!(self.faults, "store.put_org_profile", effect, self.err(), self.inner.put_org_profile(profile).await)
-    }
-    async fn approval(&self, account: &AwsAccountId) -> Result<Option<Approval>, StoreError> {
-        faulty!(self.faults, "store.approval", read, self.err(), self.inner.approval(account).await)
-    }
-    async fn put_approval(&self, approval: &Approval) -> Result<(), StoreError> {
-        faulty!(self.faults, "store.put_approval", effect, self.err(), self.inner.put_approval(approval).await)
-    }
-    async fn terms(&self, territory: &Territory) -> Result<Option<Terms>, StoreError> {
-        faulty!(self.faults, "store.terms", read, self.err(), self.inner.terms(territory).await)
-    }
-    async fn put_terms(&self, terms: &Terms) -> Result<(), StoreError> {
-        faulty!(self.faults, "store.put_terms", effect, self.err(), self.inner.put_terms(terms).await)
+impl StoreHook for Faults {
+    async fn before(&self, call: &StoreCall<'_>) -> Verdict<StoreError> {
+        self.verdict(call.name(), call.writes(), || StoreError::Unavailable(format!("{} (injected)", self.code(STORE_CODES))))
     }
 }
 
@@ -263,46 +215,12 @@ impl MigrationStore for FaultyStore {
 
 const ORG_CODES: &[&str] = &["TooManyRequestsException", "ConcurrentModificationException", "ServiceException"];
 
-pub struct FaultyOrganizations {
-    inner: Arc<dyn Organizations>,
-    faults: Arc<Faults>,
-}
-
-impl FaultyOrganizations {
-    pub fn new(inner: Arc<dyn Organizations>, faults: Arc<Faults>) -> Self {
-        Self { inner, faults }
-    }
-
-    fn err(&self) -> OrgError {
-        OrgError::Retryable { code: self.faults.code(ORG_CODES).to_owned(), message: "injected".into() }
-    }
-}
-
-#[async_trait]
-impl Organizations for FaultyOrganizations {
-    async fn invite_account(&self, account: &AwsAccountId, migration: MigrationId) -> Result<Handshake, OrgError> {
-        faulty!(self.faults, "orgs.invite_account", effect, self.err(), self.inner.invite_account(account, migration).await)
-    }
-    async fn describe_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
-        faulty!(self.faults, "orgs.describe_handshake", read, self.err(), self.inner.describe_handshake(id, account).await)
-    }
-    async fn cancel_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
-        faulty!(self.faults, "orgs.cancel_handshake", effect, self.err(), self.inner.cancel_handshake(id, account).await)
-    }
-    async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError> {
-        faulty!(self.faults, "orgs.membership", read, self.err(), self.inner.membership(account).await)
-    }
-    async fn parent_of(&self, account: &AwsAccountId) -> Result<String, OrgError> {
-        faulty!(self.faults, "orgs.parent_of", read, self.err(), self.inner.parent_of(account).await)
-    }
-    async fn move_account(&self, account: &AwsAccountId, from: &str, to: &str) -> Result<(), OrgError> {
-        faulty!(self.faults, "orgs.move_account", effect, self.err(), self.inner.move_account(account, from, to).await)
-    }
-    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError> {
-        faulty!(self.faults, "orgs.attach_policy", effect, self.err(), self.inner.attach_policy(policy_id, account).await)
-    }
-    async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError> {
-        faulty!(self.faults, "orgs.tag_account", effect, self.err(), self.inner.tag_account(account, tags).await)
+impl OrgsHook for Faults {
+    async fn before(&self, call: &OrgsCall<'_>) -> Verdict<OrgError> {
+        self.verdict(call.name(), call.writes(), || OrgError::Retryable {
+            code: self.code(ORG_CODES).to_owned(),
+            message: "injected".into(),
+        })
     }
 }
 
@@ -412,8 +330,8 @@ impl Executions for FaultyExecutions {
 /// `ports` with every port but the clock and the settings behind a fault decorator.
 pub fn faulty_ports(ports: &Ports, faults: &Arc<Faults>) -> Ports {
     Ports {
-        store: Arc::new(FaultyStore::new(ports.store.clone(), faults.clone())),
-        orgs: Arc::new(FaultyOrganizations::new(ports.orgs.clone(), faults.clone())),
+        store: Arc::new(HookedStore::new(ports.store.clone(), faults.clone())),
+        orgs: Arc::new(HookedOrganizations::new(ports.orgs.clone(), faults.clone())),
         customer: Arc::new(FaultyCustomerAccess::new(ports.customer.clone(), faults.clone())),
         support: Arc::new(FaultySupport::new(ports.support.clone(), faults.clone())),
         executions: Arc::new(FaultyExecutions::new(ports.executions.clone(), faults.clone())),
@@ -426,6 +344,7 @@ pub fn faulty_ports(ports: &Ports, faults: &Arc<Faults>) -> Ports {
 mod tests {
     use super::*;
     use crate::MemoryStore;
+    use migration::ports::MigrationStore;
 
     #[test]
     fn the_generator_is_reproducible_and_roughly_uniform() {
@@ -441,7 +360,7 @@ mod tests {
     async fn a_fault_after_the_effect_keeps_the_effect() {
         let inner = Arc::new(MemoryStore::new());
         let faults = Faults::new(FaultConfig { seed: 1, rate: 1.0, after_effect_share: 1.0 });
-        let store = FaultyStore::new(inner.clone(), faults.clone());
+        let store = HookedStore::new(inner.clone(), faults.clone());
         let terms = crate::fixtures::terms();
         assert!(matches!(store.put_terms(&terms).await, Err(StoreError::Unavailable(_))));
         assert_eq!(inner.terms(&terms.territory).await.unwrap(), Some(terms.clone()), "the write landed");

@@ -1,8 +1,8 @@
 //! The simulated AWS of the migration, beside the real adapters in `migration-aws`.
 //!
 //! Every port in memory ([`MemoryStore`], [`SimAws`] for Organizations, the customer's role
-//! and Support, [`RecordingExecutions`], [`ManualClock`]), the fault decorators in
-//! [`faults`], the seed world of the demo, `serve` and the tests in [`fixtures`], and the
+//! and Support, [`RecordingExecutions`], [`ManualClock`]), the hookable store and
+//! Organizations decorators in [`hooks`], the fault decorators in [`faults`], the seed world of the demo, `serve` and the tests in [`fixtures`], and the
 //! [`contract`] suites every adapter of the ports must pass (this crate runs them against
 //! the simulation, `migration-aws` against moto).
 //!
@@ -15,6 +15,7 @@ pub mod customers;
 mod executions;
 pub mod faults;
 pub mod fixtures;
+pub mod hooks;
 mod store;
 
 pub use aws::{

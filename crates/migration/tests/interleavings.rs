@@ -11,17 +11,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use migration::error::{OrgError, StoreError};
-use migration::ids::{AwsAccountId, HandshakeId, MigrationId, OrgId, Territory};
-use migration::ports::{IdempotencyRecord, Membership, MigrationStore, Organizations, Page, Ports};
-use migration::record::{Change, Handshake, HandshakeState, HistoryEvent, Migration, WorkQueue};
+use migration::ids::MigrationId;
+use migration::ports::{MigrationStore, Ports};
+use migration::record::HandshakeState;
 use migration::request::AccessLevel;
-use migration::rules::{Approval, Caller, CamRole, OrgProfile, Terms};
+use migration::rules::{Caller, CamRole, OrgProfile};
 use migration::status::Status;
 use migration::steps::{self, CreateError};
 use migration_sim::fixtures::{self, Fixture};
+use migration_sim::hooks::{HookedOrganizations, HookedStore, OrgsCall, OrgsHook, StoreCall, StoreHook, Verdict};
 use migration_sim::{ManualClock, RecordingExecutions};
 use shuttle::scheduler::{PctScheduler, RandomScheduler};
 
@@ -32,68 +32,43 @@ const ITERATIONS: usize = 300;
 const OTHER_ORG: &str = "globex";
 const SEED: u64 = 20_261_201;
 
-/// The store with a scheduling point before each call: where the real store would wait on
-/// the network, any other create may run.
-struct Yielding(Arc<dyn MigrationStore>);
+/// A scheduling point before each store call but the three puts of reference data (no step
+/// raced here makes them), before each Organizations call on the invitation or the
+/// membership, and after sending the invitation: where the real adapters would wait on the
+/// network, any other task may run.
+struct Yields;
 
 async fn point() {
     shuttle::future::yield_now().await;
 }
 
-#[async_trait]
-impl MigrationStore for Yielding {
-    async fn create(&self, record: &Migration, event: &HistoryEvent, idempotency: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
-        point().await;
-        self.0.create(record, event, idempotency).await
+impl StoreHook for Yields {
+    async fn before(&self, call: &StoreCall<'_>) -> Verdict<StoreError> {
+        if !matches!(call, StoreCall::PutOrgProfile { .. } | StoreCall::PutApproval { .. } | StoreCall::PutTerms { .. }) {
+            point().await;
+        }
+        Verdict::Proceed
     }
-    async fn get(&self, id: MigrationId) -> Result<Option<Migration>, StoreError> {
-        point().await;
-        self.0.get(id).await
+}
+
+impl OrgsHook for Yields {
+    async fn before(&self, call: &OrgsCall<'_>) -> Verdict<OrgError> {
+        if matches!(
+            call,
+            OrgsCall::InviteAccount { .. }
+                | OrgsCall::DescribeHandshake { .. }
+                | OrgsCall::CancelHandshake { .. }
+                | OrgsCall::Membership { .. }
+        ) {
+            point().await;
+        }
+        Verdict::Proceed
     }
-    async fn update(&self, change: &Change) -> Result<(), StoreError> {
-        point().await;
-        self.0.update(change).await
-    }
-    async fn history(&self, id: MigrationId) -> Result<Vec<HistoryEvent>, StoreError> {
-        point().await;
-        self.0.history(id).await
-    }
-    async fn list_by_org(&self, org: &OrgId, status: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError> {
-        point().await;
-        self.0.list_by_org(org, status, limit, cursor).await
-    }
-    async fn due(&self, queue: WorkQueue, now: DateTime<Utc>, limit: u32) -> Result<Vec<Migration>, StoreError> {
-        point().await;
-        self.0.due(queue, now, limit).await
-    }
-    async fn lock_holder(&self, account: &AwsAccountId) -> Result<Option<MigrationId>, StoreError> {
-        point().await;
-        self.0.lock_holder(account).await
-    }
-    async fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        point().await;
-        self.0.idempotency(org, key).await
-    }
-    async fn org_profile(&self, org: &OrgId) -> Result<Option<OrgProfile>, StoreError> {
-        point().await;
-        self.0.org_profile(org).await
-    }
-    async fn put_org_profile(&self, profile: &OrgProfile) -> Result<(), StoreError> {
-        self.0.put_org_profile(profile).await
-    }
-    async fn approval(&self, account: &AwsAccountId) -> Result<Option<Approval>, StoreError> {
-        point().await;
-        self.0.approval(account).await
-    }
-    async fn put_approval(&self, approval: &Approval) -> Result<(), StoreError> {
-        self.0.put_approval(approval).await
-    }
-    async fn terms(&self, territory: &Territory) -> Result<Option<Terms>, StoreError> {
-        point().await;
-        self.0.terms(territory).await
-    }
-    async fn put_terms(&self, terms: &Terms) -> Result<(), StoreError> {
-        self.0.put_terms(terms).await
+    async fn after(&self, call: &OrgsCall<'_>, _succeeded: bool) -> Result<(), OrgError> {
+        if matches!(call, OrgsCall::InviteAccount { .. }) {
+            point().await;
+        }
+        Ok(())
     }
 }
 
@@ -121,7 +96,7 @@ fn race(who: fn(usize) -> (&'static str, Option<String>)) -> (Vec<Answer>, Fixtu
         let other =
             OrgProfile { org_id: OTHER_ORG.parse().unwrap(), external_id: "cam-globex-1b2c3d".parse().unwrap(), ..fixtures::profile() };
         f.store.put_org_profile(&other).await.unwrap();
-        let ports = Ports { store: Arc::new(Yielding(f.store.clone())), ..f.ports.clone() };
+        let ports = Ports { store: Arc::new(HookedStore::new(f.store.clone(), Yields)), ..f.ports.clone() };
         let request = fixtures::request(AccessLevel::FullHardening);
         let tasks: Vec<_> = (0..CREATES)
             .map(|i| {
@@ -250,43 +225,6 @@ fn two_organizations_never_replay_each_others_migration_under_seeded_schedules()
     );
 }
 
-/// Organizations with a scheduling point before each call, like the store above.
-struct YieldingOrgs(Arc<dyn Organizations>);
-
-#[async_trait]
-impl Organizations for YieldingOrgs {
-    async fn invite_account(&self, account: &AwsAccountId, migration: MigrationId) -> Result<Handshake, OrgError> {
-        point().await;
-        let sent = self.0.invite_account(account, migration).await;
-        point().await;
-        sent
-    }
-    async fn describe_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
-        point().await;
-        self.0.describe_handshake(id, account).await
-    }
-    async fn cancel_handshake(&self, id: &HandshakeId, account: &AwsAccountId) -> Result<Handshake, OrgError> {
-        point().await;
-        self.0.cancel_handshake(id, account).await
-    }
-    async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError> {
-        point().await;
-        self.0.membership(account).await
-    }
-    async fn parent_of(&self, account: &AwsAccountId) -> Result<String, OrgError> {
-        self.0.parent_of(account).await
-    }
-    async fn move_account(&self, account: &AwsAccountId, from: &str, to: &str) -> Result<(), OrgError> {
-        self.0.move_account(account, from, to).await
-    }
-    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError> {
-        self.0.attach_policy(policy_id, account).await
-    }
-    async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError> {
-        self.0.tag_account(account, tags).await
-    }
-}
-
 /// A customer's cancel while the invite step is in flight, in every interleaving of their
 /// reads, the invitation and their writes: the migration ends CANCELED with the account
 /// released, and no invitation is left open at AWS for 15 days with nothing holding the
@@ -303,8 +241,11 @@ fn a_cancel_during_the_invite_leaves_no_open_invitation_under_seeded_schedules()
                 .expect("created");
             let id = created.record.id;
             steps::validate(&f.ports, id).await.expect("validated");
-            let ports =
-                Ports { store: Arc::new(Yielding(f.store.clone())), orgs: Arc::new(YieldingOrgs(f.ports.orgs.clone())), ..f.ports.clone() };
+            let ports = Ports {
+                store: Arc::new(HookedStore::new(f.store.clone(), Yields)),
+                orgs: Arc::new(HookedOrganizations::new(f.ports.orgs.clone(), Yields)),
+                ..f.ports.clone()
+            };
             let invite = {
                 let ports = ports.clone();
                 shuttle::future::spawn(async move { steps::invite(&ports, id).await.map(drop) })

@@ -206,7 +206,7 @@ async fn bad_bodies_are_400_or_415() {
     let res = invoke(&w, &big.to_string()).await;
     assert_eq!((res.status.as_u16(), code(&res).as_str()), (413, "PAYLOAD_TOO_LARGE"));
     assert!(w.records().is_empty() && w.locks() == 0);
-    assert!(w.store.inner.approval(&"000000000042".parse().unwrap()).await.unwrap().is_none());
+    assert!(w.store.approval(&"000000000042".parse().unwrap()).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -281,7 +281,7 @@ async fn operators_manage_profiles_approvals_and_terms_with_iam_only() {
         let res = invoke(&w, event).await;
         assert_eq!((res.status.as_u16(), code(&res).as_str()), (403, "OPERATOR_ONLY"));
     }
-    assert_eq!(w.store.inner.org_profile(&"acme".parse().unwrap()).await.unwrap(), Some(fixtures::profile()), "the JWT PUT wrote nothing");
+    assert_eq!(w.store.org_profile(&"acme".parse().unwrap()).await.unwrap(), Some(fixtures::profile()), "the JWT PUT wrote nothing");
     let res = invoke(&w, event!("get-onboarding-as-operator")).await;
     assert_eq!((res.status.as_u16(), code(&res).as_str()), (403, "CUSTOMER_ONLY"));
 }

@@ -32,6 +32,7 @@ use migration::{MigrationId, Status};
 use migration_aws::{ArnContext, AwsCall, AwsPorts, CallLog, ClientHooks, DynamoStore, Service, table_definition};
 use migration_sim::ManualClock;
 use migration_sim::fixtures;
+use migration_sim::hooks::{HookedStore, StoreCall, StoreHook, Verdict};
 use serde_json::{Value, json};
 
 const REGION: &str = "us-east-1";
@@ -494,7 +495,8 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
     let raced = create(RACED, api.clone()).await;
     functions_runtime::step_handler(&validate, Step::Validate, event(step(raced))).await.unwrap();
     let mut racing = world.ports("invite", doubles(&[], &[], Start::Succeeds));
-    racing.store = Arc::new(CancelBeforeWrite { inner: racing.store.clone(), api: api.clone(), id: raced, done: Default::default() });
+    racing.store =
+        Arc::new(HookedStore::new(racing.store.clone(), CancelBeforeWrite { api: api.clone(), id: raced, done: Default::default() }));
     let lost = functions_runtime::step_handler(&racing, Step::Invite, event(step(raced))).await;
     assert_eq!(lambda_runtime::Diagnostic::from(lost.expect_err("the cancel won")).error_type, "Migration.Canceled");
     assert_eq!(status(&setup, raced).await, Status::Canceled);
@@ -552,84 +554,23 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
     world.log.calls()
 }
 
-/// The store of an invite whose record the customer cancels (through the API) just before the
-/// invite writes its invitation.
+/// The hook of an invite's store: the customer cancels the record (through the API) just
+/// before the invite writes its invitation (its first update).
 struct CancelBeforeWrite {
-    inner: Arc<dyn MigrationStore>,
     api: api::Api,
     id: MigrationId,
     done: std::sync::atomic::AtomicBool,
 }
 
-#[async_trait::async_trait]
-impl MigrationStore for CancelBeforeWrite {
-    async fn create(
-        &self,
-        r: &migration::Migration,
-        e: &migration::record::HistoryEvent,
-        i: Option<&migration::ports::IdempotencyRecord>,
-    ) -> Result<(), migration::StoreError> {
-        self.inner.create(r, e, i).await
-    }
-    async fn get(&self, id: MigrationId) -> Result<Option<migration::Migration>, migration::StoreError> {
-        self.inner.get(id).await
-    }
-    async fn update(&self, change: &migration::record::Change) -> Result<(), migration::StoreError> {
-        if !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
+impl StoreHook for CancelBeforeWrite {
+    async fn before(&self, call: &StoreCall<'_>) -> Verdict<migration::StoreError> {
+        if matches!(call, StoreCall::Update { .. }) && !self.done.swap(true, std::sync::atomic::Ordering::SeqCst) {
             let admin = api::Identity::Customer(fixtures::admin());
             let path = format!("/migrations/{}/cancel", self.id);
             let response = self.api.handle(api::ApiRequest::new(api::http::Method::POST, &path, admin, "cancel-raced")).await;
             assert_eq!(response.status.as_u16(), 200, "cancel: {}", response.json());
         }
-        self.inner.update(change).await
-    }
-    async fn history(&self, id: MigrationId) -> Result<Vec<migration::record::HistoryEvent>, migration::StoreError> {
-        self.inner.history(id).await
-    }
-    async fn list_by_org(
-        &self,
-        org: &migration::OrgId,
-        s: Option<Status>,
-        limit: u32,
-        cursor: Option<&str>,
-    ) -> Result<migration::ports::Page, migration::StoreError> {
-        self.inner.list_by_org(org, s, limit, cursor).await
-    }
-    async fn due(
-        &self,
-        q: migration::record::WorkQueue,
-        now: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<migration::Migration>, migration::StoreError> {
-        self.inner.due(q, now, limit).await
-    }
-    async fn lock_holder(&self, a: &migration::AwsAccountId) -> Result<Option<MigrationId>, migration::StoreError> {
-        self.inner.lock_holder(a).await
-    }
-    async fn idempotency(
-        &self,
-        org: &migration::OrgId,
-        key: &str,
-    ) -> Result<Option<migration::ports::IdempotencyRecord>, migration::StoreError> {
-        self.inner.idempotency(org, key).await
-    }
-    async fn org_profile(&self, org: &migration::OrgId) -> Result<Option<migration::rules::OrgProfile>, migration::StoreError> {
-        self.inner.org_profile(org).await
-    }
-    async fn put_org_profile(&self, p: &migration::rules::OrgProfile) -> Result<(), migration::StoreError> {
-        self.inner.put_org_profile(p).await
-    }
-    async fn approval(&self, a: &migration::AwsAccountId) -> Result<Option<Approval>, migration::StoreError> {
-        self.inner.approval(a).await
-    }
-    async fn put_approval(&self, a: &Approval) -> Result<(), migration::StoreError> {
-        self.inner.put_approval(a).await
-    }
-    async fn terms(&self, t: &migration::Territory) -> Result<Option<migration::rules::Terms>, migration::StoreError> {
-        self.inner.terms(t).await
-    }
-    async fn put_terms(&self, t: &migration::rules::Terms) -> Result<(), migration::StoreError> {
-        self.inner.put_terms(t).await
+        Verdict::Proceed
     }
 }
 

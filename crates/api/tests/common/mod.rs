@@ -10,16 +10,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 use api::http::Method;
 use api::routes::{Match, match_route};
 use api::{Api, ApiConfig, ApiRequest, ApiResponse, Identity};
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use migration::StoreError;
-use migration::ids::{AwsAccountId, MigrationId, OrgId, Territory};
-use migration::ports::{IdempotencyRecord, MigrationStore, Page};
-use migration::record::{Change, HistoryEvent, Migration, WorkQueue};
+use migration::ids::MigrationId;
+use migration::ports::MigrationStore;
+use migration::record::Migration;
 use migration::request::AccessLevel;
-use migration::rules::{Approval, Caller, CamRole, OrgProfile, Terms};
+use migration::rules::{Caller, CamRole};
 use migration::status::Status;
 use migration_sim::fixtures::{self, Fixture};
+use migration_sim::hooks::{HookedStore, StoreCall, StoreHook, Verdict};
 use migration_sim::{MemoryStore, RecordingExecutions};
 use serde_json::{Value, json};
 
@@ -60,89 +60,29 @@ pub fn malformed() -> Identity {
 // ---------------------------------------------------------------------------------------
 // A store that can be made to fail, to prove 503 and 500.
 
+/// Fails every store call while set: 0 works, 1 unavailable (throttled), 2 broken.
 #[derive(Default)]
-pub struct FlakyStore {
-    pub inner: MemoryStore,
-    /// 0: works, 1: unavailable (throttled), 2: broken.
-    mode: AtomicU8,
-}
+pub struct Flaky(AtomicU8);
 
-impl FlakyStore {
+impl Flaky {
     pub fn set_unavailable(&self) {
-        self.mode.store(1, Ordering::SeqCst);
+        self.0.store(1, Ordering::SeqCst);
     }
     pub fn set_broken(&self) {
-        self.mode.store(2, Ordering::SeqCst);
+        self.0.store(2, Ordering::SeqCst);
     }
     pub fn heal(&self) {
-        self.mode.store(0, Ordering::SeqCst);
-    }
-    fn check(&self) -> Result<(), StoreError> {
-        match self.mode.load(Ordering::SeqCst) {
-            0 => Ok(()),
-            1 => Err(StoreError::Unavailable("ProvisionedThroughputExceededException".into())),
-            _ => Err(StoreError::Other("ValidationException: internal table detail".into())),
-        }
+        self.0.store(0, Ordering::SeqCst);
     }
 }
 
-#[async_trait]
-impl MigrationStore for FlakyStore {
-    async fn create(&self, r: &Migration, e: &HistoryEvent, i: Option<&IdempotencyRecord>) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.create(r, e, i).await
-    }
-    async fn get(&self, id: MigrationId) -> Result<Option<Migration>, StoreError> {
-        self.check()?;
-        self.inner.get(id).await
-    }
-    async fn update(&self, change: &Change) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.update(change).await
-    }
-    async fn history(&self, id: MigrationId) -> Result<Vec<HistoryEvent>, StoreError> {
-        self.check()?;
-        self.inner.history(id).await
-    }
-    async fn list_by_org(&self, org: &OrgId, s: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError> {
-        self.check()?;
-        self.inner.list_by_org(org, s, limit, cursor).await
-    }
-    async fn due(&self, q: WorkQueue, now: DateTime<Utc>, limit: u32) -> Result<Vec<Migration>, StoreError> {
-        self.check()?;
-        self.inner.due(q, now, limit).await
-    }
-    async fn lock_holder(&self, account: &AwsAccountId) -> Result<Option<MigrationId>, StoreError> {
-        self.check()?;
-        self.inner.lock_holder(account).await
-    }
-    async fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
-        self.check()?;
-        self.inner.idempotency(org, key).await
-    }
-    async fn org_profile(&self, org: &OrgId) -> Result<Option<OrgProfile>, StoreError> {
-        self.check()?;
-        self.inner.org_profile(org).await
-    }
-    async fn put_org_profile(&self, p: &OrgProfile) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.put_org_profile(p).await
-    }
-    async fn approval(&self, a: &AwsAccountId) -> Result<Option<Approval>, StoreError> {
-        self.check()?;
-        self.inner.approval(a).await
-    }
-    async fn put_approval(&self, a: &Approval) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.put_approval(a).await
-    }
-    async fn terms(&self, t: &Territory) -> Result<Option<Terms>, StoreError> {
-        self.check()?;
-        self.inner.terms(t).await
-    }
-    async fn put_terms(&self, t: &Terms) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.put_terms(t).await
+impl StoreHook for Flaky {
+    async fn before(&self, _call: &StoreCall<'_>) -> Verdict<StoreError> {
+        match self.0.load(Ordering::SeqCst) {
+            0 => Verdict::Proceed,
+            1 => Verdict::Fail(StoreError::Unavailable("ProvisionedThroughputExceededException".into())),
+            _ => Verdict::Fail(StoreError::Other("ValidationException: internal table detail".into())),
+        }
     }
 }
 
@@ -152,7 +92,10 @@ impl MigrationStore for FlakyStore {
 pub struct World {
     pub fixture: Fixture,
     pub recorder: Arc<RecordingExecutions>,
-    pub store: Arc<FlakyStore>,
+    /// What the API stores, observed directly (never through `flaky`).
+    pub store: Arc<MemoryStore>,
+    /// Makes the API's store fail.
+    pub flaky: Arc<Flaky>,
     pub api: Api,
 }
 
@@ -160,11 +103,12 @@ impl World {
     pub async fn new() -> Self {
         let (mut fixture, recorder) = Fixture::with_recorder(t0()).await;
         // The same seeded facts, in a store that can be made to fail.
-        let store = Arc::new(FlakyStore::default());
-        fixtures::seed_store(&store.inner, t0()).await.unwrap();
-        fixture.ports.store = store.clone();
+        let store = Arc::new(MemoryStore::new());
+        fixtures::seed_store(store.as_ref(), t0()).await.unwrap();
+        let flaky = Arc::new(Flaky::default());
+        fixture.ports.store = Arc::new(HookedStore::new(store.clone(), flaky.clone()));
         let api = Api::new(fixture.ports.clone(), ApiConfig { role_template_url: Some(TEMPLATE_URL.into()), ..ApiConfig::default() });
-        Self { fixture, recorder, store, api }
+        Self { fixture, recorder, store, flaky, api }
     }
 
     /// Sends a request through the router and checks the answer against the contract.
@@ -177,7 +121,7 @@ impl World {
 
     /// Every migration record in the store.
     pub fn records(&self) -> Vec<Migration> {
-        self.store.inner.all()
+        self.store.all()
     }
 
     pub fn record(&self, id: MigrationId) -> Migration {
@@ -185,7 +129,7 @@ impl World {
     }
 
     pub fn locks(&self) -> usize {
-        self.store.inner.locks().len()
+        self.store.locks().len()
     }
 
     /// Creates a migration through the API and returns its id.
@@ -205,7 +149,7 @@ impl World {
         let mut record =
             Migration::new(MigrationId::new_at(now), org.parse().unwrap(), "US".parse().unwrap(), "seed".parse().unwrap(), valid, now);
         record.status = status;
-        self.store.inner.create(&record, &migration::record::created_event(&record), None).await.unwrap();
+        self.store.create(&record, &migration::record::created_event(&record), None).await.unwrap();
         record.id
     }
 }
