@@ -342,9 +342,9 @@ pub fn migration_summary(m: &Migration) -> MigrationSummary {
 
 fn control_parts(c: &Control) -> (&'static str, Option<String>) {
     match c {
-        Control::MoveToOnboardingOu { ou_id } => ("move_to_onboarding_ou", Some(ou_id.clone())),
+        Control::MoveToOnboardingOu { ou_id, .. } => ("move_to_onboarding_ou", Some(ou_id.clone())),
         Control::AttachGuardrailScp { policy_id } => ("attach_guardrail_scp", Some(policy_id.clone())),
-        Control::MoveToHardenedOu { ou_id } => ("move_to_hardened_ou", Some(ou_id.clone())),
+        Control::MoveToHardenedOu { ou_id, .. } => ("move_to_hardened_ou", Some(ou_id.clone())),
         Control::AttachHardeningScp { policy_id } => ("attach_hardening_scp", Some(policy_id.clone())),
         Control::TagAccount => ("tag_account", None),
     }

@@ -298,8 +298,11 @@ impl Organizations for FaultyOrganizations {
     async fn move_account(&self, account: &AwsAccountId, from: &str, to: &str) -> Result<(), OrgError> {
         faulty!(self.faults, "orgs.move_account", effect, self.err(), self.inner.move_account(account, from, to).await)
     }
-    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError> {
-        faulty!(self.faults, "orgs.attach_policy", effect, self.err(), self.inner.attach_policy(policy_id, account).await)
+    async fn scps_of(&self, target: &str) -> Result<Vec<String>, OrgError> {
+        faulty!(self.faults, "orgs.scps_of", read, self.err(), self.inner.scps_of(target).await)
+    }
+    async fn attach_policy(&self, policy_id: &str, target: &str) -> Result<(), OrgError> {
+        faulty!(self.faults, "orgs.attach_policy", effect, self.err(), self.inner.attach_policy(policy_id, target).await)
     }
     async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError> {
         faulty!(self.faults, "orgs.tag_account", effect, self.err(), self.inner.tag_account(account, tags).await)

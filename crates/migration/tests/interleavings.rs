@@ -279,8 +279,11 @@ impl Organizations for YieldingOrgs {
     async fn move_account(&self, account: &AwsAccountId, from: &str, to: &str) -> Result<(), OrgError> {
         self.0.move_account(account, from, to).await
     }
-    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError> {
-        self.0.attach_policy(policy_id, account).await
+    async fn scps_of(&self, target: &str) -> Result<Vec<String>, OrgError> {
+        self.0.scps_of(target).await
+    }
+    async fn attach_policy(&self, policy_id: &str, target: &str) -> Result<(), OrgError> {
+        self.0.attach_policy(policy_id, target).await
     }
     async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError> {
         self.0.tag_account(account, tags).await
