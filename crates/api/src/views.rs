@@ -110,6 +110,10 @@ pub struct ControlView {
     /// The OU or policy the control concerns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// For a move: the SCPs the OU carries (the scan checks the OU carries them before it
+    /// moves an account in), which the account is under from then on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scps: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applied_at: Option<DateTime<Utc>>,
 }
@@ -297,13 +301,13 @@ pub fn migration_view(m: &Migration, history: &[HistoryEvent]) -> MigrationView 
                 .applied
                 .iter()
                 .map(|a| {
-                    let (control, target) = control_parts(&a.control);
-                    ControlView { control, target, applied_at: Some(a.applied_at) }
+                    let (control, target, scps) = control_parts(&a.control);
+                    ControlView { control, target, scps, applied_at: Some(a.applied_at) }
                 })
                 .collect();
             controls.extend(h.planned.iter().filter(|c| !h.applied.iter().any(|a| &a.control == *c)).map(|c| {
-                let (control, target) = control_parts(c);
-                ControlView { control, target, applied_at: None }
+                let (control, target, scps) = control_parts(c);
+                ControlView { control, target, scps, applied_at: None }
             }));
             HardeningView {
                 full: h.full,
@@ -340,13 +344,13 @@ pub fn migration_summary(m: &Migration) -> MigrationSummary {
     }
 }
 
-fn control_parts(c: &Control) -> (&'static str, Option<String>) {
+fn control_parts(c: &Control) -> (&'static str, Option<String>, Vec<String>) {
     match c {
-        Control::MoveToOnboardingOu { ou_id } => ("move_to_onboarding_ou", Some(ou_id.clone())),
-        Control::AttachGuardrailScp { policy_id } => ("attach_guardrail_scp", Some(policy_id.clone())),
-        Control::MoveToHardenedOu { ou_id } => ("move_to_hardened_ou", Some(ou_id.clone())),
-        Control::AttachHardeningScp { policy_id } => ("attach_hardening_scp", Some(policy_id.clone())),
-        Control::TagAccount => ("tag_account", None),
+        Control::MoveToOnboardingOu { ou_id, scps } => ("move_to_onboarding_ou", Some(ou_id.clone()), scps.clone()),
+        Control::AttachGuardrailScp { policy_id } => ("attach_guardrail_scp", Some(policy_id.clone()), Vec::new()),
+        Control::MoveToHardenedOu { ou_id, scps } => ("move_to_hardened_ou", Some(ou_id.clone()), scps.clone()),
+        Control::AttachHardeningScp { policy_id } => ("attach_hardening_scp", Some(policy_id.clone()), Vec::new()),
+        Control::TagAccount => ("tag_account", None, Vec::new()),
     }
 }
 

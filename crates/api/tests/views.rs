@@ -64,6 +64,26 @@ async fn an_invited_migration_shows_the_handshake_and_how_to_accept_it_but_never
     assert!(after.task_token.is_none());
 }
 
+/// A joined account's hardening shows each move with the SCPs its OU carries: the account
+/// is under them from the move on (the SCPs are attached to the OUs, not to the account).
+#[tokio::test]
+async fn the_hardening_shows_the_scps_each_ou_carries() {
+    let w = World::new().await;
+    let (id, mid) = invited(&w).await;
+    let ports = &w.fixture.ports;
+    w.fixture.sim.accept(&w.record(mid).handshake.unwrap().id).unwrap();
+    steps::resolve_handshake(ports, mid, HandshakeState::Accepted, "test").await.unwrap();
+    steps::hardening_scan(ports, 10, || true).await.unwrap();
+
+    let body = w.call(get(&format!("/migrations/{id}"), admin())).await.json();
+    let controls = body["hardening"]["controls"].as_array().unwrap();
+    assert_eq!(controls.len(), 1, "{controls:?}");
+    assert_eq!(controls[0]["control"], "move_to_onboarding_ou");
+    assert_eq!(controls[0]["target"], json!(ports.settings.onboarding_ou_id));
+    assert_eq!(controls[0]["scps"], json!([ports.settings.guardrail_scp_id]));
+    assert!(controls[0]["applied_at"].is_string());
+}
+
 #[tokio::test]
 async fn a_joined_account_on_basic_support_is_told_to_upgrade() {
     let w = World::new().await;

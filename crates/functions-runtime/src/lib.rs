@@ -249,7 +249,9 @@ pub async fn watcher_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result
 pub const SCAN_RESERVE: Duration = Duration::from_secs(20);
 
 /// hardening-scan: on its schedule's event, as many due jobs as the remaining invocation
-/// time allows (any other event is refused, `Migration.BadInput`). `ports` are
+/// time allows (any other event is refused, `Migration.BadInput`). A run that could not show
+/// a baseline OU to carry its SCPs fails (`Migration.Internal`, naming the OU and why) after
+/// the jobs it could do. `ports` are
 /// [`Config::scan_ports`], whose Organizations calls are paced; the pauses count against
 /// the remaining time like any other work.
 pub async fn scan_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result<Value, StepFailure> {
@@ -258,10 +260,20 @@ pub async fn scan_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result<Va
     let keep_going = move || deadline.duration_since(SystemTime::now()).is_ok_and(|left| left > SCAN_RESERVE);
     let report = steps::hardening_scan(ports, SWEEP_LIMIT, keep_going).await.map_err(StepFailure)?;
     info!(?report, "scan done");
+    if !report.unverified_ous.is_empty() {
+        // No account was moved into these OUs; the run reports itself failed so the
+        // function's Errors alarm fires at once, and the next run checks them again.
+        return Err(StepFailure(StepError::Internal(format!(
+            "{} hardening jobs wait for a baseline OU: {}",
+            report.blocked,
+            report.unverified_ous.join("; ")
+        ))));
+    }
     Ok(json!({
         "examined": report.examined,
         "completed": report.completed,
         "not_ready": report.not_ready,
+        "blocked": report.blocked,
         "skipped": report.skipped,
         "failed": report.failed,
         "deferred": report.deferred,

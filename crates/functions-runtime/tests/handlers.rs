@@ -169,6 +169,27 @@ async fn scan_works_only_while_time_remains() {
     assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::Hardened);
 }
 
+/// A run that cannot show the Onboarding OU to carry the guardrail moves no account into
+/// it and reports itself failed, naming the OU, so the function's alarm fires.
+#[tokio::test]
+async fn a_scan_whose_baseline_ous_cannot_be_verified_fails_and_moves_nothing() {
+    let (f, _, id) = world().await;
+    f.sim.set_support_plan(&fixtures::account(), migration_sim::SimSupportPlan::Business).unwrap();
+    steps::validate(&f.ports, id).await.unwrap();
+    steps::invite(&f.ports, id).await.unwrap();
+    f.sim.accept(&f.store.get(id).await.unwrap().unwrap().handshake.unwrap().id).unwrap();
+    steps::account_joined(&f.ports, &fixtures::account()).await.unwrap();
+    f.sim.deny("AttachPolicy");
+
+    let mut context = Context::default();
+    context.deadline = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap() + 900_000;
+    let err = scan_handler(&f.ports, LambdaEvent::new(fixture("hardening-scan", "scheduled.json"), context)).await.unwrap_err();
+    let diagnostic = Diagnostic::from(err);
+    assert_eq!(diagnostic.error_type, "Migration.Internal");
+    assert!(diagnostic.error_message.contains(&f.ports.settings.onboarding_ou_id), "{}", diagnostic.error_message);
+    assert_eq!(f.sim.member_view(&fixtures::account()).unwrap().0, migration_sim::ROOT_ID, "not moved");
+}
+
 #[test]
 fn config_names_what_is_missing() {
     let err = Config::from_lookup(|_| None).unwrap_err();

@@ -9,7 +9,9 @@ use aws_sdk_organizations::operation::describe_account::DescribeAccountError;
 use aws_sdk_organizations::operation::invite_account_to_organization::InviteAccountToOrganizationError;
 use aws_sdk_organizations::operation::move_account::MoveAccountError;
 use aws_sdk_organizations::operation::tag_resource::TagResourceError;
-use aws_sdk_organizations::types::{self, ActionType, HandshakeFilter, HandshakeParty, HandshakePartyType, HandshakeResourceType, Tag};
+use aws_sdk_organizations::types::{
+    self, ActionType, HandshakeFilter, HandshakeParty, HandshakePartyType, HandshakeResourceType, PolicyType, Tag,
+};
 use migration::error::OrgError;
 use migration::ports::{AccountState, Membership, Organizations};
 use migration::record::{Handshake, HandshakeState};
@@ -112,6 +114,20 @@ fn account_state(account: &AwsAccountId, state: Option<&types::AccountState>) ->
             )));
         }
     })
+}
+
+/// A target that is not found: `AccountNotFound` for a member account; a root or an OU
+/// (`TargetNotFoundException`, `OrganizationalUnitNotFoundException` on moto) names itself,
+/// so a missing baseline OU is never read as a missing account.
+fn target_error(target: &str, err: OrgError) -> OrgError {
+    let is_account = target.parse::<AwsAccountId>().is_ok();
+    match err {
+        OrgError::AccountNotFound if !is_account => OrgError::Other(format!("TargetNotFoundException: no root or OU {target}")),
+        OrgError::Other(m) if !is_account && m.starts_with("OrganizationalUnitNotFoundException") => {
+            OrgError::Other(format!("TargetNotFoundException: no root or OU {target} ({m})"))
+        }
+        other => other,
+    }
 }
 
 /// The account's parent (root or OU) from the first of its `Paths`
@@ -281,8 +297,27 @@ impl Organizations for AwsOrganizations {
     }
 
     #[instrument(skip(self))]
-    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError> {
-        match self.client.attach_policy().policy_id(policy_id).target_id(account.as_str()).send().await {
+    async fn scps_of(&self, target: &str) -> Result<Vec<String>, OrgError> {
+        // ListPoliciesForTarget lists the policies attached directly to the target, of the
+        // type `Filter` names (required); a page may come back empty with a NextToken, so
+        // the paginator reads every page (Organizations API Reference, ListPoliciesForTarget).
+        let mut pages =
+            self.client.list_policies_for_target().target_id(target).filter(PolicyType::ServiceControlPolicy).into_paginator().send();
+        let mut scps = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| target_error(target, org_error(&e, None)))?;
+            scps.extend(page.policies().iter().filter_map(|p| p.id()).map(str::to_owned));
+        }
+        Ok(scps)
+    }
+
+    #[instrument(skip(self))]
+    async fn attach_policy(&self, policy_id: &str, target: &str) -> Result<(), OrgError> {
+        // AttachPolicy takes a root, an OU or an account as TargetId. Already attached is
+        // DuplicatePolicyAttachmentException, taken as done; a target carrying 5 SCPs
+        // already is ConstraintViolationException MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED
+        // (POLICY_NUMBER_LIMIT_EXCEEDED is the organization's count of policies instead).
+        match self.client.attach_policy().policy_id(policy_id).target_id(target).send().await {
             Ok(_) => Ok(()),
             Err(err) if matches!(err.as_service_error(), Some(AttachPolicyError::DuplicatePolicyAttachmentException(_))) => Ok(()),
             Err(err) => {
@@ -290,7 +325,7 @@ impl Organizations for AwsOrganizations {
                     Some(AttachPolicyError::ConstraintViolationException(e)) => e.reason().map(|r| r.as_str()),
                     _ => None,
                 };
-                Err(org_error(&err, reason))
+                Err(target_error(target, org_error(&err, reason)))
             }
         }
     }

@@ -156,7 +156,10 @@ impl Organizations for Unavailable {
     async fn move_account(&self, _: &AwsAccountId, _: &str, _: &str) -> Result<(), OrgError> {
         self.fail("move_account")
     }
-    async fn attach_policy(&self, _: &str, _: &AwsAccountId) -> Result<(), OrgError> {
+    async fn scps_of(&self, _: &str) -> Result<Vec<String>, OrgError> {
+        self.fail("scps_of")
+    }
+    async fn attach_policy(&self, _: &str, _: &str) -> Result<(), OrgError> {
         self.fail("attach_policy")
     }
     async fn tag_account(&self, _: &AwsAccountId, _: &[(String, String)]) -> Result<(), OrgError> {

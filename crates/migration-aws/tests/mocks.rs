@@ -451,8 +451,66 @@ mod organizations {
             .repeatedly()
             .build();
         let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&attach], |c| c.retry_config(super::fast_retries(2)));
-        let err = AwsOrganizations::new(client).attach_policy("p-guard0001", &account()).await.unwrap_err();
+        let err = AwsOrganizations::new(client).attach_policy("p-guard0001", ONBOARDING_OU).await.unwrap_err();
         assert_eq!(without_message(err), OrgError::Retryable { code: "PolicyChangesInProgressException".into(), message: String::new() });
+    }
+
+    const ONBOARDING_OU: &str = "ou-ab12-onboard1";
+
+    #[tokio::test]
+    async fn the_scps_of_an_ou_are_read_from_every_page_with_the_scp_filter() {
+        use aws_sdk_organizations::operation::list_policies_for_target::ListPoliciesForTargetOutput;
+        use aws_sdk_organizations::types::{PolicySummary, PolicyType};
+        let scp = |id: &str| PolicySummary::builder().id(id).r#type(PolicyType::ServiceControlPolicy).build();
+        let asks_for_scps = |r: &aws_sdk_organizations::operation::list_policies_for_target::ListPoliciesForTargetInput| {
+            r.target_id() == Some(ONBOARDING_OU) && r.filter() == Some(&PolicyType::ServiceControlPolicy)
+        };
+        // An empty page that still has a NextToken, as List* operations may answer.
+        let first = mock!(Client::list_policies_for_target)
+            .match_requests(move |r| asks_for_scps(r) && r.next_token().is_none())
+            .then_output(|| ListPoliciesForTargetOutput::builder().set_policies(Some(vec![])).next_token("page-2").build());
+        let second = mock!(Client::list_policies_for_target)
+            .match_requests(move |r| asks_for_scps(r) && r.next_token() == Some("page-2"))
+            .then_output(move || {
+                ListPoliciesForTargetOutput::builder().policies(scp("p-FullAWSAccess")).policies(scp("p-guard0001")).build()
+            });
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&first, &second]);
+        let scps = AwsOrganizations::new(client).scps_of(ONBOARDING_OU).await.unwrap();
+        assert_eq!(scps, vec!["p-FullAWSAccess".to_owned(), "p-guard0001".to_owned()]);
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn attaching_an_scp_to_an_ou_is_done_once_and_its_refusals_are_named() {
+        use aws_sdk_organizations::operation::attach_policy::AttachPolicyOutput;
+        let ok = mock!(Client::attach_policy)
+            .match_requests(|r| r.policy_id() == Some("p-guard0001") && r.target_id() == Some(ONBOARDING_OU))
+            .then_output(|| AttachPolicyOutput::builder().build());
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&ok]);
+        assert_eq!(AwsOrganizations::new(client).attach_policy("p-guard0001", ONBOARDING_OU).await, Ok(()));
+
+        let quota =
+            OrgError::Refused { refusal: Refusal::Other("MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED".into()), message: String::new() };
+        let cases = [
+            ("DuplicatePolicyAttachmentException", "", None),
+            ("ConstraintViolationException", r#","Reason":"MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED""#, Some(quota)),
+            ("AccessDeniedException", "", Some(OrgError::AccessDenied(String::new()))),
+        ];
+        for (code, extra, expected) in cases {
+            let attach = mock!(Client::attach_policy).sequence().http_status(400, json_error(code, extra)).build();
+            let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&attach]);
+            let got = AwsOrganizations::new(client).attach_policy("p-guard0001", ONBOARDING_OU).await.map_err(without_message);
+            assert_eq!(got, expected.map_or(Ok(()), Err), "{code}");
+        }
+
+        // A missing OU names itself; it is no missing account.
+        let missing = mock!(Client::attach_policy).sequence().http_status(400, json_error("TargetNotFoundException", "")).build();
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&missing]);
+        let err = AwsOrganizations::new(client).attach_policy("p-guard0001", ONBOARDING_OU).await.unwrap_err();
+        assert!(matches!(&err, OrgError::Other(m) if m.contains(ONBOARDING_OU)), "{err:?}");
+        let missing = mock!(Client::attach_policy).sequence().http_status(400, json_error("TargetNotFoundException", "")).build();
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&missing]);
+        assert_eq!(AwsOrganizations::new(client).attach_policy("p-guard0001", ACCOUNT).await, Err(OrgError::AccountNotFound));
     }
 
     /// Compares errors by kind and code, not by AWS's wording.

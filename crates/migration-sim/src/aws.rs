@@ -25,6 +25,15 @@ pub const INVITATION_LIFETIME: Duration = Duration::days(15);
 /// The root of the simulated partner organization, where new members land.
 pub const ROOT_ID: &str = "r-sim0";
 
+/// The AWS managed SCP that allows everything. As on AWS with SCPs enabled, it is attached to
+/// the root, to every OU when it is created and to every account when it joins, and counts
+/// toward the 5 SCPs one target can carry.
+pub const FULL_AWS_ACCESS: &str = "p-FullAWSAccess";
+
+/// At most this many SCPs attached directly to one root, OU or account (AWS Organizations'
+/// quota; one more is `ConstraintViolationException` `MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED`).
+pub const MAX_SCPS_PER_TARGET: usize = 5;
+
 /// AWS support plans, as the customer chooses them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SimSupportPlan {
@@ -110,6 +119,12 @@ struct Member {
 struct World {
     handshakes: Vec<Handshake>,
     members: HashMap<AwsAccountId, Member>,
+    /// The root and the OUs (all directly under the root), with the SCPs attached to each.
+    parents: BTreeMap<String, BTreeSet<String>>,
+    /// The SCPs that exist in the organization.
+    scps: BTreeSet<String>,
+    /// Organizations operations the partner's role may not call (`AccessDeniedException`).
+    denied: BTreeSet<String>,
     customers: HashMap<AwsAccountId, CustomerAccount>,
     calls: BTreeMap<&'static str, u64>,
     next_handshake: u64,
@@ -135,6 +150,12 @@ pub enum SimError {
     DuplicateHandshake,
     #[error("unknown customer account")]
     UnknownAccount,
+    #[error("no such root, OU or member account")]
+    UnknownTarget,
+    #[error("the SCP is not attached to the target")]
+    NotAttached,
+    #[error("a target keeps at least one SCP (ConstraintViolationException MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED)")]
+    LastScp,
 }
 
 /// The simulated AWS. Cheap to clone; clones share the world.
@@ -146,8 +167,82 @@ pub struct SimAws {
 }
 
 impl SimAws {
+    /// The partner organization with SCPs enabled: the root, carrying FullAWSAccess.
     pub fn new(partner: AwsAccountId, clock: Arc<dyn Clock>) -> Self {
-        Self { world: Arc::default(), clock, partner }
+        let world = World {
+            parents: BTreeMap::from([(ROOT_ID.to_owned(), BTreeSet::from([FULL_AWS_ACCESS.to_owned()]))]),
+            scps: BTreeSet::from([FULL_AWS_ACCESS.to_owned()]),
+            ..World::default()
+        };
+        Self { world: Arc::new(Mutex::new(world)), clock, partner }
+    }
+
+    /// CreateOrganizationalUnit under the root: the new OU carries FullAWSAccess only.
+    pub fn create_ou(&self, ou: &str) {
+        self.world().parents.entry(ou.to_owned()).or_insert_with(|| BTreeSet::from([FULL_AWS_ACCESS.to_owned()]));
+    }
+
+    /// CreatePolicy of a service control policy with this id, attached to nothing.
+    pub fn create_scp(&self, scp: &str) {
+        self.world().scps.insert(scp.to_owned());
+    }
+
+    /// The partner's setup the settings name: the baseline OUs and SCPs exist, and no SCP is
+    /// attached to the OUs yet (the hardening scan attaches them on its first run).
+    pub fn create_baseline(&self, settings: &Settings) {
+        for ou in [&settings.onboarding_ou_id, &settings.hardened_ou_id] {
+            self.create_ou(ou);
+        }
+        for scp in std::iter::once(&settings.guardrail_scp_id).chain(&settings.hardening_scp_ids) {
+            self.create_scp(scp);
+        }
+    }
+
+    /// An operator detaches an SCP from a root, OU or account. AWS refuses to detach a
+    /// target's last SCP; so does this.
+    pub fn detach_scp(&self, scp: &str, target: &str) -> Result<(), SimError> {
+        let mut w = self.world();
+        let attached = Self::attached_mut(&mut w, target).ok_or(SimError::UnknownTarget)?;
+        if attached.len() == 1 && attached.contains(scp) {
+            return Err(SimError::LastScp);
+        }
+        attached.remove(scp).then_some(()).ok_or(SimError::NotAttached)
+    }
+
+    /// The partner's role may no longer call this Organizations operation (`AttachPolicy`,
+    /// `ListPoliciesForTarget`, ...): it is answered `AccessDeniedException`.
+    pub fn deny(&self, operation: &str) {
+        self.world().denied.insert(operation.to_owned());
+    }
+
+    /// Undoes [`SimAws::deny`].
+    pub fn allow(&self, operation: &str) {
+        self.world().denied.remove(operation);
+    }
+
+    fn attached_mut<'w>(w: &'w mut World, target: &str) -> Option<&'w mut BTreeSet<String>> {
+        match target.parse::<AwsAccountId>() {
+            Ok(account) => w.members.get_mut(&account).map(|m| &mut m.policies),
+            Err(_) => w.parents.get_mut(target),
+        }
+    }
+
+    /// The SCPs attached directly to a root, OU or account.
+    pub fn scps_attached_to(&self, target: &str) -> Vec<String> {
+        let mut w = self.world();
+        Self::attached_mut(&mut w, target).map(|p| p.iter().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The SCPs that apply to a member account: attached to it, to its OU and to the root
+    /// (an SCP attached to an OU or the root applies to every account under it).
+    pub fn effective_scps(&self, account: &AwsAccountId) -> Vec<String> {
+        let w = self.world();
+        let Some(m) = w.members.get(account) else { return Vec::new() };
+        let mut all: BTreeSet<String> = m.policies.clone();
+        for parent in [m.parent.as_str(), ROOT_ID] {
+            all.extend(w.parents.get(parent).into_iter().flatten().cloned());
+        }
+        all.into_iter().collect()
     }
 
     fn world(&self) -> std::sync::MutexGuard<'_, World> {
@@ -156,6 +251,16 @@ impl SimAws {
 
     fn count(world: &mut World, call: &'static str) {
         *world.calls.entry(call).or_default() += 1;
+    }
+
+    /// Counts a call of the partner's Organizations port; an operation denied to the
+    /// partner's role answers `AccessDeniedException`.
+    fn call(world: &mut World, call: &'static str) -> Result<(), OrgError> {
+        Self::count(world, call);
+        if world.denied.contains(call) {
+            return Err(OrgError::AccessDenied(format!("AccessDeniedException: not authorized to perform organizations:{call}")));
+        }
+        Ok(())
     }
 
     /// How many times an AWS operation was called.
@@ -294,7 +399,7 @@ impl SimAws {
                 joined_at: now,
                 state: AccountState::Active,
                 parent: ROOT_ID.to_owned(),
-                policies: BTreeSet::new(),
+                policies: BTreeSet::from([FULL_AWS_ACCESS.to_owned()]),
                 tags: BTreeMap::new(),
             },
         );
@@ -338,7 +443,8 @@ impl SimAws {
     }
 
     /// Ports with this simulation behind Organizations, customer access and Support, and
-    /// the caller's store, executions, clock and settings.
+    /// the caller's store, executions, clock and settings. The baseline OUs and SCPs the
+    /// settings name are created if missing ([`SimAws::create_baseline`]).
     pub fn ports(
         &self,
         store: Arc<dyn MigrationStore>,
@@ -346,6 +452,7 @@ impl SimAws {
         clock: Arc<dyn Clock>,
         settings: Settings,
     ) -> Ports {
+        self.create_baseline(&settings);
         Ports {
             store,
             orgs: Arc::new(self.organizations()),
@@ -414,20 +521,23 @@ impl Organizations for SimOrganizations {
 
     async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError> {
         let mut w = self.0.world();
-        SimAws::count(&mut w, "DescribeAccount");
+        SimAws::call(&mut w, "DescribeAccount")?;
         // AWS's DescribeAccount gives `Paths` since 2026-03: the parent comes with it.
         Ok(w.members.get(account).map(|m| Membership { joined_at: m.joined_at, state: m.state, parent: Some(m.parent.clone()) }))
     }
 
     async fn parent_of(&self, account: &AwsAccountId) -> Result<String, OrgError> {
         let mut w = self.0.world();
-        SimAws::count(&mut w, "ListParents");
+        SimAws::call(&mut w, "ListParents")?;
         w.members.get(account).map(|m| m.parent.clone()).ok_or(OrgError::AccountNotFound)
     }
 
     async fn move_account(&self, account: &AwsAccountId, from: &str, to: &str) -> Result<(), OrgError> {
         let mut w = self.0.world();
-        SimAws::count(&mut w, "MoveAccount");
+        SimAws::call(&mut w, "MoveAccount")?;
+        if !w.parents.contains_key(to) {
+            return Err(OrgError::Other(format!("DestinationParentNotFoundException: no root or OU {to}")));
+        }
         let m = w.members.get_mut(account).ok_or(OrgError::AccountNotFound)?;
         if m.parent != from {
             return Err(OrgError::Other(format!("SourceParentNotFoundException: the account is not in {from}")));
@@ -436,19 +546,48 @@ impl Organizations for SimOrganizations {
         Ok(())
     }
 
-    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError> {
+    async fn scps_of(&self, target: &str) -> Result<Vec<String>, OrgError> {
         let mut w = self.0.world();
-        SimAws::count(&mut w, "AttachPolicy");
-        w.members.get_mut(account).ok_or(OrgError::AccountNotFound)?.policies.insert(policy_id.to_owned());
+        SimAws::call(&mut w, "ListPoliciesForTarget")?;
+        SimAws::attached_mut(&mut w, target).map(|p| p.iter().cloned().collect()).ok_or_else(|| not_found(target))
+    }
+
+    async fn attach_policy(&self, policy_id: &str, target: &str) -> Result<(), OrgError> {
+        let mut w = self.0.world();
+        SimAws::call(&mut w, "AttachPolicy")?;
+        if !w.scps.contains(policy_id) {
+            return Err(OrgError::Other(format!("PolicyNotFoundException: no policy {policy_id}")));
+        }
+        let attached = SimAws::attached_mut(&mut w, target).ok_or_else(|| not_found(target))?;
+        // DuplicatePolicyAttachmentException, which the port takes as done.
+        if attached.contains(policy_id) {
+            return Ok(());
+        }
+        if attached.len() >= MAX_SCPS_PER_TARGET {
+            return Err(OrgError::Refused {
+                refusal: Refusal::Other("MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED".into()),
+                message: format!("{target} already carries {MAX_SCPS_PER_TARGET} SCPs"),
+            });
+        }
+        attached.insert(policy_id.to_owned());
         Ok(())
     }
 
     async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError> {
         let mut w = self.0.world();
-        SimAws::count(&mut w, "TagResource");
+        SimAws::call(&mut w, "TagResource")?;
         let m = w.members.get_mut(account).ok_or(OrgError::AccountNotFound)?;
         m.tags.extend(tags.iter().cloned());
         Ok(())
+    }
+}
+
+/// A target that does not exist, as the AWS adapter reports it: a member account is
+/// `AccountNotFound`, a root or OU names itself.
+fn not_found(target: &str) -> OrgError {
+    match target.parse::<AwsAccountId>() {
+        Ok(_) => OrgError::AccountNotFound,
+        Err(_) => OrgError::Other(format!("TargetNotFoundException: no root or OU {target}")),
     }
 }
 
@@ -545,5 +684,78 @@ impl SupportProbe for SimSupport {
             }
             _ => SupportAnswer { plan: SupportPlan::BasicOrDeveloper, detail: Some("SubscriptionRequiredException".into()) },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ManualClock;
+
+    fn sim_with_member() -> (SimAws, AwsAccountId) {
+        let sim = SimAws::new("999999999999".parse().unwrap(), Arc::new(ManualClock::new(chrono::Utc::now())));
+        let member: AwsAccountId = "000123456789".parse().unwrap();
+        let role = format!("arn:aws:iam::{member}:role/CenturyLinkFullHardening").parse().unwrap();
+        sim.add_standalone_customer(&role, RoleTrust::NoExternalId, SimSupportPlan::Business);
+        let handshake = sim.send_invitation(&member).unwrap();
+        sim.accept(&handshake.id).unwrap();
+        (sim, member)
+    }
+
+    #[tokio::test]
+    async fn an_scp_attached_to_an_ou_applies_to_the_accounts_in_it_only_while_they_are() {
+        let (sim, member) = sim_with_member();
+        sim.create_ou("ou-sim0-onboard1");
+        sim.create_scp("p-guardrail1");
+        let orgs = sim.organizations();
+        orgs.attach_policy("p-guardrail1", "ou-sim0-onboard1").await.unwrap();
+        assert_eq!(sim.effective_scps(&member), vec![FULL_AWS_ACCESS.to_owned()], "under the root: only what the root and it carry");
+
+        orgs.move_account(&member, ROOT_ID, "ou-sim0-onboard1").await.unwrap();
+        assert_eq!(sim.effective_scps(&member), vec![FULL_AWS_ACCESS.to_owned(), "p-guardrail1".to_owned()]);
+        assert_eq!(sim.scps_attached_to(member.as_str()), vec![FULL_AWS_ACCESS.to_owned()], "inherited, not attached");
+
+        orgs.move_account(&member, "ou-sim0-onboard1", ROOT_ID).await.unwrap();
+        assert!(!sim.effective_scps(&member).contains(&"p-guardrail1".to_owned()), "left behind with the OU");
+    }
+
+    #[tokio::test]
+    async fn a_target_takes_at_most_five_scps_full_aws_access_included() {
+        let (sim, member) = sim_with_member();
+        sim.create_ou("ou-sim0-hardened");
+        let orgs = sim.organizations();
+        for i in 1..=5 {
+            sim.create_scp(&format!("p-extra{i:05}"));
+        }
+        for i in 1..=4 {
+            orgs.attach_policy(&format!("p-extra{i:05}"), "ou-sim0-hardened").await.unwrap();
+            orgs.attach_policy(&format!("p-extra{i:05}"), member.as_str()).await.unwrap();
+        }
+        for target in ["ou-sim0-hardened", member.as_str()] {
+            assert_eq!(sim.scps_attached_to(target).len(), MAX_SCPS_PER_TARGET);
+            let refused = orgs.attach_policy("p-extra00005", target).await.unwrap_err();
+            assert!(
+                matches!(&refused, OrgError::Refused { refusal: Refusal::Other(r), .. } if r == "MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED"),
+                "{refused:?}"
+            );
+            orgs.attach_policy("p-extra00004", target).await.expect("attaching an attached SCP again is no sixth attachment");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_policies_and_targets_and_denied_calls_are_errors() {
+        let (sim, member) = sim_with_member();
+        sim.create_ou("ou-sim0-onboard1");
+        let orgs = sim.organizations();
+        assert!(
+            matches!(orgs.attach_policy("p-nosuchscp", "ou-sim0-onboard1").await, Err(OrgError::Other(m)) if m.starts_with("PolicyNotFoundException"))
+        );
+        assert!(matches!(orgs.scps_of("ou-sim0-nosuchou").await, Err(OrgError::Other(m)) if m.starts_with("TargetNotFoundException")));
+        assert!(orgs.move_account(&member, ROOT_ID, "ou-sim0-nosuchou").await.is_err());
+        assert_eq!(sim.detach_scp(FULL_AWS_ACCESS, "ou-sim0-onboard1"), Err(SimError::LastScp));
+
+        sim.deny("ListPoliciesForTarget");
+        assert!(matches!(orgs.scps_of("ou-sim0-onboard1").await, Err(OrgError::AccessDenied(_))));
+        assert_eq!(sim.calls("ListPoliciesForTarget"), 2, "a denied call is still a call");
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 
-use crate::{ManualClock, RoleTrust, SimAws, SimSupportPlan};
+use crate::{FULL_AWS_ACCESS, ManualClock, RoleTrust, SimAws, SimSupportPlan};
 use migration::ids::{AwsAccountId, MigrationId, OrgId};
 use migration::ports::{IdempotencyRecord, MigrationStore, Organizations};
 use migration::record::{Actor, Change, ChangeBuilder, HistoryEvent, Migration, WorkQueue, created_event};
@@ -370,11 +370,13 @@ macro_rules! store_contract_tests {
 /// What a check can see of the partner organization besides the port itself.
 #[async_trait]
 pub trait OrgObserver: Send + Sync {
-    async fn policies_of(&self, account: &AwsAccountId) -> Vec<String>;
+    /// The SCPs attached directly to a root, OU or account.
+    async fn policies_of(&self, target: &str) -> Vec<String>;
     async fn tags_of(&self, account: &AwsAccountId) -> BTreeMap<String, String>;
 }
 
-/// A partner organization with one member account, an OU it is not in, and a policy.
+/// A partner organization with one member account, an OU it is not in, and an SCP attached
+/// to neither.
 pub struct OrgFixture {
     pub orgs: Arc<dyn Organizations>,
     pub member: AwsAccountId,
@@ -388,8 +390,8 @@ pub struct OrgFixture {
 
 #[async_trait]
 impl OrgObserver for SimAws {
-    async fn policies_of(&self, account: &AwsAccountId) -> Vec<String> {
-        self.member_view(account).map(|(_, policies, _)| policies).unwrap_or_default()
+    async fn policies_of(&self, target: &str) -> Vec<String> {
+        self.scps_attached_to(target)
     }
 
     async fn tags_of(&self, account: &AwsAccountId) -> BTreeMap<String, String> {
@@ -405,6 +407,8 @@ pub fn sim_org_fixture() -> OrgFixture {
     sim.add_standalone_customer(&role, RoleTrust::NoExternalId, SimSupportPlan::Business);
     let handshake = sim.send_invitation(&member).expect("invited");
     sim.accept(&handshake.id).expect("accepted");
+    sim.create_ou("ou-sim0-hardened");
+    sim.create_scp("p-sim0guard");
     OrgFixture {
         orgs: Arc::new(sim.organizations()),
         member,
@@ -416,7 +420,9 @@ pub fn sim_org_fixture() -> OrgFixture {
 }
 
 /// The Organizations checks (account, OU, SCP and tag operations; handshakes are covered
-/// by adapter-specific tests since no emulator implements them).
+/// by adapter-specific tests since no emulator implements them). The 5-SCP quota is not
+/// here: moto does not enforce it; the simulation's own tests and the adapter's mocks of
+/// AWS's `ConstraintViolationException` hold it.
 pub mod organizations {
     use super::*;
     use migration::error::OrgError;
@@ -438,12 +444,31 @@ pub mod organizations {
         assert_eq!(f.orgs.parent_of(&f.member).await.unwrap(), parent);
     }
 
-    pub async fn attach_policy_twice_is_done_once(f: OrgFixture) {
-        f.orgs.attach_policy(&f.policy_id, &f.member).await.expect("attached");
-        f.orgs.attach_policy(&f.policy_id, &f.member).await.expect("already attached counts as done");
+    pub async fn attach_policy_to_an_ou_twice_is_done_once(f: OrgFixture) {
+        let ou = f.other_parent.as_str();
+        f.orgs.attach_policy(&f.policy_id, ou).await.expect("attached");
+        f.orgs.attach_policy(&f.policy_id, ou).await.expect("already attached counts as done");
 
-        let policies = f.observer.policies_of(&f.member).await;
+        let policies = f.observer.policies_of(ou).await;
         assert_eq!(policies.iter().filter(|p| **p == f.policy_id).count(), 1, "{policies:?}");
+        assert!(!f.observer.policies_of(f.member.as_str()).await.contains(&f.policy_id), "attached to the OU, not to the account");
+    }
+
+    /// `ListPoliciesForTarget` lists what is attached to the target itself: a new OU and a
+    /// new member carry FullAWSAccess, as AWS attaches it when SCPs are enabled.
+    pub async fn scps_of_lists_the_scps_attached_to_the_target(f: OrgFixture) {
+        let ou = f.other_parent.as_str();
+        let before = f.orgs.scps_of(ou).await.expect("listed");
+        assert!(before.iter().any(|p| p == FULL_AWS_ACCESS), "{before:?}");
+        assert!(!before.contains(&f.policy_id), "{before:?}");
+        assert!(f.orgs.scps_of(f.member.as_str()).await.expect("listed").iter().any(|p| p == FULL_AWS_ACCESS));
+
+        f.orgs.attach_policy(&f.policy_id, ou).await.expect("attached");
+
+        let after = f.orgs.scps_of(ou).await.expect("listed");
+        assert!(after.contains(&f.policy_id), "{after:?}");
+        assert_eq!(after.len(), before.len() + 1, "{after:?}");
+        assert!(!f.orgs.scps_of(f.member.as_str()).await.expect("listed").contains(&f.policy_id));
     }
 
     pub async fn tag_account_sets_and_overwrites(f: OrgFixture) {
@@ -458,7 +483,11 @@ pub mod organizations {
 
     pub async fn a_stranger_is_not_found(f: OrgFixture) {
         assert_eq!(f.orgs.parent_of(&f.stranger).await.unwrap_err(), OrgError::AccountNotFound);
-        assert_eq!(f.orgs.attach_policy(&f.policy_id, &f.stranger).await.unwrap_err(), OrgError::AccountNotFound);
+        assert_eq!(f.orgs.attach_policy(&f.policy_id, f.stranger.as_str()).await.unwrap_err(), OrgError::AccountNotFound);
+        assert_eq!(f.orgs.scps_of(f.stranger.as_str()).await.unwrap_err(), OrgError::AccountNotFound);
+        // An OU that does not exist is an error, never taken for attached.
+        assert!(f.orgs.attach_policy(&f.policy_id, "ou-ab12-nosuchou1").await.is_err());
+        assert!(f.orgs.scps_of("ou-ab12-nosuchou1").await.is_err());
         assert_eq!(f.orgs.tag_account(&f.stranger, &[("k".into(), "v".into())]).await.unwrap_err(), OrgError::AccountNotFound);
     }
 }
@@ -471,7 +500,8 @@ macro_rules! org_contract_tests {
         $crate::org_contract_tests!(@each $make;
             membership_is_known_for_members_only,
             move_account_changes_the_parent,
-            attach_policy_twice_is_done_once,
+            attach_policy_to_an_ou_twice_is_done_once,
+            scps_of_lists_the_scps_attached_to_the_target,
             tag_account_sets_and_overwrites,
             a_stranger_is_not_found
         );

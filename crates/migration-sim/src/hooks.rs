@@ -193,14 +193,41 @@ impl<H: StoreHook> MigrationStore for HookedStore<H> {
 /// One call of [`Organizations`], with its arguments.
 #[derive(Debug, Clone, Copy)]
 pub enum OrgsCall<'a> {
-    InviteAccount { account: &'a AwsAccountId, migration: MigrationId },
-    DescribeHandshake { id: &'a HandshakeId, account: &'a AwsAccountId },
-    CancelHandshake { id: &'a HandshakeId, account: &'a AwsAccountId },
-    Membership { account: &'a AwsAccountId },
-    ParentOf { account: &'a AwsAccountId },
-    MoveAccount { account: &'a AwsAccountId, from: &'a str, to: &'a str },
-    AttachPolicy { policy_id: &'a str, account: &'a AwsAccountId },
-    TagAccount { account: &'a AwsAccountId, tags: &'a [(String, String)] },
+    InviteAccount {
+        account: &'a AwsAccountId,
+        migration: MigrationId,
+    },
+    DescribeHandshake {
+        id: &'a HandshakeId,
+        account: &'a AwsAccountId,
+    },
+    CancelHandshake {
+        id: &'a HandshakeId,
+        account: &'a AwsAccountId,
+    },
+    Membership {
+        account: &'a AwsAccountId,
+    },
+    ParentOf {
+        account: &'a AwsAccountId,
+    },
+    MoveAccount {
+        account: &'a AwsAccountId,
+        from: &'a str,
+        to: &'a str,
+    },
+    ScpsOf {
+        target: &'a str,
+    },
+    /// `target` is an OU (the baseline SCPs live on OUs) or an account.
+    AttachPolicy {
+        policy_id: &'a str,
+        target: &'a str,
+    },
+    TagAccount {
+        account: &'a AwsAccountId,
+        tags: &'a [(String, String)],
+    },
 }
 
 impl OrgsCall<'_> {
@@ -213,6 +240,7 @@ impl OrgsCall<'_> {
             Self::Membership { .. } => "orgs.membership",
             Self::ParentOf { .. } => "orgs.parent_of",
             Self::MoveAccount { .. } => "orgs.move_account",
+            Self::ScpsOf { .. } => "orgs.scps_of",
             Self::AttachPolicy { .. } => "orgs.attach_policy",
             Self::TagAccount { .. } => "orgs.tag_account",
         }
@@ -305,8 +333,11 @@ impl<H: OrgsHook> Organizations for HookedOrganizations<H> {
     async fn move_account(&self, account: &AwsAccountId, from: &str, to: &str) -> Result<(), OrgError> {
         self.run(OrgsCall::MoveAccount { account, from, to }, self.inner.move_account(account, from, to)).await
     }
-    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError> {
-        self.run(OrgsCall::AttachPolicy { policy_id, account }, self.inner.attach_policy(policy_id, account)).await
+    async fn scps_of(&self, target: &str) -> Result<Vec<String>, OrgError> {
+        self.run(OrgsCall::ScpsOf { target }, self.inner.scps_of(target)).await
+    }
+    async fn attach_policy(&self, policy_id: &str, target: &str) -> Result<(), OrgError> {
+        self.run(OrgsCall::AttachPolicy { policy_id, target }, self.inner.attach_policy(policy_id, target)).await
     }
     async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError> {
         self.run(OrgsCall::TagAccount { account, tags }, self.inner.tag_account(account, tags)).await

@@ -19,8 +19,8 @@ pub mod hooks;
 mod store;
 
 pub use aws::{
-    CustomerAccount, INVITATION_LIFETIME, ROOT_ID, RoleTrust, SimAws, SimCustomerAccess, SimError, SimOrganizations, SimSupport,
-    SimSupportPlan,
+    CustomerAccount, FULL_AWS_ACCESS, INVITATION_LIFETIME, MAX_SCPS_PER_TARGET, ROOT_ID, RoleTrust, SimAws, SimCustomerAccess, SimError,
+    SimOrganizations, SimSupport, SimSupportPlan,
 };
 pub use clock::ManualClock;
 pub use executions::{RecordingExecutions, TokenOutcome};

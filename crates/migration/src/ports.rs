@@ -80,8 +80,13 @@ pub trait Organizations: Send + Sync {
     async fn membership(&self, account: &AwsAccountId) -> Result<Option<Membership>, OrgError>;
     async fn parent_of(&self, account: &AwsAccountId) -> Result<String, OrgError>;
     async fn move_account(&self, account: &AwsAccountId, from: &str, to: &str) -> Result<(), OrgError>;
-    /// Already attached counts as done.
-    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError>;
+    /// The SCPs attached directly to `target` (a root, an OU or an account), not those it
+    /// inherits: `ListPoliciesForTarget` with `Filter` `SERVICE_CONTROL_POLICY`, every page.
+    async fn scps_of(&self, target: &str) -> Result<Vec<String>, OrgError>;
+    /// Attaches the policy to `target` (a root, an OU or an account). Already attached
+    /// counts as done; a target that already carries 5 SCPs is refused
+    /// (`MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED`).
+    async fn attach_policy(&self, policy_id: &str, target: &str) -> Result<(), OrgError>;
     async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError>;
 }
 

@@ -134,19 +134,65 @@ pub struct SupportStatus {
 }
 
 /// One control of the hardening baseline.
+///
+/// The SCPs are attached to the two baseline OUs, not to each account: an SCP attached to
+/// an OU applies to every account in it, and AWS lets only 5 SCPs be attached directly to
+/// one target (FullAWSAccess included). The hardening scan makes sure, once per run, that
+/// each OU carries its SCPs before it moves any account into it, so moving an account is
+/// the control that puts it under them, and the move records which SCPs the OU carries.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "control", rename_all = "snake_case")]
 pub enum Control {
-    /// Every joined account: into the Onboarding OU.
-    MoveToOnboardingOu { ou_id: String },
-    /// Every joined account: the guardrail SCP (no leaving, no touching partner roles).
+    /// Every joined account: into the Onboarding OU, which carries `scps` (the guardrail:
+    /// no leaving the organization, no touching the partner's roles).
+    MoveToOnboardingOu {
+        ou_id: String,
+        /// Empty in records made before the SCPs moved to the OUs.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        scps: Vec<String>,
+    },
+    /// Records made before the SCPs moved to the OUs only: the guardrail SCP attached to
+    /// the account itself. Never planned any more; one still pending is dropped (see
+    /// [`HardeningJob::adopt`]).
     AttachGuardrailScp { policy_id: String },
-    /// Full Hardening: into the Hardened OU.
-    MoveToHardenedOu { ou_id: String },
-    /// Full Hardening: each hardening SCP.
+    /// Full Hardening: into the Hardened OU, which carries `scps` (the guardrail and the
+    /// hardening SCPs).
+    MoveToHardenedOu {
+        ou_id: String,
+        /// Empty in records made before the SCPs moved to the OUs.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        scps: Vec<String>,
+    },
+    /// Records made before the SCPs moved to the OUs only: a hardening SCP attached to the
+    /// account itself, like [`Control::AttachGuardrailScp`].
     AttachHardeningScp { policy_id: String },
     /// Full Hardening: the `cam:migration-id` and `cam:hardening` tags.
     TagAccount,
+}
+
+impl Control {
+    /// The OU a move puts the account in.
+    pub fn destination_ou(&self) -> Option<&str> {
+        match self {
+            Control::MoveToOnboardingOu { ou_id, .. } | Control::MoveToHardenedOu { ou_id, .. } => Some(ou_id),
+            _ => None,
+        }
+    }
+
+    /// The same step of the baseline, whatever SCPs a move names: a job that already plans
+    /// a move into an OU does not plan it again.
+    pub fn same_step(&self, other: &Control) -> bool {
+        match (self, other) {
+            (Control::MoveToOnboardingOu { ou_id: a, .. }, Control::MoveToOnboardingOu { ou_id: b, .. })
+            | (Control::MoveToHardenedOu { ou_id: a, .. }, Control::MoveToHardenedOu { ou_id: b, .. }) => a == b,
+            _ => self == other,
+        }
+    }
+
+    /// An SCP attached to the account itself (records made before the SCPs moved to the OUs).
+    pub fn is_account_attachment(&self) -> bool {
+        matches!(self, Control::AttachGuardrailScp { .. } | Control::AttachHardeningScp { .. })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,19 +222,46 @@ impl HardeningJob {
         Self { full, planned, applied: Vec::new(), attempts: 0, last_error: None, completed_at: None }
     }
 
-    /// Adds the controls of `planned` the job does not hold yet, in their order, and opens
-    /// the job again if there are any.
+    /// Adds the controls of `planned` the job does not hold yet (a move into an OU it
+    /// already plans counts as held), in their order, and opens the job again if there
+    /// are any.
     pub fn extend(&mut self, full: bool, planned: Vec<Control>) {
         self.full |= full;
-        let missing: Vec<Control> = planned.into_iter().filter(|c| !self.planned.contains(c)).collect();
+        let missing: Vec<Control> = planned.into_iter().filter(|c| !self.planned.iter().any(|p| p.same_step(c))).collect();
         if !missing.is_empty() {
             self.planned.extend(missing);
             self.completed_at = None;
         }
     }
 
+    /// Brings a job recorded while the SCPs were attached to each account up to `current`
+    /// (the controls planned today): the account attachments it has not made yet are
+    /// dropped, since the OU the job moves the account into carries those SCPs now, and the
+    /// moves it has not made yet take `current`'s version, which names the OU's SCPs.
+    /// Applied controls stay as recorded: they say what was done. Whether anything changed.
+    pub fn adopt(&mut self, current: &[Control]) -> bool {
+        let pending: Vec<bool> = self.planned.iter().map(|c| !self.is_applied(c)).collect();
+        let adopted: Vec<Control> = self
+            .planned
+            .iter()
+            .zip(pending)
+            .filter_map(|(c, pending)| match c {
+                c if !pending => Some(c.clone()),
+                c if c.is_account_attachment() => None,
+                c => Some(current.iter().find(|n| n.same_step(c)).unwrap_or(c).clone()),
+            })
+            .collect();
+        let changed = adopted != self.planned;
+        self.planned = adopted;
+        changed
+    }
+
+    fn is_applied(&self, control: &Control) -> bool {
+        self.applied.iter().any(|a| &a.control == control)
+    }
+
     pub fn next_control(&self) -> Option<&Control> {
-        self.planned.iter().find(|c| !self.applied.iter().any(|a| &a.control == *c))
+        self.planned.iter().find(|c| !self.is_applied(c))
     }
 
     pub fn is_done(&self) -> bool {
@@ -500,4 +573,72 @@ pub struct IdempotencyRecord {
     pub migration_id: MigrationId,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn onboarding(scps: &[&str]) -> Control {
+        Control::MoveToOnboardingOu { ou_id: "ou-ab12-onboard1".into(), scps: scps.iter().map(|s| (*s).to_owned()).collect() }
+    }
+
+    fn hardened(scps: &[&str]) -> Control {
+        Control::MoveToHardenedOu { ou_id: "ou-ab12-hardened".into(), scps: scps.iter().map(|s| (*s).to_owned()).collect() }
+    }
+
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_move_records_the_scps_of_its_ou_and_reads_records_made_before_them() {
+        let applied = AppliedControl { control: onboarding(&["p-guard0001"]), applied_at: at() };
+        let json = serde_json::to_value(&applied).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"control": "move_to_onboarding_ou", "ou_id": "ou-ab12-onboard1", "scps": ["p-guard0001"], "applied_at": "2026-03-02T09:00:00Z"})
+        );
+        assert_eq!(serde_json::from_value::<AppliedControl>(json).unwrap(), applied);
+
+        let before: AppliedControl = serde_json::from_value(
+            serde_json::json!({"control": "move_to_onboarding_ou", "ou_id": "ou-ab12-onboard1", "applied_at": "2026-03-02T09:00:00Z"}),
+        )
+        .unwrap();
+        assert_eq!(before.control, onboarding(&[]));
+        assert_eq!(serde_json::to_value(&before).unwrap().get("scps"), None, "an old record is written back as it was");
+    }
+
+    #[test]
+    fn a_job_with_per_account_attachments_adopts_the_ou_controls_and_keeps_what_it_applied() {
+        let guardrail = Control::AttachGuardrailScp { policy_id: "p-guard0001".into() };
+        let hardening = Control::AttachHardeningScp { policy_id: "p-harden001".into() };
+        let mut job = HardeningJob::new(true, vec![onboarding(&[]), guardrail.clone(), hardened(&[]), hardening, Control::TagAccount]);
+        job.applied.push(AppliedControl { control: onboarding(&[]), applied_at: at() });
+        job.applied.push(AppliedControl { control: guardrail.clone(), applied_at: at() });
+        let current = [onboarding(&["p-guard0001"]), hardened(&["p-guard0001", "p-harden001"]), Control::TagAccount];
+
+        assert!(job.adopt(&current));
+
+        assert_eq!(job.planned, vec![onboarding(&[]), guardrail, hardened(&["p-guard0001", "p-harden001"]), Control::TagAccount]);
+        assert_eq!(job.next_control(), Some(&current[1]));
+        assert!(!job.adopt(&current), "adopting twice changes nothing");
+
+        // Only an account attachment was left: adopting finishes the job.
+        let mut baseline = HardeningJob::new(false, vec![onboarding(&[]), Control::AttachGuardrailScp { policy_id: "p-guard0001".into() }]);
+        baseline.applied.push(AppliedControl { control: onboarding(&[]), applied_at: at() });
+        assert!(baseline.adopt(&current[..1]));
+        assert!(baseline.is_done());
+    }
+
+    #[test]
+    fn full_hardening_extends_a_baseline_without_planning_its_move_again() {
+        let mut job = HardeningJob::new(false, vec![onboarding(&[])]);
+        job.applied.push(AppliedControl { control: onboarding(&[]), applied_at: at() });
+        job.completed_at = Some(at());
+        job.extend(true, vec![onboarding(&["p-guard0001"]), hardened(&["p-guard0001"]), Control::TagAccount]);
+        assert_eq!(job.planned, vec![onboarding(&[]), hardened(&["p-guard0001"]), Control::TagAccount]);
+        assert!(job.full && job.completed_at.is_none());
+        assert_eq!(job.next_control(), Some(&hardened(&["p-guard0001"])));
+    }
 }

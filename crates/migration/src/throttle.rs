@@ -3,8 +3,8 @@
 //! Organizations is a global service whose request quota belongs to the management
 //! account: the hardening scan, the invite step, the handshake watcher and operators in the
 //! console all draw from it, and a throttled call surfaces as `TooManyRequestsException`.
-//! The scan is the only bulk caller (up to nine calls per Full Hardening job, up to a hundred
-//! jobs a run), so it is the one that is paced; the steps make a handful of calls each and
+//! The scan is the only bulk caller (four calls per Full Hardening job, up to a hundred jobs
+//! a run), so it is the one that is paced; the steps make a handful of calls each and
 //! rely on the SDK's retries.
 
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use crate::record::Handshake;
 /// per account is the rate commonly cited for most of its APIs. The scan
 /// is not in a hurry. It runs every 15 minutes, and a job waits for the next run anyway.
 /// Pacing it at that rate leaves the short bursts above it to the steps and the console.
-/// It costs about nine seconds per Full Hardening job. That is within the 20 seconds
+/// It costs about four seconds per Full Hardening job. That is within the 20 seconds
 /// the scan keeps in reserve before its deadline, so the job it is working on when time
 /// runs out still finishes, and the remaining jobs go to the next run.
 pub const DEFAULT_MIN_INTERVAL: Duration = Duration::from_secs(1);
@@ -98,9 +98,14 @@ impl<O: Organizations + ?Sized> Organizations for RateLimitedOrganizations<O> {
         self.inner.move_account(account, from, to).await
     }
 
-    async fn attach_policy(&self, policy_id: &str, account: &AwsAccountId) -> Result<(), OrgError> {
+    async fn scps_of(&self, target: &str) -> Result<Vec<String>, OrgError> {
         self.pace().await;
-        self.inner.attach_policy(policy_id, account).await
+        self.inner.scps_of(target).await
+    }
+
+    async fn attach_policy(&self, policy_id: &str, target: &str) -> Result<(), OrgError> {
+        self.pace().await;
+        self.inner.attach_policy(policy_id, target).await
     }
 
     async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError> {
@@ -182,7 +187,11 @@ mod tests {
             self.record("move_account");
             Ok(())
         }
-        async fn attach_policy(&self, _: &str, _: &AwsAccountId) -> Result<(), OrgError> {
+        async fn scps_of(&self, _: &str) -> Result<Vec<String>, OrgError> {
+            self.record("scps_of");
+            Ok(vec!["p-FullAWSAccess".into()])
+        }
+        async fn attach_policy(&self, _: &str, _: &str) -> Result<(), OrgError> {
             self.record("attach_policy");
             Ok(())
         }
@@ -207,7 +216,7 @@ mod tests {
         let begin = Instant::now();
 
         orgs.membership(&account()).await.unwrap();
-        orgs.attach_policy("p-1", &account()).await.unwrap();
+        orgs.attach_policy("p-1", "ou-ab12-onboard1").await.unwrap();
         orgs.move_account(&account(), "r-1", "ou-1").await.unwrap();
         orgs.invite_account(&account(), MigrationId::new_at(at())).await.unwrap();
 
@@ -236,7 +245,8 @@ mod tests {
     async fn concurrent_callers_queue_and_are_spaced_too() {
         let (inner, orgs) = limited(Duration::from_millis(500));
         let a = account();
-        let (r1, r2, r3) = tokio::join!(orgs.membership(&a), orgs.attach_policy("p-1", &a), orgs.move_account(&a, "r", "ou"));
+        let (r1, r2, r3) =
+            tokio::join!(orgs.membership(&a), orgs.attach_policy("p-1", "ou-ab12-onboard1"), orgs.move_account(&a, "r", "ou"));
         assert!(r1.is_ok() && r2.is_ok() && r3.is_ok());
         let calls = inner.calls();
         assert_eq!(calls.len(), 3);

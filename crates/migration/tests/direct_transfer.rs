@@ -136,7 +136,8 @@ async fn a_suspended_account_is_not_hardened_and_stops_its_migration() {
     assert_eq!(record.status, Status::Failed);
     assert_eq!(record.failure.as_ref().unwrap().error, names::ACCOUNT_NOT_ACTIVE);
     assert_eq!(record.work_queue(), None, "the job left the queue");
-    assert_eq!(w.sim.calls("MoveAccount") + w.sim.calls("AttachPolicy"), 0, "nothing was applied to it");
+    assert_eq!(w.sim.calls("MoveAccount") + w.sim.calls("TagResource"), 0, "nothing was applied to it");
+    assert_eq!(w.sim.member_view(&account()).unwrap().0, migration_sim::ROOT_ID, "not moved under any OU's SCPs");
     assert_eq!(w.store.lock_holder(&account()).await.unwrap(), None);
     let report = steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
     assert_eq!(report.examined, 0);

@@ -5,12 +5,16 @@ mod support;
 use chrono::Duration;
 use migration::error::names;
 use migration::ports::MigrationStore;
+use migration::record::Control;
 use migration::record::{HandshakeState, SupportPlan};
 use migration::rules::{CustomerOrganization, ViolationCode};
 use migration::steps::{self, CancelError, CreateError, HardenOutcome};
 use migration::{MigrationId, Status, StepError};
-use migration_sim::{ROOT_ID, SimSupportPlan, TokenOutcome};
+use migration_sim::{FULL_AWS_ACCESS, ROOT_ID, SimSupportPlan, TokenOutcome};
 use support::*;
+
+/// The Organizations operations a hardening scan calls.
+const SCAN_CALLS: [&str; 5] = ["ListPoliciesForTarget", "AttachPolicy", "DescribeAccount", "MoveAccount", "TagResource"];
 
 /// Joined → support checks until paid, upgrading after `basic_checks` checks.
 async fn support_until_confirmed(w: &World, id: MigrationId, basic_checks: u32) -> Vec<i64> {
@@ -52,6 +56,7 @@ async fn full_hardening_request_reaches_hardened() {
 
     steps::schedule_hardening(&w.ports, id).await.unwrap();
     assert_eq!(w.status(id).await, Status::HardeningScheduled);
+    let before: Vec<u64> = SCAN_CALLS.iter().map(|op| w.sim.calls(op)).collect();
     let report = steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
     assert_eq!(report.completed, 1);
 
@@ -59,10 +64,27 @@ async fn full_hardening_request_reaches_hardened() {
     assert_eq!(record.status, Status::Hardened);
     let (parent, policies, tags) = w.sim.member_view(&account()).unwrap();
     assert_eq!(parent, "ou-root-hardened");
-    assert_eq!(policies, vec!["p-guardrail1", "p-hardening1", "p-hardening2"]);
+    assert_eq!(policies, vec![FULL_AWS_ACCESS], "no SCP attached to the account itself");
+    assert_eq!(w.sim.effective_scps(&account()), vec![FULL_AWS_ACCESS, "p-guardrail1", "p-hardening1", "p-hardening2"], "inherited");
     assert_eq!(tags.get("cam:migration-id"), Some(&id.to_string()));
     assert_eq!(tags.get("cam:hardening").map(String::as_str), Some("full"));
-    assert_eq!(record.hardening.unwrap().applied.len(), 6, "each control is recorded");
+    let applied: Vec<_> = record.hardening.unwrap().applied.into_iter().map(|a| a.control).collect();
+    assert_eq!(
+        applied,
+        vec![
+            Control::MoveToOnboardingOu { ou_id: "ou-root-onboarding".into(), scps: vec!["p-guardrail1".into()] },
+            Control::MoveToHardenedOu {
+                ou_id: "ou-root-hardened".into(),
+                scps: vec!["p-guardrail1".into(), "p-hardening1".into(), "p-hardening2".into()]
+            },
+            Control::TagAccount,
+        ],
+        "each control is recorded, each move with the SCPs its OU carries"
+    );
+    let scan_calls: Vec<u64> = SCAN_CALLS.iter().zip(&before).map(|(op, n)| w.sim.calls(op) - n).collect();
+    // The OUs carried FullAWSAccess only: the run's OU check attached the guardrail to both
+    // and the hardening SCPs to the Hardened OU; then the account cost 4 calls.
+    assert_eq!(scan_calls, vec![2, 4, 1, 2, 1], "{SCAN_CALLS:?}");
 
     assert_eq!(
         w.status_trail(id).await,
@@ -95,7 +117,8 @@ async fn optimized_request_completes_with_only_the_onboarding_baseline() {
     steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
     let (parent, policies, tags) = w.sim.member_view(&account()).unwrap();
     assert_eq!(parent, "ou-root-onboarding");
-    assert_eq!(policies, vec!["p-guardrail1"]);
+    assert_eq!(policies, vec![FULL_AWS_ACCESS]);
+    assert_eq!(w.sim.effective_scps(&account()), vec![FULL_AWS_ACCESS, "p-guardrail1"]);
     assert!(tags.is_empty(), "optimized accounts are not tagged as hardened");
     assert_eq!(w.status(id).await, Status::Completed);
     assert_eq!(w.status_trail(id).await.last(), Some(&Status::Completed));
@@ -431,8 +454,11 @@ async fn the_onboarding_baseline_is_applied_when_the_account_joins() {
     assert_eq!(record.hardening.as_ref().map(|j| j.planned.clone()), Some(steps::planned_controls(&w.ports.settings, false)));
     let report = steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
     assert_eq!(report.completed, 1, "the baseline is due at the join");
-    let (parent, policies, _) = w.sim.member_view(&account()).unwrap();
-    assert_eq!((parent.as_str(), policies), ("ou-root-onboarding", vec!["p-guardrail1".to_owned()]));
+    let (parent, _, _) = w.sim.member_view(&account()).unwrap();
+    assert_eq!(
+        (parent.as_str(), w.sim.effective_scps(&account())),
+        ("ou-root-onboarding", vec![FULL_AWS_ACCESS.to_owned(), "p-guardrail1".to_owned()])
+    );
     assert_eq!(w.status(id).await, Status::Joined, "the baseline changes no status");
 
     // Support confirmed days later: Full Hardening adds its controls to the same job.
@@ -441,7 +467,9 @@ async fn the_onboarding_baseline_is_applied_when_the_account_joins() {
     steps::check_support(&w.ports, id).await.unwrap();
     steps::schedule_hardening(&w.ports, id).await.unwrap();
     let moves_before = w.sim.calls("MoveAccount");
+    let attaches_before = w.sim.calls("AttachPolicy");
     steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
+    assert_eq!(w.sim.calls("AttachPolicy"), attaches_before, "the OUs carry their SCPs since the first run");
     let record = w.record(id).await;
     assert_eq!(record.status, Status::Hardened);
     let applied: Vec<_> = record.hardening.unwrap().applied.into_iter().map(|a| a.control).collect();
@@ -455,8 +483,176 @@ async fn the_onboarding_baseline_is_applied_when_the_account_joins() {
     w.catch(id, err.name(), &err.cause()).await;
     assert_eq!(w.status(id).await, Status::SupportUpgradeTimedOut);
     steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
-    let (_, policies, _) = w.sim.member_view(&account()).unwrap();
-    assert_eq!(policies, vec!["p-guardrail1".to_owned()], "the guardrail holds after the deadline");
+    assert!(w.sim.effective_scps(&account()).contains(&"p-guardrail1".to_owned()), "the guardrail holds after the deadline");
+}
+
+/// The SCPs live on the two OUs: one check of both per run, whatever the number of jobs,
+/// attaching what is missing (the first run, or after an operator detached one).
+#[tokio::test]
+async fn the_baseline_ous_are_checked_once_per_run_and_given_back_a_detached_scp() {
+    let w = World::new().await;
+    let mut ids = Vec::new();
+    for (i, access) in ["full_hardening", "optimized", "full_hardening"].into_iter().enumerate() {
+        let account: migration::AwsAccountId = format!("00012345678{i}").parse().unwrap();
+        ids.push(w.until_hardening_scheduled_for(&account, access, SimSupportPlan::Business).await);
+    }
+    let report = steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
+    assert_eq!((report.completed, report.blocked, report.unverified_ous.clone()), (3, 0, vec![]));
+    assert_eq!((w.sim.calls("ListPoliciesForTarget"), w.sim.calls("AttachPolicy")), (2, 4), "one check per OU, not per account");
+    let settings = &w.ports.settings;
+    assert_eq!(w.sim.scps_attached_to(&settings.onboarding_ou_id), vec![FULL_AWS_ACCESS, "p-guardrail1"]);
+    assert_eq!(w.sim.scps_attached_to(&settings.hardened_ou_id), vec![FULL_AWS_ACCESS, "p-guardrail1", "p-hardening1", "p-hardening2"]);
+
+    // An operator detaches the guardrail from the Hardened OU: the next run with a due job
+    // attaches it again before it moves anyone in.
+    w.sim.detach_scp("p-guardrail1", &settings.hardened_ou_id).unwrap();
+    let late = w.until_hardening_scheduled_for(&"000123456783".parse().unwrap(), "full_hardening", SimSupportPlan::Business).await;
+    steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
+    assert_eq!(w.status(late).await, Status::Hardened);
+    assert!(w.sim.scps_attached_to(&settings.hardened_ou_id).contains(&"p-guardrail1".to_owned()));
+    assert_eq!((w.sim.calls("ListPoliciesForTarget"), w.sim.calls("AttachPolicy")), (4, 5));
+    // A run with nothing due checks nothing.
+    steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
+    assert_eq!(w.sim.calls("ListPoliciesForTarget"), 4);
+}
+
+/// The Hardened OU cannot take all its SCPs (the partner attached two of its own, so the
+/// second hardening SCP would be a sixth): no account is moved into it. Full Hardening jobs still get the Onboarding OU's guardrail, then wait
+/// at every run without counting attempts (the partner's problem must not fail the
+/// customer's migration), Optimized jobs complete, and the run names the OU. Once the
+/// partner frees a place, the next run finishes the jobs.
+#[tokio::test]
+async fn no_account_is_moved_into_an_ou_that_cannot_be_shown_to_carry_its_scps() {
+    let w = World::new().await;
+    let hardened = w.ports.settings.hardened_ou_id.clone();
+    for i in 1..=2 {
+        let scp = format!("p-partner{i:04}");
+        w.sim.create_scp(&scp);
+        w.ports.orgs.attach_policy(&scp, &hardened).await.unwrap();
+    }
+    let full = w.until_hardening_scheduled("full_hardening", SimSupportPlan::Business).await;
+    let optimized_account: migration::AwsAccountId = "000123456780".parse().unwrap();
+    let optimized = w.until_hardening_scheduled_for(&optimized_account, "optimized", SimSupportPlan::Business).await;
+
+    let report = steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
+    assert_eq!((report.completed, report.blocked), (1, 1), "{report:?}");
+    assert_eq!(report.unverified_ous.len(), 1);
+    assert!(report.unverified_ous[0].contains(&hardened) && report.unverified_ous[0].contains("MAX_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED"));
+    assert_eq!(w.status(optimized).await, Status::Completed);
+    let (parent, _, _) = w.sim.member_view(&account()).unwrap();
+    assert_eq!(parent, w.ports.settings.onboarding_ou_id, "the baseline applied, under the guardrail; never the Hardened OU");
+    let record = w.record(full).await;
+    assert_eq!(record.status, Status::HardeningScheduled);
+    let job = record.hardening.unwrap();
+    assert!(job.last_error.as_deref().is_some_and(|e| e.contains(&hardened)), "{:?}", job.last_error);
+    let attempts = job.attempts;
+
+    for _ in 0..60 {
+        w.advance(Duration::minutes(15));
+        let report = steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
+        assert_eq!((report.blocked, report.completed), (1, 0));
+    }
+    let record = w.record(full).await;
+    assert_eq!(record.hardening.as_ref().unwrap().attempts, attempts, "waiting on an OU counts no attempt: no HardeningStalled");
+    assert_eq!(w.sim.member_view(&account()).unwrap().0, w.ports.settings.onboarding_ou_id);
+    let waits = w.history(full).await.into_iter().filter(|e| e.note.starts_with("hardening waits")).count();
+    assert_eq!(waits, 1, "the history says it once, not at every run");
+
+    w.sim.detach_scp("p-partner0002", &hardened).unwrap();
+    w.advance(Duration::minutes(15));
+    let report = steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
+    assert_eq!((report.completed, report.unverified_ous.len()), (1, 0));
+    assert_eq!(w.status(full).await, Status::Hardened);
+    assert_eq!(w.sim.member_view(&account()).unwrap().0, hardened);
+}
+
+/// The scan may not read the OUs at all (the role lost ListPoliciesForTarget): nobody is
+/// moved, not even into the Onboarding OU, until it can.
+#[tokio::test]
+async fn an_ou_check_denied_moves_no_account_until_it_is_allowed() {
+    let w = World::new().await;
+    let id = w.until_joined("optimized").await;
+    w.sim.deny("ListPoliciesForTarget");
+    let account_calls = w.sim.calls("DescribeAccount") + w.sim.calls("MoveAccount");
+    let report = steps::hardening_scan(&w.ports, 10, || true).await.unwrap();
+    assert_eq!((report.blocked, report.unverified_ous.len()), (1, 2));
+    assert!(report.unverified_ous.iter().all(|r| r.contains("access denied")), "{:?}", report.unverified_ous);
+    assert_eq!(w.sim.member_view(&account()).unwrap().0, ROOT_ID);
+    assert_eq!(w.sim.calls("DescribeAccount") + w.sim.calls("MoveAccount"), account_calls, "a blocked job costs no account call");
+
+    w.sim.allow("ListPoliciesForTarget");
+    w.advance(Duration::minutes(15));
+    assert_eq!(steps::hardening_scan(&w.ports, 10, || true).await.unwrap().completed, 1);
+    assert_eq!(w.sim.member_view(&account()).unwrap().0, w.ports.settings.onboarding_ou_id);
+    assert_eq!(w.record(id).await.hardening.unwrap().attempts, 1);
+}
+
+/// A job recorded while the SCPs were attached to each account (before they moved to the
+/// OUs): what it applied stays on record; the attachments it had not made are dropped, since
+/// the OU carries those SCPs; the move it had not made names the OU's SCPs.
+#[tokio::test]
+async fn a_job_recorded_with_per_account_attachments_finishes_through_the_ous() {
+    let w = World::new().await;
+    let id = w.until_hardening_scheduled("full_hardening", SimSupportPlan::Business).await;
+    // The account went to the Onboarding OU and had the guardrail attached to it; then the
+    // scan crashed before its hardening SCPs and the move to the Hardened OU.
+    let settings = &w.ports.settings;
+    w.ports.orgs.move_account(&account(), ROOT_ID, &settings.onboarding_ou_id).await.unwrap();
+    w.ports.orgs.attach_policy("p-guardrail1", account().as_str()).await.unwrap();
+    let legacy: migration::record::HardeningJob = serde_json::from_value(serde_json::json!({
+        "full": true,
+        "planned": [
+            {"control": "move_to_onboarding_ou", "ou_id": settings.onboarding_ou_id},
+            {"control": "attach_guardrail_scp", "policy_id": "p-guardrail1"},
+            {"control": "move_to_hardened_ou", "ou_id": settings.hardened_ou_id},
+            {"control": "attach_hardening_scp", "policy_id": "p-hardening1"},
+            {"control": "attach_hardening_scp", "policy_id": "p-hardening2"},
+            {"control": "tag_account"}
+        ],
+        "applied": [
+            {"control": "move_to_onboarding_ou", "ou_id": settings.onboarding_ou_id, "applied_at": "2026-03-02T09:00:00Z"},
+            {"control": "attach_guardrail_scp", "policy_id": "p-guardrail1", "applied_at": "2026-03-02T09:00:01Z"}
+        ],
+        "attempts": 1
+    }))
+    .unwrap();
+    let record = w.record(id).await;
+    let mut change = migration::record::ChangeBuilder::new(&record, migration::record::Actor::System("test".into()), record.updated_at);
+    change.record().hardening = Some(legacy);
+    w.store.update(&change.build()).await.unwrap();
+
+    // While a baseline OU cannot be verified, the job adopts nothing: the attachments it
+    // would drop lean on the OUs.
+    w.sim.deny("ListPoliciesForTarget");
+    let planned_before = w.record(id).await.hardening.unwrap().planned;
+    assert_eq!(steps::hardening_scan(&w.ports, 10, || true).await.unwrap().blocked, 1);
+    assert_eq!(w.record(id).await.hardening.unwrap().planned, planned_before);
+    w.sim.allow("ListPoliciesForTarget");
+    w.advance(Duration::minutes(15));
+    let attaches = w.sim.calls("AttachPolicy");
+
+    assert_eq!(steps::hardening_scan(&w.ports, 10, || true).await.unwrap().completed, 1);
+
+    let record = w.record(id).await;
+    assert_eq!(record.status, Status::Hardened);
+    let job = record.hardening.unwrap();
+    let applied: Vec<_> = job.applied.iter().map(|a| a.control.clone()).collect();
+    assert_eq!(
+        applied,
+        vec![
+            Control::MoveToOnboardingOu { ou_id: settings.onboarding_ou_id.clone(), scps: vec![] },
+            Control::AttachGuardrailScp { policy_id: "p-guardrail1".into() },
+            Control::MoveToHardenedOu {
+                ou_id: settings.hardened_ou_id.clone(),
+                scps: vec!["p-guardrail1".into(), "p-hardening1".into(), "p-hardening2".into()]
+            },
+            Control::TagAccount,
+        ]
+    );
+    assert!(job.planned.iter().all(|c| !c.is_account_attachment() || applied.contains(c)), "{:?}", job.planned);
+    assert_eq!(w.sim.calls("AttachPolicy") - attaches, 4, "to the OUs only (their first check), none to the account");
+    assert_eq!(w.sim.scps_attached_to(account().as_str()), vec![FULL_AWS_ACCESS, "p-guardrail1"], "what was attached stays");
+    assert_eq!(w.sim.member_view(&account()).unwrap().0, settings.hardened_ou_id);
 }
 
 /// A job that keeps waiting (the customer removed the role) stops after its stated bound

@@ -154,8 +154,9 @@ mod doubles {
             attach_policy::AttachPolicyOutput, cancel_handshake::CancelHandshakeOutput, describe_account::DescribeAccountOutput,
             describe_handshake::DescribeHandshakeOutput, invite_account_to_organization::InviteAccountToOrganizationOutput,
             list_handshakes_for_organization::ListHandshakesForOrganizationOutput, list_parents::ListParentsOutput,
-            move_account::MoveAccountOutput, tag_resource::TagResourceOutput,
+            list_policies_for_target::ListPoliciesForTargetOutput, move_account::MoveAccountOutput, tag_resource::TagResourceOutput,
         };
+        use aws_sdk_organizations::types::{PolicySummary, PolicyType};
         let (status, body) = json_error(400, "AccountNotFoundException");
         let state_of = |id: &str| {
             let account = id.trim_start_matches("h-").to_owned();
@@ -207,6 +208,26 @@ mod doubles {
                     .build(),
             ],
             vec![mock!(Client::move_account).sequence().output(|| MoveAccountOutput::builder().build()).repeatedly().build()],
+            vec![
+                // Every OU carries FullAWSAccess only, as CreateOrganizationalUnit leaves it:
+                // the scan attaches the baseline SCPs to both OUs.
+                mock!(Client::list_policies_for_target)
+                    .sequence()
+                    .output(|| {
+                        ListPoliciesForTargetOutput::builder()
+                            .policies(
+                                PolicySummary::builder()
+                                    .id("p-FullAWSAccess")
+                                    .name("FullAWSAccess")
+                                    .r#type(PolicyType::ServiceControlPolicy)
+                                    .aws_managed(true)
+                                    .build(),
+                            )
+                            .build()
+                    })
+                    .repeatedly()
+                    .build(),
+            ],
             vec![mock!(Client::attach_policy).sequence().output(|| AttachPolicyOutput::builder().build()).repeatedly().build()],
             vec![mock!(Client::tag_resource).sequence().output(|| TagResourceOutput::builder().build()).repeatedly().build()],
             vec![
@@ -537,7 +558,9 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
         functions_runtime::step_handler(&schedule, Step::ScheduleHardening, event(step(id))).await.unwrap();
     }
 
-    // hardening-scan: both Full Hardening accounts, from the root to the Hardened OU.
+    // hardening-scan: the baseline OUs checked and given their SCPs (ListPoliciesForTarget,
+    // AttachPolicy on each OU), then both Full Hardening accounts, from the root to the
+    // Hardened OU.
     world.clock.advance(Duration::hours(1));
     let scan = world.ports("hardening-scan", doubles(&[JOINS, WATCHED], &[], Start::Succeeds));
     let mut context = Context::default();

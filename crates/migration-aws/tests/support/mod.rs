@@ -114,11 +114,11 @@ pub struct MotoObserver(pub aws_sdk_organizations::Client);
 
 #[async_trait]
 impl OrgObserver for MotoObserver {
-    async fn policies_of(&self, account: &AwsAccountId) -> Vec<String> {
+    async fn policies_of(&self, target: &str) -> Vec<String> {
         let out = self
             .0
             .list_policies_for_target()
-            .target_id(account.as_str())
+            .target_id(target)
             .filter(aws_sdk_organizations::types::PolicyType::ServiceControlPolicy)
             .send()
             .await

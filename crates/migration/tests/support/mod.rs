@@ -103,6 +103,39 @@ impl World {
         id
     }
 
+    /// Another customer account (standalone, approved, both roles trusting the ExternalId,
+    /// on `plan`), driven until its hardening is scheduled.
+    pub async fn until_hardening_scheduled_for(
+        &self,
+        account: &AwsAccountId,
+        access: &str,
+        plan: migration_sim::SimSupportPlan,
+    ) -> MigrationId {
+        let role_for = |access: &str| -> RoleArn {
+            format!("arn:aws:iam::{account}:role/{}", access_level(access).role_name()).parse().expect("valid")
+        };
+        let trust = || migration_sim::RoleTrust::ExternalId(EXTERNAL_ID.parse().expect("valid"));
+        self.sim.add_standalone_customer(&role_for("full_hardening"), trust(), plan);
+        self.sim
+            .update_customer(account, |c| {
+                c.roles.insert(role_for("optimized"), trust());
+            })
+            .expect("just added");
+        let approval = migration::rules::Approval { account_id: account.clone(), ..fixtures::approval(start_time()) };
+        self.store.put_approval(&approval).await.expect("memory");
+        let mut request = request(access);
+        request.aws_account_id = account.to_string();
+        request.role_arn = role_for(access).to_string();
+        let id = steps::create_migration(&self.ports, &admin(), &request, None).await.expect("created").record.id;
+        steps::validate(&self.ports, id).await.expect("validated");
+        steps::invite(&self.ports, id).await.expect("invited");
+        self.sim.accept(&self.handshake_id(id).await).expect("accepted");
+        steps::account_joined(&self.ports, account).await.expect("joined");
+        steps::check_support(&self.ports, id).await.expect("checked");
+        steps::schedule_hardening(&self.ports, id).await.expect("scheduled");
+        id
+    }
+
     /// Runs the support checks, waiting as each says, until one ends the migration.
     pub async fn support_until_the_end(&self, id: MigrationId) -> migration::StepError {
         loop {
