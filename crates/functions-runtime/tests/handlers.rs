@@ -34,6 +34,22 @@ async fn world() -> (Fixture<ManualClock>, std::sync::Arc<RecordingExecutions>, 
     (f, recorder, id)
 }
 
+/// The migration validated, invited and joined, its account on Business Support.
+async fn until_joined(f: &Fixture<ManualClock>, id: MigrationId) {
+    f.sim.set_support_plan(&fixtures::account(), migration_sim::SimSupportPlan::Business).unwrap();
+    steps::validate(&f.ports, id).await.unwrap();
+    steps::invite(&f.ports, id).await.unwrap();
+    f.sim.accept(&f.store.get(id).await.unwrap().unwrap().handshake.unwrap().id).unwrap();
+    steps::account_joined(&f.ports, &fixtures::account()).await.unwrap();
+}
+
+/// An invocation context with 15 minutes left before its deadline.
+fn with_time_left() -> Context {
+    let mut context = Context::default();
+    context.deadline = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap() + 900_000;
+    context
+}
+
 #[tokio::test]
 async fn step_fixtures_drive_the_steps() {
     let (f, _, id) = world().await;
@@ -149,11 +165,7 @@ async fn scheduled_watcher_fails_a_record_whose_execution_ended_before_it_starte
 #[tokio::test]
 async fn scan_works_only_while_time_remains() {
     let (f, _, id) = world().await;
-    f.sim.set_support_plan(&fixtures::account(), migration_sim::SimSupportPlan::Business).unwrap();
-    steps::validate(&f.ports, id).await.unwrap();
-    steps::invite(&f.ports, id).await.unwrap();
-    f.sim.accept(&f.store.get(id).await.unwrap().unwrap().handshake.unwrap().id).unwrap();
-    steps::account_joined(&f.ports, &fixtures::account()).await.unwrap();
+    until_joined(&f, id).await;
     steps::check_support(&f.ports, id).await.unwrap();
     steps::schedule_hardening(&f.ports, id).await.unwrap();
 
@@ -162,8 +174,7 @@ async fn scan_works_only_while_time_remains() {
     assert_eq!((out["examined"].as_u64(), out["deferred"].as_u64()), (Some(0), Some(1)));
     assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::HardeningScheduled);
 
-    let mut context = Context::default();
-    context.deadline = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap() + 900_000;
+    let context = with_time_left();
     let out = scan_handler(&f.ports, LambdaEvent::new(fixture("hardening-scan", "scheduled.json"), context)).await.unwrap();
     assert_eq!(out["completed"], 1);
     assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::Hardened);
@@ -174,15 +185,10 @@ async fn scan_works_only_while_time_remains() {
 #[tokio::test]
 async fn a_scan_whose_baseline_ous_cannot_be_verified_fails_and_moves_nothing() {
     let (f, _, id) = world().await;
-    f.sim.set_support_plan(&fixtures::account(), migration_sim::SimSupportPlan::Business).unwrap();
-    steps::validate(&f.ports, id).await.unwrap();
-    steps::invite(&f.ports, id).await.unwrap();
-    f.sim.accept(&f.store.get(id).await.unwrap().unwrap().handshake.unwrap().id).unwrap();
-    steps::account_joined(&f.ports, &fixtures::account()).await.unwrap();
+    until_joined(&f, id).await;
     f.sim.deny("AttachPolicy");
 
-    let mut context = Context::default();
-    context.deadline = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap() + 900_000;
+    let context = with_time_left();
     let err = scan_handler(&f.ports, LambdaEvent::new(fixture("hardening-scan", "scheduled.json"), context)).await.unwrap_err();
     let diagnostic = Diagnostic::from(err);
     assert_eq!(diagnostic.error_type, "Migration.Internal");

@@ -35,6 +35,28 @@ pub enum Verdict<E> {
     FailAfterEffect(E),
 }
 
+impl<E> Verdict<E> {
+    /// Carries the verdict out on `made` (the call, not yet awaited); `after` is asked only
+    /// when the call was made on [`Verdict::Proceed`]. The one place both decorators share.
+    async fn carry_out<T, A>(self, made: impl Future<Output = Result<T, E>>, after: impl FnOnce(bool) -> A) -> Result<T, E>
+    where
+        A: Future<Output = Result<(), E>>,
+    {
+        match self {
+            Verdict::Proceed => {
+                let result = made.await;
+                after(result.is_ok()).await?;
+                result
+            }
+            Verdict::Fail(e) => Err(e),
+            Verdict::FailAfterEffect(e) => {
+                let _ = made.await;
+                Err(e)
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Store
 
@@ -126,18 +148,7 @@ impl<H: StoreHook> HookedStore<H> {
     }
 
     async fn run<T>(&self, call: StoreCall<'_>, made: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-        match self.hook.before(&call).await {
-            Verdict::Proceed => {
-                let result = made.await;
-                self.hook.after(&call, result.is_ok()).await?;
-                result
-            }
-            Verdict::Fail(e) => Err(e),
-            Verdict::FailAfterEffect(e) => {
-                let _ = made.await;
-                Err(e)
-            }
-        }
+        self.hook.before(&call).await.carry_out(made, |ok| self.hook.after(&call, ok)).await
     }
 }
 
@@ -298,18 +309,7 @@ impl<H: OrgsHook> HookedOrganizations<H> {
     }
 
     async fn run<T>(&self, call: OrgsCall<'_>, made: impl Future<Output = Result<T, OrgError>>) -> Result<T, OrgError> {
-        match self.hook.before(&call).await {
-            Verdict::Proceed => {
-                let result = made.await;
-                self.hook.after(&call, result.is_ok()).await?;
-                result
-            }
-            Verdict::Fail(e) => Err(e),
-            Verdict::FailAfterEffect(e) => {
-                let _ = made.await;
-                Err(e)
-            }
-        }
+        self.hook.before(&call).await.carry_out(made, |ok| self.hook.after(&call, ok)).await
     }
 }
 
