@@ -3,9 +3,12 @@
 use http::header::{self, HeaderName, HeaderValue};
 use http::{HeaderMap, StatusCode};
 use migration::Ports;
+use migration::ports::ListQuery;
 use migration::ports::MigrationStore;
 use migration::rules::Caller;
-use migration::steps::{self, CancelError, CreateError, OnboardingError, cancel_migration, create_migration};
+use migration::steps::{
+    self, CancelError, CreateError, OnboardingError, RecordEndedError, cancel_as_operator, cancel_migration, create_migration,
+};
 use migration::{Migration, MigrationId, StepError, StoreError};
 use serde::Serialize;
 use tracing::{Instrument, Span, error, field, info, info_span, warn};
@@ -168,7 +171,8 @@ impl Api {
                 Ok(Reply::ok(self.view(&record).await?))
             }
             Command::ListMigrations { caller, status, limit, cursor } => {
-                let page = store.list_by_org(&caller.org, status, limit, cursor.as_deref()).await.map_err(|e| store_problem(&e))?;
+                let query = ListQuery::org(caller.org, status);
+                let page = store.list(&query, limit, cursor.as_deref()).await.map_err(|e| store_problem(&e))?;
                 Ok(Reply::ok(views::MigrationPage {
                     items: page.items.iter().map(views::migration_summary).collect(),
                     next_cursor: page.next_cursor,
@@ -176,17 +180,8 @@ impl Api {
             }
             Command::CancelMigration { caller, id } => {
                 record_migration(id);
-                match cancel_migration(&self.ports, &caller, id).await {
-                    Ok(record) => Ok(Reply::ok(self.view(&record).await?)),
-                    Err(CancelError::Forbidden(v)) => Err(Problem::from_violations(&[v])),
-                    Err(CancelError::NotFound) => Err(migration_not_found()),
-                    Err(CancelError::NotCancellable(status)) => Err(Problem::new(
-                        StatusCode::CONFLICT,
-                        codes::NOT_CANCELLABLE,
-                        format!("the migration is {status}; only a migration that has not joined yet can be canceled"),
-                    )),
-                    Err(CancelError::Step(e)) => Err(step_problem(&e)),
-                }
+                let record = cancel_migration(&self.ports, &caller, id).await.map_err(|e| cancel_problem(&e))?;
+                Ok(Reply::ok(self.view(&record).await?))
             }
             Command::GetOnboarding { caller } => match steps::onboarding(&self.ports, &caller).await {
                 Ok(onboarding) => {
@@ -226,6 +221,54 @@ impl Api {
                 let terms = store.terms(&territory).await.map_err(|e| store_problem(&e))?;
                 terms.map(|t| Reply::ok(views::terms_view(&t))).ok_or_else(|| Problem::not_found("no terms published for this territory"))
             }
+            Command::AdminListMigrations { query, limit, cursor } => {
+                let page = store.list(&query, limit, cursor.as_deref()).await.map_err(|e| store_problem(&e))?;
+                Ok(Reply::ok(views::AdminMigrationPage {
+                    items: page.items.iter().map(views::admin_migration_summary).collect(),
+                    next_cursor: page.next_cursor,
+                }))
+            }
+            Command::AdminGetMigration { id } => {
+                record_migration(id);
+                self.admin_view(id).await
+            }
+            Command::AdminCancelMigration { operator, id } => {
+                record_migration(id);
+                cancel_as_operator(&self.ports, &operator, id).await.map_err(|e| cancel_problem(&e))?;
+                self.admin_view(id).await
+            }
+            Command::AdminRecordFailure { operator, id } => {
+                record_migration(id);
+                match steps::record_ended_execution(&self.ports, &operator, id).await {
+                    Ok(_) => self.admin_view(id).await,
+                    Err(RecordEndedError::NotFound) => Err(admin_not_found()),
+                    Err(RecordEndedError::StillRunning(status)) => Err(Problem::new(
+                        StatusCode::CONFLICT,
+                        codes::EXECUTION_RUNNING,
+                        format!("the execution is {}; it records the migration's outcome itself", status.as_str()),
+                    )),
+                    Err(RecordEndedError::NoExecution) => Err(Problem::new(
+                        StatusCode::CONFLICT,
+                        codes::EXECUTION_NOT_STARTED,
+                        "no execution was started for this migration; the watcher starts a REQUESTED one, or cancel it",
+                    )),
+                    Err(RecordEndedError::Succeeded) => Err(Problem::new(
+                        StatusCode::CONFLICT,
+                        codes::EXECUTION_SUCCEEDED,
+                        "the execution succeeded; the migration goes on without it (the hardening scan finishes it)",
+                    )),
+                    Err(RecordEndedError::Step(e)) => Err(step_problem(&e)),
+                }
+            }
+        }
+    }
+
+    /// `GET /admin/migrations/{id}`'s answer, which the operator's actions answer too.
+    async fn admin_view(&self, id: MigrationId) -> Result<Reply, Problem> {
+        match steps::inspect(&self.ports, id).await {
+            Ok(inspection) => Ok(Reply::ok(views::admin_migration_view(&inspection))),
+            Err(StepError::NotFound(_)) => Err(admin_not_found()),
+            Err(e) => Err(step_problem(&e)),
         }
     }
 
@@ -246,6 +289,24 @@ impl Api {
 
 fn record_migration(id: MigrationId) {
     Span::current().record("migration_id", field::display(id));
+}
+
+fn cancel_problem(e: &CancelError) -> Problem {
+    match e {
+        CancelError::Forbidden(v) => Problem::from_violations(std::slice::from_ref(v)),
+        CancelError::NotFound => migration_not_found(),
+        CancelError::NotCancellable(status) => Problem::new(
+            StatusCode::CONFLICT,
+            codes::NOT_CANCELLABLE,
+            format!("the migration is {status}; only a migration that has not joined yet can be canceled"),
+        ),
+        CancelError::Step(e) => step_problem(e),
+    }
+}
+
+/// Operators see every organization: a missing migration is simply missing.
+fn admin_not_found() -> Problem {
+    Problem::new(StatusCode::NOT_FOUND, codes::MIGRATION_NOT_FOUND, "no migration with this id")
 }
 
 fn migration_not_found() -> Problem {

@@ -4,8 +4,10 @@
 
 use std::collections::HashSet;
 
+use chrono::{DateTime, Utc};
 use http::{HeaderMap, StatusCode};
 use migration::ids::{AwsAccountId, ExternalId, MigrationId, OrgId, Territory};
+use migration::ports::{ListQuery, Listing};
 use migration::request::MigrationRequest;
 use migration::rules::{Caller, Eligibility, TermsDocument};
 use migration::status::Status;
@@ -65,6 +67,10 @@ pub enum Command {
     GetApproval { account: AwsAccountId },
     PutTerms { operator: String, territory: Territory, body: TermsBody },
     GetTerms { territory: Territory },
+    AdminListMigrations { query: ListQuery, limit: u32, cursor: Option<String> },
+    AdminGetMigration { id: MigrationId },
+    AdminCancelMigration { operator: String, id: MigrationId },
+    AdminRecordFailure { operator: String, id: MigrationId },
 }
 
 impl Command {
@@ -81,6 +87,10 @@ impl Command {
             Command::GetApproval { .. } => RouteId::GetApproval,
             Command::PutTerms { .. } => RouteId::PutTerms,
             Command::GetTerms { .. } => RouteId::GetTerms,
+            Command::AdminListMigrations { .. } => RouteId::AdminListMigrations,
+            Command::AdminGetMigration { .. } => RouteId::AdminGetMigration,
+            Command::AdminCancelMigration { .. } => RouteId::AdminCancelMigration,
+            Command::AdminRecordFailure { .. } => RouteId::AdminRecordFailure,
         }
     }
 }
@@ -117,28 +127,8 @@ pub fn parse(req: &ApiRequest) -> Result<Command, Problem> {
             Command::CreateMigration { caller, request, idempotency_key }
         }
         (RouteId::ListMigrations, Who::Customer(caller)) => {
-            let status = query
-                .iter()
-                .find(|(k, _)| k == "status")
-                .map(|(_, v)| {
-                    v.parse::<Status>().map_err(|_| query_problem("status", "must be one of the documented statuses, e.g. INVITED"))
-                })
-                .transpose()?;
-            let limit = match query.iter().find(|(k, _)| k == "limit") {
-                None => DEFAULT_PAGE_SIZE,
-                Some((_, v)) => match v.parse::<u32>() {
-                    Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) && v.bytes().all(|b| b.is_ascii_digit()) => n,
-                    _ => return Err(query_problem("limit", &format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"))),
-                },
-            };
-            let cursor = match query.iter().find(|(k, _)| k == "cursor") {
-                None => None,
-                Some((_, v)) if (1..=1024).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()) => Some(v.clone()),
-                Some(_) => {
-                    return Err(Problem::bad_request(codes::INVALID_CURSOR, "the cursor is not one this API issued for this listing"));
-                }
-            };
-            Command::ListMigrations { caller, status, limit, cursor }
+            let status = status_query(&query)?;
+            Command::ListMigrations { caller, status, limit: limit_query(&query)?, cursor: cursor_query(&query)? }
         }
         (RouteId::GetMigration, Who::Customer(caller)) => {
             reject_query()?;
@@ -147,12 +137,7 @@ pub fn parse(req: &ApiRequest) -> Result<Command, Problem> {
         (RouteId::CancelMigration, Who::Customer(caller)) => {
             reject_query()?;
             let id = path_param(&params[0], "id")?;
-            // An empty body or `{}`; anything else is a mistake worth telling.
-            match json_body::<serde_json::Value>(req)? {
-                None => {}
-                Some(serde_json::Value::Object(map)) if map.is_empty() => {}
-                Some(_) => return Err(Problem::bad_request(codes::INVALID_BODY, "cancel takes no body (or an empty JSON object)")),
-            }
+            no_body(req, "cancel")?;
             Command::CancelMigration { caller, id }
         }
         (RouteId::GetOnboarding, Who::Customer(caller)) => {
@@ -190,6 +175,40 @@ pub fn parse(req: &ApiRequest) -> Result<Command, Problem> {
         (RouteId::GetTerms, Who::Operator(_)) => {
             reject_query()?;
             Command::GetTerms { territory: path_param(&params[0], "territory")? }
+        }
+        (RouteId::AdminListMigrations, Who::Operator(_)) => {
+            let org = query
+                .iter()
+                .find(|(k, _)| k == "org")
+                .map(|(_, v)| v.parse::<OrgId>())
+                .transpose()
+                .map_err(|e| query_problem("org", &format!("is not a CAM organization id: {}", e.reason)))?;
+            let listing = match (org, status_query(&query)?) {
+                (Some(org), status) => Listing::Org { org, status },
+                (None, Some(status)) => Listing::Status(status),
+                // Each listing reads an index; without either, only a table scan could answer.
+                (None, None) => return Err(query_problem("status", "or `org` is required: a listing reads the index of one of them")),
+            };
+            let created_after = time_query(&query, "created_after")?;
+            let created_before = time_query(&query, "created_before")?;
+            let list = ListQuery { listing, created_after, created_before };
+            Command::AdminListMigrations { query: list, limit: limit_query(&query)?, cursor: cursor_query(&query)? }
+        }
+        (RouteId::AdminGetMigration, Who::Operator(_)) => {
+            reject_query()?;
+            Command::AdminGetMigration { id: path_param(&params[0], "id")? }
+        }
+        (RouteId::AdminCancelMigration, Who::Operator(operator)) => {
+            reject_query()?;
+            let id = path_param(&params[0], "id")?;
+            no_body(req, "cancel")?;
+            Command::AdminCancelMigration { operator, id }
+        }
+        (RouteId::AdminRecordFailure, Who::Operator(operator)) => {
+            reject_query()?;
+            let id = path_param(&params[0], "id")?;
+            no_body(req, "record-failure")?;
+            Command::AdminRecordFailure { operator, id }
         }
         // `authorize` already matched the audience to the route.
         _ => return Err(Problem::internal()),
@@ -245,7 +264,56 @@ fn path_param<T: std::str::FromStr<Err = migration::ids::InvalidId>>(value: &str
 fn allowed_query(route: RouteId) -> &'static [&'static str] {
     match route {
         RouteId::ListMigrations => &["status", "limit", "cursor"],
+        RouteId::AdminListMigrations => &["status", "org", "created_after", "created_before", "limit", "cursor"],
         _ => &[],
+    }
+}
+
+fn query_value<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn status_query(query: &[(String, String)]) -> Result<Option<Status>, Problem> {
+    query_value(query, "status")
+        .map(|v| v.parse::<Status>().map_err(|_| query_problem("status", "must be one of the documented statuses, e.g. INVITED")))
+        .transpose()
+}
+
+fn limit_query(query: &[(String, String)]) -> Result<u32, Problem> {
+    match query_value(query, "limit") {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(v) => match v.parse::<u32>() {
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) && v.bytes().all(|b| b.is_ascii_digit()) => Ok(n),
+            _ => Err(query_problem("limit", &format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"))),
+        },
+    }
+}
+
+fn cursor_query(query: &[(String, String)]) -> Result<Option<String>, Problem> {
+    match query_value(query, "cursor") {
+        None => Ok(None),
+        Some(v) if (1..=1024).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()) => Ok(Some(v.to_owned())),
+        Some(_) => Err(Problem::bad_request(codes::INVALID_CURSOR, "the cursor is not one this API issued for this listing")),
+    }
+}
+
+/// An RFC 3339 time with an offset (`2026-11-30T00:00:00Z`).
+fn time_query(query: &[(String, String)], name: &str) -> Result<Option<DateTime<Utc>>, Problem> {
+    query_value(query, name)
+        .map(|v| {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| query_problem(name, "must be an RFC 3339 time with an offset, e.g. 2026-11-30T00:00:00Z"))
+        })
+        .transpose()
+}
+
+/// An empty body or `{}`; anything else is a mistake worth telling.
+fn no_body(req: &ApiRequest, action: &str) -> Result<(), Problem> {
+    match json_body::<serde_json::Value>(req)? {
+        None => Ok(()),
+        Some(serde_json::Value::Object(map)) if map.is_empty() => Ok(()),
+        Some(_) => Err(Problem::bad_request(codes::INVALID_BODY, format!("{action} takes no body (or an empty JSON object)"))),
     }
 }
 

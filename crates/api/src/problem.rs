@@ -29,6 +29,12 @@ pub mod codes {
     pub const INVALID_FIELD: &str = "INVALID_FIELD";
     pub const MIGRATION_NOT_FOUND: &str = "MIGRATION_NOT_FOUND";
     pub const NOT_CANCELLABLE: &str = "NOT_CANCELLABLE";
+    /// Record-failure: the execution still runs (or will run again) and records its own outcome.
+    pub const EXECUTION_RUNNING: &str = "EXECUTION_RUNNING";
+    /// Record-failure: no execution was started for the migration.
+    pub const EXECUTION_NOT_STARTED: &str = "EXECUTION_NOT_STARTED";
+    /// Record-failure: the execution succeeded; there is no failure to record.
+    pub const EXECUTION_SUCCEEDED: &str = "EXECUTION_SUCCEEDED";
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     pub const INTERNAL_ERROR: &str = "INTERNAL_ERROR";
 }
@@ -160,6 +166,9 @@ impl Problem {
             codes::INVALID_BODY => "Invalid request body",
             codes::MIGRATION_NOT_FOUND => "Migration not found",
             codes::NOT_CANCELLABLE => "Migration cannot be canceled",
+            codes::EXECUTION_RUNNING => "Execution still running",
+            codes::EXECUTION_NOT_STARTED => "Execution not started",
+            codes::EXECUTION_SUCCEEDED => "Execution succeeded",
             codes::SERVICE_UNAVAILABLE => "Service unavailable",
             codes::INTERNAL_ERROR => "Internal error",
             _ => "",

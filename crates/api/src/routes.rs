@@ -15,6 +15,10 @@ pub enum RouteId {
     GetApproval,
     PutTerms,
     GetTerms,
+    AdminListMigrations,
+    AdminGetMigration,
+    AdminCancelMigration,
+    AdminRecordFailure,
 }
 
 /// Who may call a route.
@@ -43,6 +47,7 @@ pub struct RouteSpec {
 const CUSTOMER: Audience = Audience::Customer;
 const OPERATOR_PUT: &[u16] = &[200, 400, 401, 403, 413, 415, 503];
 const OPERATOR_GET: &[u16] = &[200, 400, 401, 403, 404, 503];
+const OPERATOR_ACT: &[u16] = &[200, 400, 401, 403, 404, 409, 413, 415, 503];
 
 pub const ROUTES: &[RouteSpec] = &[
     RouteSpec {
@@ -132,6 +137,38 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "getTerms",
         audience: Audience::Operator,
         statuses: OPERATOR_GET,
+    },
+    RouteSpec {
+        id: RouteId::AdminListMigrations,
+        method: "GET",
+        template: "/admin/migrations",
+        operation_id: "adminListMigrations",
+        audience: Audience::Operator,
+        statuses: &[200, 400, 401, 403, 503],
+    },
+    RouteSpec {
+        id: RouteId::AdminGetMigration,
+        method: "GET",
+        template: "/admin/migrations/{id}",
+        operation_id: "adminGetMigration",
+        audience: Audience::Operator,
+        statuses: OPERATOR_GET,
+    },
+    RouteSpec {
+        id: RouteId::AdminCancelMigration,
+        method: "POST",
+        template: "/admin/migrations/{id}/cancel",
+        operation_id: "adminCancelMigration",
+        audience: Audience::Operator,
+        statuses: OPERATOR_ACT,
+    },
+    RouteSpec {
+        id: RouteId::AdminRecordFailure,
+        method: "POST",
+        template: "/admin/migrations/{id}/record-failure",
+        operation_id: "adminRecordFailure",
+        audience: Audience::Operator,
+        statuses: OPERATOR_ACT,
     },
 ];
 

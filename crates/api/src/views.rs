@@ -4,12 +4,13 @@
 
 use chrono::{DateTime, Utc};
 use migration::Migration;
+use migration::ports::ExecutionStatus;
 use migration::readiness::{DIRECT_TRANSFER_CHANGES, TransferChange};
 use migration::record::{Actor, Control, EventKind, HandshakeState, HistoryEvent, SupportPlan};
 use migration::request::{AccessLevel, Acknowledgements};
 use migration::rules::{Approval, Eligibility, OrgProfile, Terms, TermsDocument, check_eligibility};
 use migration::status::Status;
-use migration::steps::Onboarding;
+use migration::steps::{Inspection, Onboarding};
 use serde::Serialize;
 
 use crate::problem::ViolationView;
@@ -156,7 +157,7 @@ pub struct TimelineEntry {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ActorView {
-    /// `user` or `system`.
+    /// `user`, `operator` or `system`.
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub id: String,
@@ -174,6 +175,24 @@ pub struct MigrationSummary {
     pub updated_at: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_action: Option<NextAction>,
+}
+
+/// An item of `GET /admin/migrations`: the summary and whose it is.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminMigrationSummary {
+    pub organization_id: String,
+    pub migration: MigrationSummary,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminMigrationPage {
+    pub items: Vec<AdminMigrationSummary>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+pub fn admin_migration_summary(m: &Migration) -> AdminMigrationSummary {
+    AdminMigrationSummary { organization_id: m.org_id.to_string(), migration: migration_summary(m) }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -250,6 +269,18 @@ pub struct TermsView {
 }
 
 pub fn migration_view(m: &Migration, history: &[HistoryEvent]) -> MigrationView {
+    view_for(m, history, Viewer::Customer)
+}
+
+/// Who reads a view: an operator sees who did what by IAM principal, a customer sees
+/// "an operator".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Viewer {
+    Customer,
+    Operator,
+}
+
+fn view_for(m: &Migration, history: &[HistoryEvent], viewer: Viewer) -> MigrationView {
     MigrationView {
         id: m.id.to_string(),
         status: m.status,
@@ -280,7 +311,7 @@ pub fn migration_view(m: &Migration, history: &[HistoryEvent]) -> MigrationView 
             changes: DIRECT_TRANSFER_CHANGES,
         }),
         steps: steps(m, history),
-        timeline: history.iter().map(timeline_entry).collect(),
+        timeline: history.iter().map(|e| timeline_entry(e, viewer)).collect(),
         handshake: m.handshake.as_ref().map(|h| HandshakeView {
             id: h.id.to_string(),
             state: h.state,
@@ -330,6 +361,73 @@ pub fn migration_view(m: &Migration, history: &[HistoryEvent]) -> MigrationView 
     }
 }
 
+/// `GET /admin/migrations/{id}`: the customer's view with operators named, the
+/// organization, and the execution.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdminMigrationView {
+    pub organization_id: String,
+    /// What the customer sees, but for operators named by their IAM principal.
+    pub migration: MigrationView,
+    pub execution: ExecutionView,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExecutionView {
+    /// The execution's ARN, named after the migration (whether or not it was started).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    /// The execution in the Step Functions console.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console_url: Option<String>,
+    /// Step Functions' status (`RUNNING`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`, `ABORTED`,
+    /// `PENDING_REDRIVE`), or `NOT_STARTED`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The execution ended but the record is not terminal: its failure is unrecorded
+    /// (`POST /admin/migrations/{id}/record-failure` records it).
+    pub failure_unrecorded: bool,
+}
+
+pub fn admin_migration_view(inspection: &Inspection) -> AdminMigrationView {
+    let (m, e) = (&inspection.record, inspection.execution.as_ref());
+    let ended_without_record = e.is_some_and(|e| e.status.has_ended() && e.status != ExecutionStatus::Succeeded);
+    AdminMigrationView {
+        organization_id: m.org_id.to_string(),
+        migration: view_for(m, &inspection.history, Viewer::Operator),
+        execution: ExecutionView {
+            arn: inspection.execution_arn.clone(),
+            console_url: inspection.execution_arn.as_deref().and_then(console_url),
+            status: e.map_or("NOT_STARTED", |e| e.status.as_str()),
+            started_at: e.map(|e| e.started_at),
+            stopped_at: e.and_then(|e| e.stopped_at),
+            error: e.and_then(|e| e.error.clone()),
+            cause: e.and_then(|e| e.cause.clone()),
+            failure_unrecorded: ended_without_record && !m.status.is_terminal(),
+        },
+    }
+}
+
+/// The Step Functions console's page of an execution, in the commercial partition. (The
+/// console's route, `#/v2/executions/details/<arn>`, is the console's, not an API contract:
+/// if AWS moves it, the ARN above still finds the execution.)
+pub fn console_url(execution_arn: &str) -> Option<String> {
+    match execution_arn.split(':').collect::<Vec<_>>().as_slice() {
+        ["arn", "aws", "states", region, _account, "execution", _machine, _name]
+            if !region.is_empty() && region.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            Some(format!("https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{execution_arn}"))
+        }
+        _ => None,
+    }
+}
+
 pub fn migration_summary(m: &Migration) -> MigrationSummary {
     MigrationSummary {
         id: m.id.to_string(),
@@ -354,7 +452,7 @@ fn control_parts(c: &Control) -> (&'static str, Option<String>, Vec<String>) {
     }
 }
 
-fn timeline_entry(e: &HistoryEvent) -> TimelineEntry {
+fn timeline_entry(e: &HistoryEvent, viewer: Viewer) -> TimelineEntry {
     TimelineEntry {
         seq: e.seq,
         at: e.at,
@@ -366,6 +464,10 @@ fn timeline_entry(e: &HistoryEvent) -> TimelineEntry {
         status: e.to,
         actor: match &e.actor {
             Actor::User(u) => ActorView { kind: "user", id: u.to_string() },
+            Actor::Operator(principal) => ActorView {
+                kind: "operator",
+                id: if viewer == Viewer::Operator { principal.clone() } else { "CenturyLink operator".to_owned() },
+            },
             Actor::System(s) => ActorView { kind: "system", id: s.clone() },
         },
         note: e.note.clone(),

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use api::ROUTES;
 use api::routes::Audience;
 use common::*;
+use migration::ids::MigrationId;
 use migration::status::Status;
 use serde_json::{Value, json};
 
@@ -214,6 +215,43 @@ async fn every_documented_status_is_produced_by_its_handler() {
         assert_eq!(w.call(get(path, admin())).await.status, 403, "{path}");
         assert_eq!(w.call(get(missing, operator())).await.status, 404, "{missing}");
     }
+
+    // Operators' migration routes.
+    assert_eq!(w.call(get("/admin/migrations", operator()).with_query("status=CANCELED")).await.status, 200);
+    assert_eq!(w.call(get("/admin/migrations", operator())).await.status, 400);
+    assert_eq!(w.call(get("/admin/migrations", api::Identity::Anonymous).with_query("org=acme")).await.status, 401);
+    assert_eq!(w.call(get("/admin/migrations", admin()).with_query("org=acme")).await.status, 403);
+    w.flaky.set_unavailable();
+    assert_eq!(w.call(get("/admin/migrations", operator()).with_query("org=acme")).await.status, 503);
+    w.flaky.heal();
+    let admin_path = format!("/admin/migrations/{id}");
+    assert_eq!(w.call(get(&admin_path, operator())).await.status, 200);
+    assert_eq!(w.call(get("/admin/migrations/x", operator())).await.status, 400);
+    assert_eq!(w.call(get(&admin_path, api::Identity::Anonymous)).await.status, 401);
+    assert_eq!(w.call(get(&admin_path, admin())).await.status, 403);
+    assert_eq!(w.call(get(&format!("/admin/migrations/{}", MigrationId::new_at(t0())), operator())).await.status, 404);
+    w.flaky.set_unavailable();
+    assert_eq!(w.call(get(&admin_path, operator())).await.status, 503);
+    w.flaky.heal();
+    let requested = w.insert("000000000778", "globex", Status::Requested).await;
+    for action in ["cancel", "record-failure"] {
+        let path = format!("/admin/migrations/{requested}/{action}");
+        assert_eq!(w.call(post(&path, operator()).with_json(&json!({"x": 1}))).await.status, 400, "{action}");
+        assert_eq!(w.call(post(&path, api::Identity::Anonymous)).await.status, 401, "{action}");
+        assert_eq!(w.call(post(&path, admin())).await.status, 403, "{action}");
+        let missing = format!("/admin/migrations/{}/{action}", MigrationId::new_at(t0()));
+        assert_eq!(w.call(post(&missing, operator())).await.status, 404, "{action}");
+        assert_eq!(w.call(too_big(post(&path, operator()))).await.status, 413, "{action}");
+        assert_eq!(w.call(text(post(&path, operator()))).await.status, 415, "{action}");
+        w.flaky.set_unavailable();
+        assert_eq!(w.call(post(&path, operator())).await.status, 503, "{action}");
+        w.flaky.heal();
+    }
+    // Never started: nothing to record (409); then canceled (200), twice.
+    assert_eq!(w.call(post(&format!("/admin/migrations/{requested}/record-failure"), operator())).await.status, 409);
+    assert_eq!(w.call(post(&format!("/admin/migrations/{requested}/cancel"), operator())).await.status, 200);
+    assert_eq!(w.call(post(&format!("/admin/migrations/{requested}/record-failure"), operator())).await.status, 200);
+    assert_eq!(w.call(post(&format!("/admin/migrations/{joined}/cancel"), operator())).await.status, 409);
 
     let documented: BTreeSet<(String, u16)> =
         ROUTES.iter().flat_map(|r| r.statuses.iter().map(|s| (r.operation_id.to_owned(), *s))).collect();

@@ -155,7 +155,7 @@ async fn scheduled_watcher_starts_unstarted_executions() {
 #[tokio::test]
 async fn scheduled_watcher_fails_a_record_whose_execution_ended_before_it_started() {
     let (f, recorder, id) = world().await;
-    recorder.end(id, "ABORTED");
+    recorder.end(id, migration::ports::ExecutionStatus::Aborted);
     f.clock.advance(chrono::Duration::minutes(6));
     let out = watcher_handler(&f.ports, event(fixture("handshake-watcher", "scheduled.json"))).await.unwrap();
     assert_eq!((out["started"].clone(), out["ended"].clone()), (json!(0), json!(1)));

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use migration::error::ExecutionError;
-use migration::ports::{Clock, Executions, Ports, TokenDelivery};
+use migration::ports::{Clock, ExecutionState, ExecutionStatus, Executions, Ports, TokenDelivery};
 use migration::workflow::{Step, run_step};
 use migration::{MigrationId, TaskToken};
 use migration_sim::fixtures::Fixture;
@@ -80,6 +80,30 @@ impl Executions for LocalExecutions {
 
     async fn send_task_failure(&self, token: &TaskToken, error: &str, cause: &str) -> Result<TokenDelivery, ExecutionError> {
         delivery(self.executor()?.send_task_failure(token.expose(), error, Some(cause)).await)
+    }
+
+    fn execution_arn(&self, migration: MigrationId) -> Option<String> {
+        let executor = self.0.get()?;
+        Some(format!("{}:{migration}", executor.state_machine_arn().replacen(":stateMachine:", ":execution:", 1)))
+    }
+
+    async fn describe(&self, migration: MigrationId) -> Result<Option<ExecutionState>, ExecutionError> {
+        let Some(handle) = self.executor()?.execution(&migration.to_string()) else { return Ok(None) };
+        let outcome = handle.describe();
+        let status = match outcome.status {
+            asl::Status::Running => ExecutionStatus::Running,
+            asl::Status::Succeeded => ExecutionStatus::Succeeded,
+            asl::Status::Failed => ExecutionStatus::Failed,
+            asl::Status::TimedOut => ExecutionStatus::TimedOut,
+            asl::Status::Aborted => ExecutionStatus::Aborted,
+        };
+        Ok(Some(ExecutionState {
+            status,
+            started_at: outcome.start_date,
+            stopped_at: outcome.stop_date,
+            error: outcome.error,
+            cause: outcome.cause,
+        }))
     }
 }
 

@@ -138,6 +138,12 @@ impl Executions for FailAfterExecutions {
     async fn send_task_failure(&self, token: &TaskToken, error: &str, cause: &str) -> Result<TokenDelivery, ExecutionError> {
         self.after(Point::TaskFailure, self.inner.send_task_failure(token, error, cause).await)
     }
+    fn execution_arn(&self, migration: MigrationId) -> Option<String> {
+        self.inner.execution_arn(migration)
+    }
+    async fn describe(&self, migration: MigrationId) -> Result<Option<migration::ports::ExecutionState>, ExecutionError> {
+        self.inner.describe(migration).await
+    }
 }
 
 // ---------------------------------------------------------------------------------------

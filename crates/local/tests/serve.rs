@@ -206,6 +206,35 @@ fn operators_are_named_by_their_iam_principal() {
 }
 
 #[test]
+fn operators_read_list_and_cancel_migrations_over_http() {
+    let server = serve(&[]);
+    let id = server.create(AccessLevel::Optimized);
+    server.wait_for(&id, status_is("INVITED"));
+    let operator = [("Authorization", "CAM-Local-IAM arn:aws:iam::999999999999:role/CamOperator")];
+
+    let (status, view) = server.call_as(&operator, "GET", &format!("/admin/migrations/{id}"), None);
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["execution"]["status"], "RUNNING", "{view}");
+    let arn = view["execution"]["arn"].as_str().expect("the local executor's execution ARN");
+    assert!(arn.ends_with(&format!(":execution:cam-migration:{id}")) || arn.ends_with(&id), "{arn}");
+
+    let (status, page) = server.call_as(&operator, "GET", "/admin/migrations?status=INVITED", None);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"][0]["migration"]["id"], id.as_str(), "{page}");
+    // The same routes under /_local/, as the local operator.
+    assert_eq!(server.call("GET", &format!("/_local/admin/migrations/{id}"), None).0, 200);
+
+    let (status, canceled) = server.call_as(&operator, "POST", &format!("/admin/migrations/{id}/cancel"), None);
+    assert_eq!(status, 200, "{canceled}");
+    let record = server.wait_for(&id, status_is("CANCELED"));
+    assert!(record.to_string().contains("CenturyLink operator"), "the customer sees an operator: {record}");
+    let (_, view) = server.call_as(&operator, "GET", &format!("/admin/migrations/{id}"), None);
+    assert_eq!(view["execution"]["status"], "ABORTED", "{view}");
+    // The account is free again.
+    server.create(AccessLevel::Optimized);
+}
+
+#[test]
 fn full_migration_with_the_store_on_moto() {
     let Ok(endpoint) = std::env::var("MOTO_ENDPOINT") else {
         assert!(

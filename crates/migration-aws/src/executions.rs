@@ -5,13 +5,14 @@ use async_trait::async_trait;
 use aws_sdk_sfn::Client;
 use aws_sdk_sfn::config::http::HttpResponse;
 use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_sfn::operation::describe_execution::DescribeExecutionError;
 use aws_sdk_sfn::operation::send_task_failure::SendTaskFailureError;
 use aws_sdk_sfn::operation::send_task_success::SendTaskSuccessError;
 use aws_sdk_sfn::operation::start_execution::StartExecutionError;
 use aws_sdk_sfn::operation::stop_execution::StopExecutionError;
 use aws_sdk_sfn::types::ExecutionStatus;
 use migration::error::ExecutionError;
-use migration::ports::{Executions, TokenDelivery};
+use migration::ports::{ExecutionState, ExecutionStatus as DomainStatus, Executions, TokenDelivery};
 use migration::{MigrationId, TaskToken};
 use tracing::{info, instrument};
 
@@ -54,15 +55,15 @@ impl StepFunctionsExecutions {
     }
 
     /// `arn:aws:states:<region>:<account>:execution:<state machine>:<migration id>`.
-    pub fn execution_arn(&self, migration: MigrationId) -> String {
+    fn arn_of(&self, migration: MigrationId) -> String {
         format!("{}:{migration}", self.state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
     }
 
-    async fn describe(
+    async fn describe_raw(
         &self,
         migration: MigrationId,
     ) -> Result<aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput, ExecutionError> {
-        self.client.describe_execution().execution_arn(self.execution_arn(migration)).send().await.map_err(|e| execution_error(&e))
+        self.client.describe_execution().execution_arn(self.arn_of(migration)).send().await.map_err(|e| execution_error(&e))
     }
 }
 
@@ -86,7 +87,7 @@ impl Executions for StepFunctionsExecutions {
             // Returned for a running execution with another input, and for an ended one
             // whatever the input; a running one with the same input is a plain success.
             Err(err) if matches!(err.as_service_error(), Some(StartExecutionError::ExecutionAlreadyExists(_))) => {
-                let existing = self.describe(migration).await?;
+                let existing = self.describe_raw(migration).await?;
                 if *existing.status() != ExecutionStatus::Running {
                     return Err(ExecutionError::Ended(existing.status().as_str().to_owned()));
                 }
@@ -107,7 +108,7 @@ impl Executions for StepFunctionsExecutions {
         let result = self
             .client
             .stop_execution()
-            .execution_arn(self.execution_arn(migration))
+            .execution_arn(self.arn_of(migration))
             .error(truncate(error, MAX_ERROR_CHARS))
             .cause(truncate(cause, MAX_CAUSE_CHARS))
             .send()
@@ -118,7 +119,7 @@ impl Executions for StepFunctionsExecutions {
             Err(err) if is_transient(&err) => Err(execution_error(&err)),
             Err(err) => {
                 // A finished execution cannot be stopped, and need not be.
-                let status = self.describe(migration).await?.status().clone();
+                let status = self.describe_raw(migration).await?.status().clone();
                 if status == ExecutionStatus::Running { Err(execution_error(&err)) } else { Ok(()) }
             }
         }
@@ -159,4 +160,40 @@ impl Executions for StepFunctionsExecutions {
             }
         }
     }
+
+    fn execution_arn(&self, migration: MigrationId) -> Option<String> {
+        Some(self.arn_of(migration))
+    }
+
+    /// `DescribeExecution`; `ExecutionDoesNotExist` is `None`. The KMS errors (a state
+    /// machine encrypted with a customer key the caller may not use) are failures to
+    /// report, `KmsThrottlingException` a retryable one.
+    #[instrument(skip(self), fields(migration_id = %migration))]
+    async fn describe(&self, migration: MigrationId) -> Result<Option<ExecutionState>, ExecutionError> {
+        let out = match self.client.describe_execution().execution_arn(self.arn_of(migration)).send().await {
+            Ok(out) => out,
+            Err(err) if matches!(err.as_service_error(), Some(DescribeExecutionError::ExecutionDoesNotExist(_))) => return Ok(None),
+            Err(err) => return Err(execution_error(&err)),
+        };
+        let status = match out.status() {
+            ExecutionStatus::Running => DomainStatus::Running,
+            ExecutionStatus::Succeeded => DomainStatus::Succeeded,
+            ExecutionStatus::Failed => DomainStatus::Failed,
+            ExecutionStatus::TimedOut => DomainStatus::TimedOut,
+            ExecutionStatus::Aborted => DomainStatus::Aborted,
+            ExecutionStatus::PendingRedrive => DomainStatus::PendingRedrive,
+            other => return Err(ExecutionError::Other(format!("DescribeExecution answered an unknown status {}", other.as_str()))),
+        };
+        Ok(Some(ExecutionState {
+            status,
+            started_at: time(out.start_date()),
+            stopped_at: out.stop_date().map(time),
+            error: out.error().map(str::to_owned),
+            cause: out.cause().map(str::to_owned),
+        }))
+    }
+}
+
+fn time(t: &aws_sdk_sfn::primitives::DateTime) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap_or_default()
 }

@@ -14,10 +14,12 @@
 //! migrations; ULIDs sort by creation time, so a descending query is newest first.
 //! GSI2 (`GSI2PK = QUEUE#<queue>`, `GSI2SK = <due time>#<migration id>`) is the sparse work
 //! queue: only records with a [`WorkQueue`] carry its attributes.
+//! GSI3 (`GSI3PK = STATUS#<status>`, `GSI3SK = <migration id>`) lists migrations of a status
+//! across organizations, for operators, newest first.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use migration::record::WorkQueue;
-use migration::{AwsAccountId, MigrationId, OrgId, Territory};
+use migration::{AwsAccountId, MigrationId, OrgId, Status, Territory};
 
 pub const PK: &str = "PK";
 pub const SK: &str = "SK";
@@ -27,6 +29,9 @@ pub const GSI1SK: &str = "GSI1SK";
 pub const GSI2: &str = "GSI2";
 pub const GSI2PK: &str = "GSI2PK";
 pub const GSI2SK: &str = "GSI2SK";
+pub const GSI3: &str = "GSI3";
+pub const GSI3PK: &str = "GSI3PK";
+pub const GSI3SK: &str = "GSI3SK";
 /// The kind of item (`MIGRATION`, `EVENT`, ...), so a stream consumer can tell items apart.
 pub const ENTITY: &str = "entity";
 /// The TTL attribute (epoch seconds, a Number) of idempotency keys.
@@ -36,7 +41,7 @@ pub const IDEMPOTENCY_RECORD: &str = "record";
 
 /// Attributes that belong to the table layout rather than to a domain record. They are
 /// removed before an item is read back into its record.
-pub const LAYOUT_ATTRIBUTES: &[&str] = &[PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK, ENTITY];
+pub const LAYOUT_ATTRIBUTES: &[&str] = &[PK, SK, GSI1PK, GSI1SK, GSI2PK, GSI2SK, GSI3PK, GSI3SK, ENTITY];
 
 pub mod entity {
     pub const MIGRATION: &str = "MIGRATION";
@@ -102,9 +107,14 @@ pub fn org_partition(org: &OrgId) -> String {
     format!("ORG#{org}")
 }
 
-/// GSI1 sort key: the migration id (a ULID sorts by creation time).
+/// GSI1 and GSI3 sort key: the migration id (a ULID sorts by creation time).
 pub fn gsi1_sort(id: MigrationId) -> String {
     id.to_string()
+}
+
+/// `STATUS#<status>`: the GSI3 partition of the migrations in a status.
+pub fn status_partition(status: Status) -> String {
+    format!("STATUS#{}", status.as_str())
 }
 
 pub fn queue_partition(queue: WorkQueue) -> String {

@@ -36,6 +36,7 @@ pub fn table_definition() -> TableDefinition {
         indexes: vec![
             IndexDefinition { name: keys::GSI1, partition_key: keys::GSI1PK, sort_key: keys::GSI1SK },
             IndexDefinition { name: keys::GSI2, partition_key: keys::GSI2PK, sort_key: keys::GSI2SK },
+            IndexDefinition { name: keys::GSI3, partition_key: keys::GSI3PK, sort_key: keys::GSI3SK },
         ],
         ttl_attribute: keys::TTL,
         stream_view_type: "NEW_IMAGE",
@@ -129,8 +130,8 @@ mod tests {
     fn the_definition_names_every_key_once() {
         let def = table_definition();
         let names = def.attribute_names();
-        assert_eq!(names, vec!["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK"]);
-        assert_eq!(def.global_secondary_indexes().len(), 2);
+        assert_eq!(names, vec!["PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "GSI3PK", "GSI3SK"]);
+        assert_eq!(def.global_secondary_indexes().len(), 3);
         assert_eq!(def.ttl_attribute, "expires_at");
         assert_eq!(StreamViewType::from(def.stream_view_type), StreamViewType::NewImage);
     }

@@ -8,12 +8,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use migration::error::{AccessError, ExecutionError, OrgError, StoreError};
 use migration::ports::{
-    CustomerAccess, CustomerSession, Executions, IdempotencyRecord, Membership, MigrationStore, Organizations, Page, SupportAnswer,
-    SupportProbe, TokenDelivery,
+    CustomerAccess, CustomerSession, ExecutionState, Executions, IdempotencyRecord, ListQuery, Membership, MigrationStore, Organizations,
+    Page, SupportAnswer, SupportProbe, TokenDelivery,
 };
 use migration::record::{Change, Handshake, HistoryEvent, Migration, SupportPlan, WorkQueue};
 use migration::rules::{Approval, CustomerOrganization, OrgProfile, Terms};
-use migration::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, Status, TaskToken, Territory};
+use migration::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory};
 use tracing::error;
 
 /// Why a port cannot answer in this function: it is not one of the function's
@@ -104,8 +104,8 @@ impl MigrationStore for Unavailable {
     async fn history(&self, _: MigrationId) -> Result<Vec<HistoryEvent>, StoreError> {
         self.fail("history")
     }
-    async fn list_by_org(&self, _: &OrgId, _: Option<Status>, _: u32, _: Option<&str>) -> Result<Page, StoreError> {
-        self.fail("list_by_org")
+    async fn list(&self, _: &ListQuery, _: u32, _: Option<&str>) -> Result<Page, StoreError> {
+        self.fail("list")
     }
     async fn due(&self, _: WorkQueue, _: DateTime<Utc>, _: u32) -> Result<Vec<Migration>, StoreError> {
         self.fail("due")
@@ -202,6 +202,12 @@ impl Executions for Unavailable {
     }
     async fn send_task_failure(&self, _: &TaskToken, _: &str, _: &str) -> Result<TokenDelivery, ExecutionError> {
         self.fail("send_task_failure")
+    }
+    fn execution_arn(&self, _: MigrationId) -> Option<String> {
+        None
+    }
+    async fn describe(&self, _: MigrationId) -> Result<Option<ExecutionState>, ExecutionError> {
+        self.fail("describe")
     }
 }
 

@@ -825,6 +825,37 @@ mod step_functions {
     }
 
     #[tokio::test]
+    async fn describe_reads_status_error_and_cause_and_a_missing_execution_is_none() {
+        use migration::ports::ExecutionStatus as Domain;
+        let failed =
+            mock!(Client::describe_execution).match_requests(|r| r.execution_arn() == Some(execution_arn().as_str())).then_output(|| {
+                DescribeExecutionOutput::builder()
+                    .execution_arn(execution_arn())
+                    .state_machine_arn(STATE_MACHINE)
+                    .status(ExecutionStatus::Failed)
+                    .start_date(aws_sdk_sfn::primitives::DateTime::from_secs(REQUESTED))
+                    .stop_date(aws_sdk_sfn::primitives::DateTime::from_secs(REQUESTED + 60))
+                    .error("Migration.InvitationDeclined")
+                    .cause(r#"{"message":"declined"}"#)
+                    .build()
+                    .unwrap()
+            });
+        let missing = mock!(Client::describe_execution).sequence().http_status(400, json_error("ExecutionDoesNotExist", "")).build();
+        let kms = mock!(Client::describe_execution).sequence().http_status(400, json_error("KmsAccessDeniedException", "")).build();
+        let client = mock_client!(aws_sdk_sfn, RuleMode::Sequential, [&failed, &missing, &kms]);
+        let port = adapter(client);
+
+        let state = port.describe(migration_id()).await.unwrap().expect("described");
+        assert_eq!(state.status, Domain::Failed);
+        assert_eq!(state.error.as_deref(), Some("Migration.InvitationDeclined"));
+        assert_eq!(state.cause.as_deref(), Some(r#"{"message":"declined"}"#));
+        assert_eq!(state.stopped_at.map(|t| t.timestamp()), Some(REQUESTED + 60));
+        assert_eq!(port.describe(migration_id()).await.unwrap(), None, "ExecutionDoesNotExist: never started");
+        assert!(matches!(port.describe(migration_id()).await, Err(ExecutionError::Other(_))), "a KMS refusal is reported, not hidden");
+        assert_eq!(port.execution_arn(migration_id()), Some(execution_arn()));
+    }
+
+    #[tokio::test]
     async fn start_names_the_execution_after_the_migration() {
         let start = mock!(Client::start_execution)
             .match_requests(|r| r.name() == Some("01JNK4Q6X1V8W5Z2Y3A4B5C6D7") && r.state_machine_arn() == Some(STATE_MACHINE))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Duration;
 use migration::error::StoreError;
-use migration::ports::{CustomerAccess, MigrationStore};
+use migration::ports::{CustomerAccess, ListQuery, MigrationStore};
 use migration::record::{Actor, ChangeBuilder, HistoryEvent, created_event};
 use migration::rules::CustomerOrganization;
 use migration::{MigrationId, OrgId, Status};
@@ -49,7 +49,7 @@ async fn fifty_concurrent_creates_for_one_account_yield_one_migration_and_one_lo
             );
         }
     }
-    let listed = store.list_by_org(&"acme".parse().unwrap(), None, 100, None).await.unwrap();
+    let listed = store.list(&ListQuery::org("acme".parse().unwrap(), None), 100, None).await.unwrap();
     assert_eq!(listed.items.len(), 1, "one migration stored");
     assert_eq!(listed.items[0].id, winner);
     assert_eq!(store.lock_holder(&"000123456789".parse().unwrap()).await.unwrap(), Some(winner));
@@ -193,9 +193,9 @@ async fn a_cursor_survives_pages_read_past_a_filter() {
         }
     }
     let org: OrgId = "acme".parse().unwrap();
-    let p1 = store.list_by_org(&org, Some(Status::Validated), 1, None).await.unwrap();
+    let p1 = store.list(&ListQuery::org(org.clone(), Some(Status::Validated)), 1, None).await.unwrap();
     assert_eq!(p1.items.iter().map(|m| m.id).collect::<Vec<_>>(), vec![matching[1]]);
-    let p2 = store.list_by_org(&org, Some(Status::Validated), 1, p1.next_cursor.as_deref()).await.unwrap();
+    let p2 = store.list(&ListQuery::org(org.clone(), Some(Status::Validated)), 1, p1.next_cursor.as_deref()).await.unwrap();
     assert_eq!(p2.items.iter().map(|m| m.id).collect::<Vec<_>>(), vec![matching[0]]);
     assert_eq!(p2.next_cursor, None);
 }

@@ -16,7 +16,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::{FULL_AWS_ACCESS, ManualClock, RoleTrust, SimAws, SimSupportPlan};
 use migration::ids::{AwsAccountId, MigrationId, OrgId};
-use migration::ports::{IdempotencyRecord, MigrationStore, Organizations};
+use migration::ports::{IdempotencyRecord, ListQuery, Listing, MigrationStore, Organizations, Page};
 use migration::record::{Actor, Change, ChangeBuilder, HistoryEvent, Migration, WorkQueue, created_event};
 use migration::request::{Acknowledgements, MigrationRequest};
 use migration::rules::{Approval, Eligibility, OrgProfile, Terms, TermsAcceptance, TermsDocument};
@@ -224,14 +224,14 @@ pub mod store {
         let acme_org: OrgId = "acme".parse().unwrap();
 
         // Pages of 2 across 5 records, newest first.
-        let p1 = store.list_by_org(&acme_org, None, 2, None).await.unwrap();
+        let p1 = store.list(&ListQuery::org(acme_org.clone(), None), 2, None).await.unwrap();
         assert_eq!(ids(&p1.items), vec![acme[4].id, acme[3].id]);
-        let p2 = store.list_by_org(&acme_org, None, 2, p1.next_cursor.as_deref()).await.unwrap();
+        let p2 = store.list(&ListQuery::org(acme_org.clone(), None), 2, p1.next_cursor.as_deref()).await.unwrap();
         assert_eq!(ids(&p2.items), vec![acme[2].id, acme[1].id]);
-        let p3 = store.list_by_org(&acme_org, None, 2, p2.next_cursor.as_deref()).await.unwrap();
+        let p3 = store.list(&ListQuery::org(acme_org.clone(), None), 2, p2.next_cursor.as_deref()).await.unwrap();
         assert_eq!(ids(&p3.items), vec![acme[0].id]);
         assert_eq!(p3.next_cursor, None, "the last page has no cursor");
-        let all = store.list_by_org(&acme_org, None, 10, None).await.unwrap();
+        let all = store.list(&ListQuery::org(acme_org.clone(), None), 10, None).await.unwrap();
         assert_eq!(all.items.len(), 5);
         assert_eq!(all.next_cursor, None);
         assert_eq!(all.items[0], acme[4], "listed records are whole");
@@ -239,23 +239,71 @@ pub mod store {
         // A status filter, across pages of one.
         let v1 = advance(&*store, &acme[1], Status::Validated, t0() + Duration::hours(1)).await;
         let v3 = advance(&*store, &acme[3], Status::Validated, t0() + Duration::hours(1)).await;
-        let f1 = store.list_by_org(&acme_org, Some(Status::Validated), 1, None).await.unwrap();
+        let f1 = store.list(&ListQuery::org(acme_org.clone(), Some(Status::Validated)), 1, None).await.unwrap();
         assert_eq!(f1.items, vec![v3]);
-        let f2 = store.list_by_org(&acme_org, Some(Status::Validated), 1, f1.next_cursor.as_deref()).await.unwrap();
+        let f2 = store.list(&ListQuery::org(acme_org.clone(), Some(Status::Validated)), 1, f1.next_cursor.as_deref()).await.unwrap();
         assert_eq!(f2.items, vec![v1]);
         assert_eq!(f2.next_cursor, None);
-        let none = store.list_by_org(&acme_org, Some(Status::Hardened), 3, None).await.unwrap();
+        let none = store.list(&ListQuery::org(acme_org.clone(), Some(Status::Hardened)), 3, None).await.unwrap();
         assert!(none.items.is_empty() && none.next_cursor.is_none());
 
         // Another organization's listing and cursors.
-        let g = store.list_by_org(&"globex".parse().unwrap(), None, 1, None).await.unwrap();
+        let g = store.list(&ListQuery::org("globex".parse().unwrap(), None), 1, None).await.unwrap();
         assert_eq!(ids(&g.items), vec![globex_new.id]);
         let foreign = g.next_cursor.expect("globex has a second page");
-        assert_eq!(store.list_by_org(&acme_org, None, 2, Some(&foreign)).await.unwrap_err(), StoreError::InvalidCursor);
-        let g2 = store.list_by_org(&"globex".parse().unwrap(), None, 1, Some(&foreign)).await.unwrap();
+        assert_eq!(store.list(&ListQuery::org(acme_org.clone(), None), 2, Some(&foreign)).await.unwrap_err(), StoreError::InvalidCursor);
+        let g2 = store.list(&ListQuery::org("globex".parse().unwrap(), None), 1, Some(&foreign)).await.unwrap();
         assert_eq!(ids(&g2.items), vec![globex_old.id]);
         for forged in ["not-a-cursor", "", "%%%", "eyJ4IjoxfQ", "00", &"ab".repeat(600)] {
-            assert_eq!(store.list_by_org(&acme_org, None, 2, Some(forged)).await.unwrap_err(), StoreError::InvalidCursor, "{forged:?}");
+            assert_eq!(
+                store.list(&ListQuery::org(acme_org.clone(), None), 2, Some(forged)).await.unwrap_err(),
+                StoreError::InvalidCursor,
+                "{forged:?}"
+            );
+        }
+    }
+
+    pub async fn list_by_status_across_organizations_within_a_window(store: Arc<dyn MigrationStore>) {
+        let by_status = |status, after: Option<DateTime<Utc>>, before: Option<DateTime<Utc>>| ListQuery {
+            listing: Listing::Status(status),
+            created_after: after,
+            created_before: before,
+        };
+        let a0 = create(&*store, "acme", "000123456780", t0()).await;
+        let g1 = create(&*store, "globex", "000123456781", t0() + Duration::minutes(1)).await;
+        let a2 = create(&*store, "acme", "000123456782", t0() + Duration::minutes(2)).await;
+        let g3 = create(&*store, "globex", "000123456783", t0() + Duration::minutes(3)).await;
+        let v1 = advance(&*store, &g1, Status::Validated, t0() + Duration::hours(1)).await;
+
+        // Every organization's REQUESTED migrations, newest first, across pages.
+        let p1 = store.list(&by_status(Status::Requested, None, None), 2, None).await.unwrap();
+        assert_eq!(ids(&p1.items), vec![g3.id, a2.id]);
+        let p2 = store.list(&by_status(Status::Requested, None, None), 2, p1.next_cursor.as_deref()).await.unwrap();
+        assert_eq!(ids(&p2.items), vec![a0.id]);
+        assert_eq!(p2.next_cursor, None);
+        // A status change moves the record to its new status's listing.
+        assert_eq!(store.list(&by_status(Status::Validated, None, None), 10, None).await.unwrap().items, vec![v1]);
+
+        // The window: strictly after and strictly before, to the millisecond.
+        let window = by_status(Status::Requested, Some(t0()), Some(t0() + Duration::minutes(3)));
+        assert_eq!(ids(&store.list(&window, 10, None).await.unwrap().items), vec![a2.id]);
+        let to_the_ms = by_status(Status::Requested, Some(t0() - Duration::milliseconds(1)), Some(t0() + Duration::milliseconds(1)));
+        assert_eq!(ids(&store.list(&to_the_ms, 10, None).await.unwrap().items), vec![a0.id]);
+        let empty = by_status(Status::Requested, Some(t0() + Duration::minutes(3)), Some(t0()));
+        assert_eq!(store.list(&empty, 10, None).await.unwrap(), Page { items: Vec::new(), next_cursor: None });
+        // An organization's listing keeps to the window too.
+        let acme_recent = ListQuery { created_after: Some(t0()), ..ListQuery::org("acme".parse().unwrap(), None) };
+        assert_eq!(ids(&store.list(&acme_recent, 10, None).await.unwrap().items), vec![a2.id]);
+
+        // A cursor belongs to its listing and its window.
+        let first = store.list(&by_status(Status::Requested, None, None), 1, None).await.unwrap();
+        let cursor = first.next_cursor.expect("a second page");
+        for other in [
+            by_status(Status::Validated, None, None),
+            ListQuery::org("globex".parse().unwrap(), None),
+            by_status(Status::Requested, Some(t0() + Duration::minutes(5)), None),
+        ] {
+            assert_eq!(store.list(&other, 1, Some(&cursor)).await.unwrap_err(), StoreError::InvalidCursor, "{other:?}");
         }
     }
 
@@ -332,7 +380,7 @@ pub mod store {
         store.put_org_profile(&profile).await.unwrap();
         assert_eq!(store.org_profile(&profile.org_id).await.unwrap(), Some(profile));
         assert!(
-            store.list_by_org(&"acme".parse().unwrap(), None, 10, None).await.unwrap().items.is_empty(),
+            store.list(&ListQuery::org("acme".parse().unwrap(), None), 10, None).await.unwrap().items.is_empty(),
             "a profile is not a migration"
         );
     }
@@ -351,6 +399,7 @@ macro_rules! store_contract_tests {
             failure_change_releases_only_its_own_lock,
             history_is_in_order,
             list_is_newest_first_with_pages_and_filter,
+            list_by_status_across_organizations_within_a_window,
             work_queue_returns_due_records_only,
             reference_data_round_trips
         );

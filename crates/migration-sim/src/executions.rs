@@ -3,9 +3,10 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
 use migration::error::ExecutionError;
 use migration::ids::{MigrationId, TaskToken};
-use migration::ports::{Executions, TokenDelivery};
+use migration::ports::{ExecutionState, ExecutionStatus, Executions, TokenDelivery};
 
 /// What was sent for a task token.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,7 +18,7 @@ pub enum TokenOutcome {
 #[derive(Default)]
 struct Log {
     started: HashMap<MigrationId, serde_json::Value>,
-    ended: HashMap<MigrationId, String>,
+    ended: HashMap<MigrationId, ExecutionState>,
     starts: u32,
     stopped: Vec<(MigrationId, String)>,
     tokens: Vec<(TaskToken, TokenOutcome)>,
@@ -35,9 +36,22 @@ impl RecordingExecutions {
         self.0.lock().expect("no panics while holding the lock")
     }
 
-    /// Ends a started execution with `status` (as Step Functions names it, e.g. `ABORTED`).
-    pub fn end(&self, migration: MigrationId, status: &str) {
-        self.log().ended.insert(migration, status.to_owned());
+    /// Ends a started execution with `status`, without an error.
+    pub fn end(&self, migration: MigrationId, status: ExecutionStatus) {
+        self.end_with(migration, status, None, None);
+    }
+
+    /// Ends a started execution with `status` and the error and cause a Fail state or a
+    /// stop gave it.
+    pub fn end_with(&self, migration: MigrationId, status: ExecutionStatus, error: Option<&str>, cause: Option<&str>) {
+        let ended = ExecutionState {
+            status,
+            started_at: SIMULATED_START,
+            stopped_at: Some(SIMULATED_START),
+            error: error.map(str::to_owned),
+            cause: cause.map(str::to_owned),
+        };
+        self.log().ended.insert(migration, ended);
     }
 
     pub fn started(&self) -> Vec<MigrationId> {
@@ -77,8 +91,8 @@ impl Executions for RecordingExecutions {
     async fn start(&self, migration: MigrationId, input: serde_json::Value) -> Result<(), ExecutionError> {
         let mut log = self.log();
         log.starts += 1;
-        if let Some(status) = log.ended.get(&migration) {
-            return Err(ExecutionError::Ended(status.clone()));
+        if let Some(ended) = log.ended.get(&migration) {
+            return Err(ExecutionError::Ended(ended.status.as_str().to_owned()));
         }
         match log.started.get(&migration) {
             Some(existing) if existing != &input => Err(ExecutionError::NameTaken(migration.to_string())),
@@ -102,4 +116,28 @@ impl Executions for RecordingExecutions {
     async fn send_task_failure(&self, token: &TaskToken, error: &str, cause: &str) -> Result<TokenDelivery, ExecutionError> {
         Ok(self.deliver(token, TokenOutcome::Failure { error: error.to_owned(), cause: cause.to_owned() }))
     }
+
+    fn execution_arn(&self, migration: MigrationId) -> Option<String> {
+        Some(format!("{SIMULATED_STATE_MACHINE_ARN}:{migration}").replacen(":stateMachine:", ":execution:", 1))
+    }
+
+    async fn describe(&self, migration: MigrationId) -> Result<Option<ExecutionState>, ExecutionError> {
+        let log = self.log();
+        if let Some(ended) = log.ended.get(&migration) {
+            return Ok(Some(ended.clone()));
+        }
+        Ok(log.started.contains_key(&migration).then_some(ExecutionState {
+            status: ExecutionStatus::Running,
+            started_at: SIMULATED_START,
+            stopped_at: None,
+            error: None,
+            cause: None,
+        }))
+    }
 }
+
+/// The state machine the recorded executions belong to.
+pub const SIMULATED_STATE_MACHINE_ARN: &str = "arn:aws:states:us-east-1:999999999999:stateMachine:cam-migration";
+
+/// The recorder keeps no clock: its executions all start (and end) at this instant.
+const SIMULATED_START: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH;

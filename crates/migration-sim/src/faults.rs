@@ -18,7 +18,7 @@ use async_trait::async_trait;
 
 use migration::error::{AccessError, ExecutionError, OrgError, StoreError};
 use migration::ids::{ExternalId, MigrationId, RoleArn, TaskToken};
-use migration::ports::{CustomerAccess, CustomerSession, Executions, Ports, SupportAnswer, SupportProbe, TokenDelivery};
+use migration::ports::{CustomerAccess, CustomerSession, ExecutionState, Executions, Ports, SupportAnswer, SupportProbe, TokenDelivery};
 use migration::record::SupportPlan;
 use migration::rules::CustomerOrganization;
 
@@ -324,6 +324,12 @@ impl Executions for FaultyExecutions {
     }
     async fn send_task_failure(&self, token: &TaskToken, error: &str, cause: &str) -> Result<TokenDelivery, ExecutionError> {
         faulty!(self.faults, "executions.send_task_failure", effect, self.err(), self.inner.send_task_failure(token, error, cause).await)
+    }
+    fn execution_arn(&self, migration: MigrationId) -> Option<String> {
+        self.inner.execution_arn(migration)
+    }
+    async fn describe(&self, migration: MigrationId) -> Result<Option<ExecutionState>, ExecutionError> {
+        faulty!(self.faults, "executions.describe", read, self.err(), self.inner.describe(migration).await)
     }
 }
 

@@ -18,10 +18,9 @@ use chrono::{DateTime, Utc};
 
 use migration::error::{OrgError, StoreError};
 use migration::ids::{AwsAccountId, HandshakeId, MigrationId, OrgId, Territory};
-use migration::ports::{IdempotencyRecord, Membership, MigrationStore, Organizations, Page};
+use migration::ports::{IdempotencyRecord, ListQuery, Membership, MigrationStore, Organizations, Page};
 use migration::record::{Change, Handshake, HistoryEvent, Migration, WorkQueue};
 use migration::rules::{Approval, OrgProfile, Terms};
-use migration::status::Status;
 
 /// What a hook decides before a call.
 #[derive(Debug)]
@@ -67,7 +66,7 @@ pub enum StoreCall<'a> {
     Get { id: MigrationId },
     Update { change: &'a Change },
     History { id: MigrationId },
-    ListByOrg { org: &'a OrgId, status: Option<Status>, limit: u32, cursor: Option<&'a str> },
+    List { query: &'a ListQuery, limit: u32, cursor: Option<&'a str> },
     Due { queue: WorkQueue, now: DateTime<Utc>, limit: u32 },
     LockHolder { account: &'a AwsAccountId },
     Idempotency { org: &'a OrgId, key: &'a str },
@@ -87,7 +86,7 @@ impl StoreCall<'_> {
             Self::Get { .. } => "store.get",
             Self::Update { .. } => "store.update",
             Self::History { .. } => "store.history",
-            Self::ListByOrg { .. } => "store.list_by_org",
+            Self::List { .. } => "store.list",
             Self::Due { .. } => "store.due",
             Self::LockHolder { .. } => "store.lock_holder",
             Self::Idempotency { .. } => "store.idempotency",
@@ -166,8 +165,8 @@ impl<H: StoreHook> MigrationStore for HookedStore<H> {
     async fn history(&self, id: MigrationId) -> Result<Vec<HistoryEvent>, StoreError> {
         self.run(StoreCall::History { id }, self.inner.history(id)).await
     }
-    async fn list_by_org(&self, org: &OrgId, status: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError> {
-        self.run(StoreCall::ListByOrg { org, status, limit, cursor }, self.inner.list_by_org(org, status, limit, cursor)).await
+    async fn list(&self, query: &ListQuery, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError> {
+        self.run(StoreCall::List { query, limit, cursor }, self.inner.list(query, limit, cursor)).await
     }
     async fn due(&self, queue: WorkQueue, now: DateTime<Utc>, limit: u32) -> Result<Vec<Migration>, StoreError> {
         self.run(StoreCall::Due { queue, now, limit }, self.inner.due(queue, now, limit)).await

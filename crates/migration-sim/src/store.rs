@@ -10,10 +10,9 @@ use tokio::sync::broadcast;
 
 use migration::error::StoreError;
 use migration::ids::{AwsAccountId, MigrationId, OrgId, Territory};
-use migration::ports::{ChangeFeed, IdempotencyRecord, MigrationStore, Page};
+use migration::ports::{ChangeFeed, IdempotencyRecord, ListQuery, Listing, MigrationStore, Page};
 use migration::record::{Change, HistoryEvent, Migration, StatusChanged, WorkQueue};
 use migration::rules::{Approval, OrgProfile, Terms};
-use migration::status::Status;
 
 #[derive(Default)]
 struct Tables {
@@ -65,21 +64,35 @@ impl MemoryStore {
 }
 
 /// Opaque cursor: hex of `<org>|<last id>`. Checked against the caller's organization.
-fn encode_cursor(org: &OrgId, last: MigrationId) -> String {
-    format!("{org}|{last}").bytes().map(|b| format!("{b:02x}")).collect()
+/// The index a listing reads, as DynamoDB's would name its partition: a cursor is bound to it.
+fn partition(query: &ListQuery) -> String {
+    match &query.listing {
+        Listing::Org { org, .. } => format!("ORG#{org}"),
+        Listing::Status(status) => format!("STATUS#{status}"),
+    }
 }
 
-fn decode_cursor(org: &OrgId, cursor: &str) -> Result<MigrationId, StoreError> {
+fn encode_cursor(query: &ListQuery, last: MigrationId) -> String {
+    format!("{}|{last}", partition(query)).bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The last id of the previous page, if the cursor is well-formed, of the same partition
+/// and inside the query's window (DynamoDB refuses a start key outside the key condition).
+fn decode_cursor(query: &ListQuery, cursor: &str) -> Result<MigrationId, StoreError> {
     if !cursor.len().is_multiple_of(2) || cursor.len() > 512 {
         return Err(StoreError::InvalidCursor);
     }
     let bytes: Option<Vec<u8>> = (0..cursor.len()).step_by(2).map(|i| u8::from_str_radix(cursor.get(i..i + 2)?, 16).ok()).collect();
     let text = bytes.and_then(|b| String::from_utf8(b).ok()).ok_or(StoreError::InvalidCursor)?;
-    let (cursor_org, last) = text.split_once('|').ok_or(StoreError::InvalidCursor)?;
-    if cursor_org != org.as_str() {
+    let (cursor_partition, last) = text.rsplit_once('|').ok_or(StoreError::InvalidCursor)?;
+    if cursor_partition != partition(query) {
         return Err(StoreError::InvalidCursor);
     }
-    last.parse().map_err(|_| StoreError::InvalidCursor)
+    let last: MigrationId = last.parse().map_err(|_| StoreError::InvalidCursor)?;
+    match query.id_bounds() {
+        Some((low, high)) if (low..=high).contains(&last) => Ok(last),
+        _ => Err(StoreError::InvalidCursor),
+    }
 }
 
 #[async_trait]
@@ -144,19 +157,15 @@ impl MigrationStore for MemoryStore {
         Ok(self.tables().history.range((id, 0)..=(id, u64::MAX)).map(|(_, e)| e.clone()).collect())
     }
 
-    async fn list_by_org(&self, org: &OrgId, status: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError> {
-        let after = cursor.map(|c| decode_cursor(org, c)).transpose()?;
+    async fn list(&self, query: &ListQuery, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError> {
+        let after = cursor.map(|c| decode_cursor(query, c)).transpose()?;
         let t = self.tables();
-        let mut mine: Vec<&Migration> = t
-            .migrations
-            .values()
-            .filter(|m| &m.org_id == org && status.is_none_or(|s| m.status == s) && after.is_none_or(|a| m.id < a))
-            .collect();
-        mine.sort_by_key(|m| std::cmp::Reverse(m.id));
+        let mut selected: Vec<&Migration> = t.migrations.values().filter(|m| query.selects(m) && after.is_none_or(|a| m.id < a)).collect();
+        selected.sort_by_key(|m| std::cmp::Reverse(m.id));
         let limit = limit as usize;
-        let more = mine.len() > limit;
-        let items: Vec<Migration> = mine.into_iter().take(limit).cloned().collect();
-        let next_cursor = if more { items.last().map(|m| encode_cursor(org, m.id)) } else { None };
+        let more = selected.len() > limit;
+        let items: Vec<Migration> = selected.into_iter().take(limit).cloned().collect();
+        let next_cursor = if more { items.last().map(|m| encode_cursor(query, m.id)) } else { None };
         Ok(Page { items, next_cursor })
     }
 

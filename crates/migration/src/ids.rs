@@ -212,7 +212,45 @@ impl MigrationId {
         let ms = u64::try_from(at.timestamp_millis()).unwrap_or(0);
         Self(ulid::Ulid::from_parts(ms, rand_bits()))
     }
+
+    /// The smallest and the largest id there can be.
+    pub const MIN: Self = Self(ulid::Ulid(0));
+    pub const MAX: Self = Self(ulid::Ulid(u128::MAX));
+
+    /// When the id was made, to the millisecond.
+    pub fn created_at(self) -> chrono::DateTime<chrono::Utc> {
+        let ms = i64::try_from(self.0.timestamp_ms()).unwrap_or(i64::MAX);
+        chrono::DateTime::from_timestamp_millis(ms).unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+    }
+
+    /// The smallest id made after the millisecond `at` falls in. Ids keep milliseconds only,
+    /// so that millisecond is left out of both bounds: a window is exact to the millisecond.
+    /// A ULID keeps 48 bits of milliseconds since 1970: times outside clamp to the ends.
+    pub fn first_after(at: chrono::DateTime<chrono::Utc>) -> Self {
+        match Self::ms_of(at) {
+            Some(ms) if ms < ULID_MAX_MS => Self(ulid::Ulid::from_parts(ms + 1, 0)),
+            Some(_) => Self::MAX,
+            None => Self::MIN,
+        }
+    }
+
+    /// The largest id made before the millisecond `at` falls in.
+    pub fn last_before(at: chrono::DateTime<chrono::Utc>) -> Self {
+        match Self::ms_of(at) {
+            Some(0) | None => Self::MIN,
+            Some(ms) if ms > ULID_MAX_MS => Self::MAX,
+            Some(ms) => Self(ulid::Ulid::from_parts(ms - 1, u128::MAX)),
+        }
+    }
+
+    /// Milliseconds since 1970, `None` before it.
+    fn ms_of(at: chrono::DateTime<chrono::Utc>) -> Option<u64> {
+        u64::try_from(at.timestamp_millis()).ok()
+    }
 }
+
+/// The largest millisecond a ULID's 48-bit time holds.
+const ULID_MAX_MS: u64 = (1 << 48) - 1;
 
 fn rand_bits() -> u128 {
     ulid::Ulid::new().random()
@@ -346,6 +384,27 @@ mod tests {
         assert!("cam:org/acme=1".parse::<ExternalId>().is_ok());
         assert!("has space".parse::<ExternalId>().is_err());
         assert!("x".repeat(1225).parse::<ExternalId>().is_err());
+    }
+
+    #[test]
+    fn window_bounds_keep_to_the_millisecond_and_clamp_at_the_ends() {
+        let t = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc);
+        let at = t("2026-03-02T10:00:00.500Z");
+        let id = MigrationId::new_at(at);
+        assert_eq!(id.created_at(), at);
+        // The millisecond the bound falls in is out of both bounds.
+        assert!(MigrationId::first_after(at) > id && MigrationId::last_before(at) < id);
+        let just_before = t("2026-03-02T10:00:00.499Z");
+        let just_after = t("2026-03-02T10:00:00.501Z");
+        assert!(MigrationId::first_after(just_before) <= id && id <= MigrationId::last_before(just_after));
+        // Sub-millisecond bounds round away from the id's millisecond as well.
+        assert!(MigrationId::first_after(t("2026-03-02T10:00:00.5004Z")) > id);
+        assert!(MigrationId::last_before(t("2026-03-02T10:00:00.5004Z")) < id);
+        // Before 1970 and past a ULID's 48 bits of milliseconds.
+        assert_eq!(MigrationId::first_after(t("1969-12-31T23:59:59Z")), MigrationId::MIN);
+        assert_eq!(MigrationId::last_before(t("1970-01-01T00:00:00Z")), MigrationId::MIN);
+        assert_eq!(MigrationId::first_after(chrono::DateTime::<chrono::Utc>::MAX_UTC), MigrationId::MAX);
+        assert_eq!(MigrationId::last_before(chrono::DateTime::<chrono::Utc>::MAX_UTC), MigrationId::MAX);
     }
 
     #[test]

@@ -14,6 +14,66 @@ use crate::record::{Change, Handshake, HistoryEvent, Migration, StatusChanged, S
 use crate::rules::{Approval, CustomerOrganization, OrgProfile, Terms};
 use crate::status::Status;
 
+/// Which migrations a listing selects, newest first. An organization's listing reads the
+/// organization's index (GSI1); a listing across organizations needs a status and reads
+/// the status index (GSI3). Neither scans the table, so a listing with neither an
+/// organization nor a status cannot be asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    Org { org: OrgId, status: Option<Status> },
+    Status(Status),
+}
+
+/// A listing and the creation window it keeps to (a ULID carries its creation time to the
+/// millisecond, so the window is a key range, not a filter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListQuery {
+    pub listing: Listing,
+    /// Created strictly after this time.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Created strictly before this time.
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+impl ListQuery {
+    /// An organization's migrations, optionally of one status, at any age.
+    pub fn org(org: OrgId, status: Option<Status>) -> Self {
+        Self { listing: Listing::Org { org, status }, created_after: None, created_before: None }
+    }
+
+    pub fn org_id(&self) -> Option<&OrgId> {
+        match &self.listing {
+            Listing::Org { org, .. } => Some(org),
+            Listing::Status(_) => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<Status> {
+        match &self.listing {
+            Listing::Org { status, .. } => *status,
+            Listing::Status(status) => Some(*status),
+        }
+    }
+
+    /// The smallest and the largest migration id the window admits; `None` when it admits
+    /// none (`created_before` not after `created_after`).
+    pub fn id_bounds(&self) -> Option<(MigrationId, MigrationId)> {
+        let low = self.created_after.map_or(MigrationId::MIN, MigrationId::first_after);
+        let high = self.created_before.map_or(MigrationId::MAX, MigrationId::last_before);
+        (low <= high).then_some((low, high))
+    }
+
+    /// Whether `record` is one this query selects.
+    pub fn selects(&self, record: &Migration) -> bool {
+        let in_window = self.id_bounds().is_some_and(|(low, high)| (low..=high).contains(&record.id));
+        let listed = match &self.listing {
+            Listing::Org { org, status } => &record.org_id == org && status.is_none_or(|s| record.status == s),
+            Listing::Status(status) => record.status == *status,
+        };
+        in_window && listed
+    }
+}
+
 /// One page of a listing. `next_cursor` is opaque to callers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page {
@@ -32,8 +92,9 @@ pub trait MigrationStore: Send + Sync {
     async fn update(&self, change: &Change) -> Result<(), StoreError>;
     /// History in order of `seq`.
     async fn history(&self, id: MigrationId) -> Result<Vec<HistoryEvent>, StoreError>;
-    /// An organization's migrations, newest first.
-    async fn list_by_org(&self, org: &OrgId, status: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError>;
+    /// The migrations `query` selects, newest first. A cursor is accepted back only with the
+    /// query that gave it (another organization's, status's or window's is `InvalidCursor`).
+    async fn list(&self, query: &ListQuery, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError>;
     /// Records in `queue` due at or before `now`, oldest due first.
     async fn due(&self, queue: WorkQueue, now: DateTime<Utc>, limit: u32) -> Result<Vec<Migration>, StoreError>;
     /// The migration that holds the account lock, if any.
@@ -140,6 +201,48 @@ pub enum TokenDelivery {
     AlreadyResolved,
 }
 
+/// Step Functions' `ExecutionStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+    /// A failed execution being redriven: it will run again.
+    PendingRedrive,
+}
+
+impl ExecutionStatus {
+    /// Step Functions' spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "RUNNING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::TimedOut => "TIMED_OUT",
+            Self::Aborted => "ABORTED",
+            Self::PendingRedrive => "PENDING_REDRIVE",
+        }
+    }
+
+    /// Ended for good: it runs no further step.
+    pub fn has_ended(self) -> bool {
+        !matches!(self, Self::Running | Self::PendingRedrive)
+    }
+}
+
+/// What Step Functions says of a migration's execution (`DescribeExecution`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionState {
+    pub status: ExecutionStatus,
+    pub started_at: DateTime<Utc>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// The execution's error and cause, when it failed or was stopped with them.
+    pub error: Option<String>,
+    pub cause: Option<String>,
+}
+
 /// Step Functions: executions and task tokens.
 #[async_trait]
 pub trait Executions: Send + Sync {
@@ -150,6 +253,11 @@ pub trait Executions: Send + Sync {
     async fn stop(&self, migration: MigrationId, error: &str, cause: &str) -> Result<(), ExecutionError>;
     async fn send_task_success(&self, token: &TaskToken, output: serde_json::Value) -> Result<TokenDelivery, ExecutionError>;
     async fn send_task_failure(&self, token: &TaskToken, error: &str, cause: &str) -> Result<TokenDelivery, ExecutionError>;
+    /// The ARN of the migration's execution (whether or not it was started); `None` from a
+    /// port that has no state machine (a function built without it).
+    fn execution_arn(&self, migration: MigrationId) -> Option<String>;
+    /// The migration's execution; `None` when none was started.
+    async fn describe(&self, migration: MigrationId) -> Result<Option<ExecutionState>, ExecutionError>;
 }
 
 /// Status-change events (docs/architecture.md, "Events out"). On AWS the table's stream and an

@@ -409,6 +409,9 @@ pub const UNSTARTED_GRACE: Duration = Duration::minutes(5);
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
 pub enum Actor {
     User(UserId),
+    /// A partner operator, by the IAM principal that signed the request. Shown to customers
+    /// only as "an operator".
+    Operator(String),
     /// A step of the workflow or a scheduled function, by name.
     System(String),
 }

@@ -749,7 +749,7 @@ async fn a_record_whose_execution_ended_before_it_started_is_failed_by_the_sweep
     let id = w.create("full_hardening").await.record.id;
     // An operator stopped the execution before validate ran. Step Functions now refuses the
     // name whatever the input, so sweeping would otherwise re-arm the record forever.
-    w.executions.end(id, "ABORTED");
+    w.executions.end(id, migration::ports::ExecutionStatus::Aborted);
     w.advance(Duration::minutes(6));
 
     let report = steps::sweep_unstarted(&w.ports, 10).await.unwrap();
@@ -812,6 +812,12 @@ impl migration::ports::Executions for EagerExecutions {
         _: &str,
     ) -> Result<migration::ports::TokenDelivery, migration::error::ExecutionError> {
         Ok(migration::ports::TokenDelivery::Delivered)
+    }
+    fn execution_arn(&self, _: MigrationId) -> Option<String> {
+        None
+    }
+    async fn describe(&self, _: MigrationId) -> Result<Option<migration::ports::ExecutionState>, migration::error::ExecutionError> {
+        Ok(None)
     }
 }
 

@@ -511,6 +511,21 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
         api.handle(api::ApiRequest::new(api::http::Method::POST, &format!("/migrations/{canceled}/cancel"), admin.clone(), "cancel")).await;
     assert_eq!(response.status.as_u16(), 200, "cancel: {}", response.json());
 
+    // Operators: read a migration with its execution, list by status across organizations
+    // (GSI3) and by organization (GSI1), ask to record a failure (the execution still runs).
+    let operator = api::Identity::operator("arn:aws:sts::999999999999:assumed-role/CamOperator/ops");
+    for (path, query, expected) in [
+        (format!("/admin/migrations/{canceled}"), "", 200),
+        ("/admin/migrations".to_owned(), "status=CANCELED", 200),
+        ("/admin/migrations".to_owned(), "org=acme&status=INVITED", 200),
+    ] {
+        let request = api::ApiRequest::new(api::http::Method::GET, &path, operator.clone(), "operator").with_query(query);
+        let response = api.handle(request).await;
+        assert_eq!(response.status.as_u16(), expected, "GET {path}?{query}: {}", response.json());
+    }
+    let record = api::ApiRequest::new(api::http::Method::POST, &format!("/admin/migrations/{watched}/record-failure"), operator, "op");
+    assert_eq!(api.handle(record).await.status.as_u16(), 409, "the execution still runs");
+
     // A cancel lands while the invite is in flight: after the invitation, before its write.
     // The invite loses the write and withdraws the invitation it sent (its CancelHandshake).
     let raced = create(RACED, api.clone()).await;

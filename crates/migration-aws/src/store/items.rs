@@ -53,6 +53,8 @@ pub(crate) fn migration_item(record: &Migration) -> Result<Item, StoreError> {
     let mut item = record_item(&keys::migration(record.id), entity::MIGRATION, record)?;
     item.insert(keys::GSI1PK.into(), s(keys::org_partition(&record.org_id)));
     item.insert(keys::GSI1SK.into(), s(keys::gsi1_sort(record.id)));
+    item.insert(keys::GSI3PK.into(), s(keys::status_partition(record.status)));
+    item.insert(keys::GSI3SK.into(), s(keys::gsi1_sort(record.id)));
     // Sparse: only records in a queue carry GSI2 keys. Every write replaces the whole item,
     // so leaving a queue removes them.
     if let Some((queue, due)) = record.work_queue() {

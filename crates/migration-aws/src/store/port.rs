@@ -6,15 +6,15 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use migration::error::StoreError;
-use migration::ports::{IdempotencyRecord, MigrationStore, Page};
+use migration::ports::{IdempotencyRecord, ListQuery, Listing, MigrationStore, Page};
 use migration::record::{Change, HistoryEvent, Migration, WorkQueue};
 use migration::rules::{Approval, OrgProfile, Terms};
-use migration::{AwsAccountId, MigrationId, OrgId, Status, Territory};
+use migration::{AwsAccountId, MigrationId, OrgId, Territory};
 use tracing::{instrument, warn};
 
 use crate::keys::{self, entity};
 use crate::store::DynamoStore;
-use crate::store::cursor::{decode_cursor, encode_cursor};
+use crate::store::cursor::{ListIndex, decode_cursor, encode_cursor};
 use crate::store::items::*;
 use crate::store::transactions::*;
 
@@ -154,11 +154,19 @@ impl MigrationStore for DynamoStore {
     }
 
     #[instrument(skip(self, cursor), fields(has_cursor = cursor.is_some()))]
-    async fn list_by_org(&self, org: &OrgId, status: Option<Status>, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError> {
-        let mut start = cursor.map(|c| decode_cursor(org, c)).transpose()?;
+    async fn list(&self, query: &ListQuery, limit: u32, cursor: Option<&str>) -> Result<Page, StoreError> {
+        let mut start = cursor.map(|c| decode_cursor(query, c)).transpose()?;
+        let Some((low, high)) = query.id_bounds() else { return Ok(Page { items: Vec::new(), next_cursor: None }) };
         if limit == 0 {
             return Ok(Page { items: Vec::new(), next_cursor: None });
         }
+        let index = ListIndex::of(query);
+        // GSI1 holds every status of an organization: a status is a filter there. GSI3 is
+        // keyed by the status itself.
+        let filter = match &query.listing {
+            Listing::Org { status, .. } => *status,
+            Listing::Status(_) => None,
+        };
         let limit = limit as usize;
         // One more than asked tells whether another page exists.
         let wanted = limit + 1;
@@ -166,25 +174,28 @@ impl MigrationStore for DynamoStore {
         loop {
             let needed = wanted - items.len();
             // Limit applies before the filter: read more per page when filtering.
-            let page = if status.is_some() { needed.max(50) } else { needed }.min(1000);
-            let mut query = self
+            let page = if filter.is_some() { needed.max(50) } else { needed }.min(1000);
+            let mut request = self
                 .client
                 .query()
                 .table_name(&self.table)
-                .index_name(keys::GSI1)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", keys::GSI1PK)
-                .expression_attribute_values(":pk", s(keys::org_partition(org)))
+                .index_name(index.name)
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :low AND :high")
+                .expression_attribute_names("#pk", index.pk)
+                .expression_attribute_names("#sk", index.sk)
+                .expression_attribute_values(":pk", s(index.partition.clone()))
+                .expression_attribute_values(":low", s(keys::gsi1_sort(low)))
+                .expression_attribute_values(":high", s(keys::gsi1_sort(high)))
                 .scan_index_forward(false)
                 .limit(i32::try_from(page).unwrap_or(1000))
                 .set_exclusive_start_key(start.take());
-            if let Some(status) = status {
-                query = query
+            if let Some(status) = filter {
+                request = request
                     .filter_expression("#status = :status")
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":status", s(status.as_str()));
             }
-            let out = query.send().await.map_err(|e| store_error(&e))?;
+            let out = request.send().await.map_err(|e| store_error(&e))?;
             for item in out.items.unwrap_or_default() {
                 if items.len() == wanted {
                     break;
@@ -198,7 +209,7 @@ impl MigrationStore for DynamoStore {
         }
         let more = items.len() > limit;
         items.truncate(limit);
-        let next_cursor = if more { items.last().map(encode_cursor) } else { None };
+        let next_cursor = if more { items.last().map(|last| encode_cursor(&index, last)) } else { None };
         Ok(Page { items, next_cursor })
     }
 

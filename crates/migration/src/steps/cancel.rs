@@ -1,12 +1,12 @@
-//! Canceling a migration through the API: withdraw the invitation, stop the execution,
-//! release the account. Repeating it is harmless.
+//! Canceling a migration through the API, by the customer or by an operator: withdraw the
+//! invitation, stop the execution, release the account. Repeating it is harmless.
 
 use tracing::{info, instrument};
 
 use crate::error::{OrgError, StepError, StoreError};
 use crate::ids::MigrationId;
 use crate::ports::Ports;
-use crate::record::{ChangeBuilder, Failure, HandshakeState, Migration};
+use crate::record::{Actor, ChangeBuilder, Failure, HandshakeState, Migration};
 use crate::rules::{self, Caller, Violation};
 use crate::status::Status;
 use crate::steps::load;
@@ -25,6 +25,7 @@ pub enum CancelError {
     Step(StepError),
 }
 
+/// The customer's cancel: an administrator of the migration's organization.
 #[instrument(skip(ports, caller), fields(migration_id = %id))]
 pub async fn cancel_migration(ports: &Ports, caller: &Caller, id: MigrationId) -> Result<Migration, CancelError> {
     rules::check_administrator(caller).map_err(CancelError::Forbidden)?;
@@ -33,6 +34,25 @@ pub async fn cancel_migration(ports: &Ports, caller: &Caller, id: MigrationId) -
         Ok(_) | Err(StepError::NotFound(_)) => return Err(CancelError::NotFound),
         Err(e) => return Err(CancelError::Step(e)),
     };
+    cancel(ports, record, Actor::User(caller.user.clone()), format!("canceled by {}", caller.user)).await
+}
+
+/// An operator's cancel (`POST /admin/migrations/{id}/cancel`): the same effect as the
+/// customer's, on any organization's migration, recorded as the operator's.
+#[instrument(skip(ports, operator), fields(migration_id = %id))]
+pub async fn cancel_as_operator(ports: &Ports, operator: &str, id: MigrationId) -> Result<Migration, CancelError> {
+    let record = match load(ports, id).await {
+        Ok(r) => r,
+        Err(StepError::NotFound(_)) => return Err(CancelError::NotFound),
+        Err(e) => return Err(CancelError::Step(e)),
+    };
+    // The customer sees "canceled by an operator"; the principal is in the actor, which
+    // only the operator view shows.
+    cancel(ports, record, Actor::Operator(operator.to_owned()), "canceled by a CenturyLink operator".to_owned()).await
+}
+
+async fn cancel(ports: &Ports, record: Migration, actor: Actor, cause: String) -> Result<Migration, CancelError> {
+    let id = record.id;
     match record.status {
         Status::Canceled => return Ok(record),
         Status::Requested | Status::Validated | Status::Invited => {}
@@ -42,7 +62,6 @@ pub async fn cancel_migration(ports: &Ports, caller: &Caller, id: MigrationId) -
     if let Some(handshake) = &record.handshake {
         withdraw(ports, &record, &handshake.id).await?;
     }
-    let cause = format!("canceled by {}", caller.user);
     ports.executions.stop(id, crate::error::names::CANCELED, &cause).await.map_err(|e| CancelError::Step(e.into()))?;
 
     let now = ports.clock.now();
@@ -57,7 +76,7 @@ pub async fn cancel_migration(ports: &Ports, caller: &Caller, id: MigrationId) -
             withdraw(ports, &current, &h.id).await?;
             withdrawn = Some(h.id.clone());
         }
-        match mark_canceled(ports, &current, caller, &cause, now).await? {
+        match mark_canceled(ports, &current, &actor, &cause, now).await? {
             Some(record) => break record,
             None if attempts < 4 => attempts += 1,
             None => return Err(CancelError::Step(StoreError::VersionConflict(id).into())),
@@ -86,14 +105,14 @@ async fn withdraw(ports: &Ports, record: &Migration, handshake: &crate::ids::Han
 async fn mark_canceled(
     ports: &Ports,
     current: &Migration,
-    caller: &Caller,
+    actor: &Actor,
     cause: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Migration>, CancelError> {
     if current.status == Status::Canceled {
         return Ok(Some(current.clone()));
     }
-    let mut change = ChangeBuilder::new(current, crate::record::Actor::User(caller.user.clone()), now)
+    let mut change = ChangeBuilder::new(current, actor.clone(), now)
         .transition(Status::Canceled, cause)
         .map_err(|e| CancelError::NotCancellable(e.from))?;
     let r = change.record();

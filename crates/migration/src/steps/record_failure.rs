@@ -7,7 +7,7 @@ use tracing::{info, instrument};
 use crate::error::{Refusal, StepError, names};
 use crate::ids::MigrationId;
 use crate::ports::Ports;
-use crate::record::{ChangeBuilder, Failure};
+use crate::record::{Actor, ChangeBuilder, Failure};
 use crate::rules::Violation;
 use crate::status::Status;
 use crate::steps::{system, update_with_retry};
@@ -101,6 +101,18 @@ pub fn parse_cause(cause: &str) -> (String, Vec<Violation>) {
 
 #[instrument(skip(ports, cause), fields(migration_id = %id))]
 pub async fn record_failure(ports: &Ports, id: MigrationId, error: &str, cause: &str) -> Result<FailureOutput, StepError> {
+    record_failure_by(ports, system("record-failure"), id, error, cause).await
+}
+
+/// [`record_failure`], with the change recorded as `actor`'s (an operator's, for an
+/// execution that ended without recording its failure).
+pub(crate) async fn record_failure_by(
+    ports: &Ports,
+    actor: Actor,
+    id: MigrationId,
+    error: &str,
+    cause: &str,
+) -> Result<FailureOutput, StepError> {
     let now = ports.clock.now();
     let (message, violations) = parse_cause(cause);
     let record = update_with_retry(ports, id, |current| {
@@ -110,7 +122,7 @@ pub async fn record_failure(ports: &Ports, id: MigrationId, error: &str, cause: 
         let (status, name, remediation) = classify_failure(error, current.status);
         let remediation = refusal_remediation(name, &message).unwrap_or(remediation);
         let note = format!("{name}: {message}");
-        let mut change = ChangeBuilder::new(current, system("record-failure"), now).transition(status, note)?;
+        let mut change = ChangeBuilder::new(current, actor.clone(), now).transition(status, note)?;
         let record = change.record();
         record.failure = Some(Failure {
             error: name.to_owned(),
