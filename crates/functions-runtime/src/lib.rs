@@ -4,6 +4,7 @@
 //! without Lambda.
 
 pub mod events;
+pub mod metrics;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -124,6 +125,8 @@ pub struct Config {
     /// How far apart the hardening scan starts its Organizations calls
     /// (`SCAN_ORGANIZATIONS_INTERVAL_MS`, default [`DEFAULT_MIN_INTERVAL`]).
     pub scan_organizations_interval: Duration,
+    /// The CloudWatch namespace of the EMF metrics (`METRICS_NAMESPACE`).
+    pub metrics_namespace: String,
 }
 
 impl Config {
@@ -138,15 +141,21 @@ impl Config {
             state_machine_arn: required("STATE_MACHINE_ARN")?,
             settings: Settings::from_env(&lookup)?,
             scan_organizations_interval: scan_interval(&lookup)?,
+            metrics_namespace: lookup("METRICS_NAMESPACE")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| metrics::DEFAULT_NAMESPACE.to_owned()),
         })
     }
 
     /// The AWS adapters behind the ports `function` needs, their clients built once from
     /// the environment; its other ports refuse every call. Fails at cold start when this
     /// build does not link a port the function needs (its cargo features).
+    /// Installs the function's metrics recorder too, and counts what its store commits
+    /// ([`metrics::MeteredStore`]).
     pub async fn ports(&self, function: Function) -> Result<Ports, NotBuilt> {
+        metrics::init(&self.metrics_namespace, function.name());
         let aws = migration_aws::AwsPorts::from_env(function.needs(), &self.table_name, &self.state_machine_arn).await?;
-        Ok(aws.into_ports(Arc::new(SystemClock), self.settings.clone()))
+        Ok(metered(aws.into_ports(Arc::new(SystemClock), self.settings.clone())))
     }
 
     /// The hardening scan's ports: its AWS adapters, with Organizations calls paced.
@@ -168,6 +177,11 @@ fn scan_interval(lookup: impl Fn(&str) -> Option<String>) -> Result<Duration, Co
 
 /// The same ports with the Organizations port paced `interval` apart. Only the scan uses
 /// it: it is the one bulk caller of the management account's Organizations quota.
+/// `ports` with the store behind [`metrics::MeteredStore`].
+pub fn metered(ports: Ports) -> Ports {
+    Ports { store: Arc::new(metrics::MeteredStore::new(ports.store.clone())), ..ports }
+}
+
 pub fn rate_limited_organizations(ports: Ports, interval: Duration) -> Ports {
     Ports { orgs: Arc::new(RateLimitedOrganizations::new(ports.orgs.clone(), interval)), ..ports }
 }
@@ -198,6 +212,7 @@ pub async fn step_handler(ports: &Ports, step: Step, event: LambdaEvent<Value>) 
             Ok(_) => info!("step succeeded"),
             Err(e) => info!(error = e.name(), "step failed"),
         }
+        metrics::flush();
         result.map_err(StepFailure)
     }
     .instrument(span)
@@ -210,6 +225,12 @@ pub const SWEEP_LIMIT: u32 = 100;
 /// handshake-watcher: the AccountJoinedOrganization event resolves one migration; the
 /// schedule starts unstarted executions and sweeps due invitations.
 pub async fn watcher_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result<Value, StepFailure> {
+    let result = watch(ports, event).await;
+    metrics::flush();
+    result
+}
+
+async fn watch(ports: &Ports, event: LambdaEvent<Value>) -> Result<Value, StepFailure> {
     match parse_watcher_event(&event.payload).map_err(|e| StepFailure(StepError::BadInput(e.to_string())))? {
         WatcherEvent::AccountJoined { account_id } => {
             let resolved = steps::account_joined(ports, &account_id).await.map_err(StepFailure)?;
@@ -231,6 +252,7 @@ pub async fn watcher_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result
                 failed = swept.failed + started.failed,
                 "sweep done"
             );
+            metrics::record_sweep_failures(swept.failed + started.failed);
             // Both parts ran; a failure of either still fails the invocation (its alarm).
             run.unstarted.map_err(StepFailure)?;
             run.handshakes.map_err(StepFailure)?;
@@ -255,11 +277,18 @@ pub const SCAN_RESERVE: Duration = Duration::from_secs(20);
 /// [`Config::scan_ports`], whose Organizations calls are paced; the pauses count against
 /// the remaining time like any other work.
 pub async fn scan_handler(ports: &Ports, event: LambdaEvent<Value>) -> Result<Value, StepFailure> {
+    let result = scan(ports, event).await;
+    metrics::flush();
+    result
+}
+
+async fn scan(ports: &Ports, event: LambdaEvent<Value>) -> Result<Value, StepFailure> {
     parse_scan_event(&event.payload).map_err(|e| StepFailure(StepError::BadInput(e.to_string())))?;
     let deadline = UNIX_EPOCH + Duration::from_millis(event.context.deadline);
     let keep_going = move || deadline.duration_since(SystemTime::now()).is_ok_and(|left| left > SCAN_RESERVE);
     let report = steps::hardening_scan(ports, SWEEP_LIMIT, keep_going).await.map_err(StepFailure)?;
     info!(?report, "scan done");
+    metrics::record_scan_failures(report.failed);
     if !report.unverified_ous.is_empty() {
         // No account was moved into these OUs; the run reports itself failed so the
         // function's Errors alarm fires at once, and the next run checks them again.

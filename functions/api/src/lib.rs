@@ -96,5 +96,6 @@ pub async fn handle(api: &Api, event: LambdaEvent<ApiGatewayV2httpRequest>) -> R
         Ok(request) => api.handle(request).await,
         Err(refusal) => *refusal,
     };
+    functions_runtime::metrics::flush();
     Ok(to_lambda_response(answer))
 }

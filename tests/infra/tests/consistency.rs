@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use infra_tests::pipes::{matches, render, stream_record};
 use infra_tests::template::{
-    arn_like, as_strings, definition, function_id, load_yaml, of_type, read, referenced, resource, template, template_functions,
+    arn_like, as_strings, definition, function_id, load_yaml, of_type, read, referenced, resource, resources, template, template_functions,
 };
 use infra_tests::workspace::{function_binary_dirs, workspace_function_binaries};
 
@@ -184,6 +184,7 @@ fn every_function_gets_every_variable_the_functions_read() {
         ("SUPPORT_DEADLINE_DAYS", "14"),
         ("HANDSHAKE_POLL_MINUTES", "10"),
         ("SCAN_ORGANIZATIONS_INTERVAL_MS", "1000"),
+        ("METRICS_NAMESPACE", "CAM/cam-migration"),
     ]);
     let config = |without: Option<&str>| {
         let read = RefCell::new(BTreeSet::new());
@@ -546,5 +547,37 @@ fn the_status_pipes_publish_exactly_the_domains_status_changed() {
             }
         }
         assert_eq!(migration_aws::status_changed_from_stream_image(&migration_aws::store::event_item(event).unwrap()), published);
+    }
+}
+
+/// Every metric of the functions' namespace that an alarm or the dashboard names is one the
+/// functions emit (`functions_runtime::metrics::names_of`), in the namespace they are told
+/// to use, and every emitted metric is on the dashboard.
+#[test]
+fn alarms_and_the_dashboard_name_the_metrics_the_functions_emit() {
+    use functions_runtime::metrics::names_of;
+    let namespace = template()["Globals"]["Function"]["Environment"]["Variables"]["METRICS_NAMESPACE"].clone();
+    assert_eq!(namespace, json!({"Fn::Sub": "CAM/${AWS::StackName}"}));
+    let mut alarmed = BTreeSet::new();
+    for (id, alarm) in of_type("AWS::CloudWatch::Alarm") {
+        let p = &alarm["Properties"];
+        let mut metrics: Vec<&Value> = vec![p];
+        if let Some(queries) = p["Metrics"].as_array() {
+            metrics.extend(queries.iter().filter_map(|q| q.get("MetricStat").map(|m| &m["Metric"])));
+        }
+        for m in metrics.into_iter().filter(|m| m["Namespace"] == namespace) {
+            let name = m["MetricName"].as_str().unwrap_or_else(|| panic!("{id}: a metric name"));
+            assert!(names_of::ALL.contains(&name), "{id} alarms on {name}, which no function emits");
+            assert!(m.get("Dimensions").is_none(), "{id}: the functions' metrics {name} has no dimension an alarm could name");
+            alarmed.insert(name);
+        }
+    }
+    for name in [names_of::UNEXPECTED_FAILURES, names_of::CANCELS, names_of::SWEEP_RECORD_FAILURES, names_of::SCAN_RECORD_FAILURES] {
+        assert!(alarmed.contains(name), "no alarm reads {name}");
+    }
+    assert!(!resources().contains_key("ExecutionsFailedAlarm"), "AWS/States ExecutionsFailed counts declines and expiries: outcomes");
+    let body = resource("Dashboard")["Properties"]["DashboardBody"]["Fn::Sub"][0].as_str().expect("the dashboard body").to_owned();
+    for name in names_of::ALL {
+        assert!(body.contains(&format!("\"{name}\"")) || body.contains(&format!("\\\"{name}\\\"")), "the dashboard does not show {name}");
     }
 }
