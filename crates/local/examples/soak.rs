@@ -21,6 +21,9 @@ struct Args {
     /// Of the faults on calls with a side effect, the share that strike after it.
     #[arg(long, default_value_t = 0.5)]
     after_effect_share: f64,
+    /// The partner's daily invitation quota (the ledger's and the simulated AWS's); default 20.
+    #[arg(long)]
+    invitations_per_24_hours: Option<u32>,
     #[arg(long)]
     quiet: bool,
 }
@@ -34,6 +37,8 @@ async fn main() -> ExitCode {
         fault_rate: args.fault_rate,
         after_effect_share: args.after_effect_share,
         verbose: !args.quiet,
+        behaviours: None,
+        invitations_per_24_hours: args.invitations_per_24_hours,
     };
     println!("soak: {} migrations, seed {}, fault rate {}", options.migrations, options.seed, options.fault_rate);
     let report = soak::run_soak(&options).await;
