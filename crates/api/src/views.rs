@@ -41,6 +41,10 @@ pub struct MigrationView {
     pub direct_transfer: Option<DirectTransferView>,
     pub steps: Vec<StepView>,
     pub timeline: Vec<TimelineEntry>,
+    /// While the invitation waits for the partner's daily invitation quota: when it will be
+    /// sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invitation_scheduled_at: Option<DateTime<Utc>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handshake: Option<HandshakeView>,
     /// When consolidated billing started.
@@ -312,6 +316,7 @@ fn view_for(m: &Migration, history: &[HistoryEvent], viewer: Viewer) -> Migratio
         }),
         steps: steps(m, history),
         timeline: history.iter().map(|e| timeline_entry(e, viewer)).collect(),
+        invitation_scheduled_at: m.invitation_wait.as_ref().filter(|_| m.status == Status::Validated).map(|w| w.send_at),
         handshake: m.handshake.as_ref().map(|h| HandshakeView {
             id: h.id.to_string(),
             state: h.state,

@@ -6,6 +6,7 @@ mod common;
 
 use api::views::{CONSOLE_INVITATIONS_URL, CONSOLE_SUPPORT_PLANS_URL};
 use common::*;
+use migration::ports::MigrationStore;
 use migration::record::HandshakeState;
 use migration::steps;
 use migration_sim::fixtures::{self, EXTERNAL_ID};
@@ -213,4 +214,35 @@ async fn what_a_status_change_asks_is_what_the_api_shows_for_that_status() {
     assert_eq!(body["status"], "AWAITING_SUPPORT_UPGRADE");
     assert_eq!(shown(&body), asked(Status::AwaitingSupportUpgrade));
     assert_eq!(asked_on_reaching(Status::Joined), None, "joining asks nothing until the plan is known");
+}
+
+#[tokio::test]
+async fn a_migration_waiting_for_the_daily_invitation_quota_says_when_its_invitation_comes() {
+    let w = World::new().await;
+    let id = w.create().await;
+    let mid: migration::MigrationId = id.parse().unwrap();
+    let ports = &w.fixture.ports;
+    steps::validate(ports, mid).await.unwrap();
+    // Twenty invitations went out a moment ago: the partner's daily quota is used up.
+    let now = ports.clock.now();
+    for i in 0..20 {
+        let other = migration::MigrationId::new_at(now - chrono::Duration::seconds(i + 1));
+        assert!(matches!(w.store.reserve_invitation(other, now, 20).await.unwrap(), migration::ports::Reservation::Granted { .. }));
+    }
+    let out = steps::invite(ports, mid).await.unwrap();
+    let send_at = out.deferred_until.expect("deferred");
+
+    let res = w.call(get(&format!("/migrations/{id}"), user())).await;
+    assert_eq!(res.status, 200);
+    let body = res.json();
+    assert_eq!(body["status"], "VALIDATED");
+    let scheduled: chrono::DateTime<chrono::Utc> = serde_json::from_value(body["invitation_scheduled_at"].clone()).unwrap();
+    assert_eq!(scheduled, send_at);
+    assert!(body.get("handshake").is_none());
+    let action = &body["next_action"];
+    assert_eq!(action["code"], "WAIT_FOR_INVITATION");
+    let description = action["description"].as_str().unwrap();
+    assert!(description.contains(&send_at.to_rfc3339()) && description.contains("daily invitation quota is used up"), "{description}");
+    let list = w.call(get("/migrations", user())).await.json();
+    assert_eq!(list["items"][0]["next_action"]["code"], "WAIT_FOR_INVITATION");
 }

@@ -171,6 +171,36 @@ impl VirtualClock {
     pub fn next_deadline(&self) -> Option<DateTime<Utc>> {
         self.lock().timers.first_key_value().map(|(k, _)| k.0)
     }
+
+    /// Holds the clock for a driver that acts at times of its own between the executions'
+    /// deadlines (a simulated customer who asks at 10:25): while the guard lives, time moves
+    /// only through [`advance`](Self::advance) and
+    /// [`advance_to_next_deadline`](Self::advance_to_next_deadline), never by itself, as if
+    /// one more participant awaited a task token.
+    pub fn hold(&self) -> ClockHold {
+        let mut s = self.lock();
+        s.seq += 1;
+        let id = s.seq;
+        let (watch, _) = watch::channel(Activity::AwaitingToken);
+        s.participants.insert(id, PState { activity: Activity::AwaitingToken, watch: Arc::new(watch) });
+        ClockHold { clock: self.clone(), id }
+    }
+}
+
+/// A hold on a [`VirtualClock`] (see [`VirtualClock::hold`]); dropping it lets time jump
+/// by itself again.
+pub struct ClockHold {
+    clock: VirtualClock,
+    id: u64,
+}
+
+impl Drop for ClockHold {
+    fn drop(&mut self) {
+        let mut s = self.clock.lock();
+        s.participants.remove(&self.id);
+        s.auto_advance();
+        s.publish();
+    }
 }
 
 impl Clock {

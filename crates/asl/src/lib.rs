@@ -36,7 +36,7 @@ mod registry;
 mod rng;
 mod template;
 
-pub use clock::{Clock, SystemClock, VirtualClock};
+pub use clock::{Clock, ClockHold, SystemClock, VirtualClock};
 pub use definition::Definition;
 pub use error::{LoadError, StartError, TokenError, names};
 pub use executor::{ExecutionHandle, Executor, ExecutorOptions, MAX_PAYLOAD_BYTES, Outcome, PendingTask, Progress, Status};

@@ -109,6 +109,24 @@ async fn given_wait_states_when_run_on_the_virtual_clock_then_time_jumps_instant
 }
 
 #[tokio::test]
+async fn given_a_held_virtual_clock_when_every_execution_sleeps_then_time_moves_only_when_advanced() {
+    let def = json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": true}}});
+    let clock = VirtualClock::new(t0());
+    let hold = clock.hold();
+    let exec = Executor::new(load(&def), TaskRegistry::new(), clock.clone());
+    let handle = exec.start("held", json!({})).await.unwrap();
+    assert!(matches!(handle.run_until_blocked().await, asl::Progress::Sleeping { .. }));
+    assert_eq!(clock.now(), t0(), "held: no jump to the wait's end");
+    clock.advance(std::time::Duration::from_secs(600));
+    assert_eq!(clock.now(), at(600));
+    assert_eq!(handle.status(), Status::Running);
+    drop(hold);
+    let out = handle.wait().await;
+    assert_eq!(out.status, Status::Succeeded);
+    assert_eq!(clock.now(), at(3600), "released: the clock jumps by itself again");
+}
+
+#[tokio::test]
 async fn given_a_bad_seconds_path_when_waiting_then_the_execution_fails_with_states_runtime() {
     let def = json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.d", "End": true}}});
     for input in [json!({}), json!({"d": -1}), json!({"d": "5"})] {

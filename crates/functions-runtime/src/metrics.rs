@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use migration::error::{StoreError, names};
-use migration::ports::{IdempotencyRecord, ListQuery, MigrationStore, Page};
+use migration::ports::{IdempotencyRecord, ListQuery, MigrationStore, Page, Reservation};
 use migration::record::{Actor, Change, HistoryEvent, Migration, WorkQueue};
 use migration::rules::{Approval, OrgProfile, Terms};
 use migration::status::Status;
@@ -40,8 +40,8 @@ pub mod names_of {
     pub const SWEEP_RECORD_FAILURES: &str = "SweepRecordFailures";
     /// Hardening jobs the scan's run could not handle.
     pub const SCAN_RECORD_FAILURES: &str = "ScanRecordFailures";
-    /// Invitations held back by the 24-hour handshake quota.
-    pub const INVITATIONS_DEFERRED: &str = "InvitationsDeferred";
+    /// Invitations held back by the 24-hour handshake quota (counted by the invite step).
+    pub const INVITATIONS_DEFERRED: &str = migration::steps::INVITATIONS_DEFERRED_METRIC;
 
     pub const ALL: &[&str] = &[
         MIGRATIONS_STARTED,
@@ -199,6 +199,9 @@ impl MigrationStore for MeteredStore {
     }
     async fn put_approval(&self, approval: &Approval) -> Result<(), StoreError> {
         self.inner.put_approval(approval).await
+    }
+    async fn reserve_invitation(&self, migration: MigrationId, now: DateTime<Utc>, quota: u32) -> Result<Reservation, StoreError> {
+        self.inner.reserve_invitation(migration, now, quota).await
     }
     async fn terms(&self, territory: &Territory) -> Result<Option<Terms>, StoreError> {
         self.inner.terms(territory).await

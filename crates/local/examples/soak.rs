@@ -21,6 +21,11 @@ struct Args {
     /// Of the faults on calls with a side effect, the share that strike after it.
     #[arg(long, default_value_t = 0.5)]
     after_effect_share: f64,
+    /// The partner's daily invitation quota (the ledger's and the simulated AWS's). By default
+    /// as many as there are migrations, so the quota does not bind: a thousand requests on one
+    /// day at 20 a day would wait past the 14-day limit (the `soak` test runs at 20).
+    #[arg(long)]
+    invitations_per_24_hours: Option<u32>,
     #[arg(long)]
     quiet: bool,
 }
@@ -34,6 +39,8 @@ async fn main() -> ExitCode {
         fault_rate: args.fault_rate,
         after_effect_share: args.after_effect_share,
         verbose: !args.quiet,
+        behaviours: None,
+        invitations_per_24_hours: Some(args.invitations_per_24_hours.unwrap_or(u32::try_from(args.migrations).unwrap_or(u32::MAX).max(20))),
     };
     println!("soak: {} migrations, seed {}, fault rate {}", options.migrations, options.seed, options.fault_rate);
     let report = soak::run_soak(&options).await;

@@ -17,7 +17,7 @@ use migration::ports::{Clock, MigrationStore, Ports};
 use migration::record::{EventKind, HandshakeState};
 use migration::request::AccessLevel;
 use migration::rules::Approval;
-use migration::{AwsAccountId, MigrationId, Status, steps};
+use migration::{AwsAccountId, MigrationId, Settings, Status, steps};
 use migration_sim::customers::{AccountKind, Answer, ScriptedCustomer};
 use migration_sim::faults::{FaultConfig, FaultTally, Faults, XorShift, faulty_ports};
 use migration_sim::fixtures;
@@ -60,11 +60,16 @@ pub struct SoakOptions {
     pub after_effect_share: f64,
     /// Print progress once per simulated day.
     pub verbose: bool,
+    /// The customers, one per migration, instead of drawing them from the seed.
+    pub behaviours: Option<Vec<Behaviour>>,
+    /// The partner's invitation quota, the ledger's and AWS's alike (`None`: the settings'
+    /// default, 20, which AWS's own floor matches).
+    pub invitations_per_24_hours: Option<u32>,
 }
 
 impl SoakOptions {
     pub fn new(migrations: usize, seed: u64, fault_rate: f64) -> Self {
-        Self { migrations, seed, fault_rate, after_effect_share: 0.5, verbose: false }
+        Self { migrations, seed, fault_rate, after_effect_share: 0.5, verbose: false, behaviours: None, invitations_per_24_hours: None }
     }
 }
 
@@ -102,6 +107,14 @@ pub struct SoakReport {
     pub sweep_errors: u64,
     /// Members of another organization that moved directly (AccountDepartedOrganization).
     pub direct_transfers: usize,
+    /// Invitations the invite step deferred because the daily quota was used up (its
+    /// history entries), and the migrations that waited at least once.
+    pub invitation_deferrals: usize,
+    pub deferred_migrations: usize,
+    /// Invitations sent, by day of the run (0 = the first 24 hours).
+    pub invitations_by_day: BTreeMap<i64, usize>,
+    /// The most invitations sent within any 24 hours.
+    pub most_invitations_in_24_hours: usize,
     pub simulated: Duration,
     pub wall: StdDuration,
 }
@@ -115,6 +128,7 @@ impl SoakReport {
              absorbed: {} transient task retries by the definition, {} create retries ({} replays), {} per-record sweep/scan failures retried on schedule\n\
              invariants: {} unexpected outcomes, {} FailedUnrecorded, {} duplicate invitations, {} orphaned locks, {} missing locks, {} history gaps; {} finished records holding a dead task token\n\
              {} direct transfers from another organization\n\
+             invitations by day {:?} (at most {} in any 24 hours), {} deferrals of {} migrations\n\
              {} state transitions; {}d {}h simulated in {:.1?} wall",
             self.migrations,
             self.outcomes,
@@ -134,6 +148,10 @@ impl SoakReport {
             self.history_gaps,
             self.stale_tokens,
             self.direct_transfers,
+            self.invitations_by_day,
+            self.most_invitations_in_24_hours,
+            self.invitation_deferrals,
+            self.deferred_migrations,
             self.state_transitions,
             self.simulated.num_days(),
             self.simulated.num_hours() % 24,
@@ -212,6 +230,10 @@ pub async fn run_soak(options: &SoakOptions) -> SoakReport {
     let wall = Instant::now();
     let start = start_time();
     let clock = asl::VirtualClock::new(start);
+    // The customers, the watcher and the scan act at times of their own: time moves only
+    // through the loop below, never by itself past a customer's request (when every
+    // execution sleeps, say in the wait for an invitation slot).
+    let _hold = clock.hold();
     let domain_clock: Arc<dyn Clock> = Arc::new(ExecutorClock(asl::Clock::Virtual(clock.clone())));
 
     // The world, observed by the test through these undecorated adapters.
@@ -219,7 +241,12 @@ pub async fn run_soak(options: &SoakOptions) -> SoakReport {
     let sim = SimAws::new(fixtures::PARTNER.parse().expect("valid"), domain_clock.clone());
     fixtures::seed_store(store.as_ref(), start).await.expect("the memory store does not fail");
     let executions = Arc::new(LocalExecutions::default());
-    let clean = sim.ports(store.clone(), executions.clone(), domain_clock.clone(), fixtures::settings());
+    let mut settings = fixtures::settings();
+    if let Some(quota) = options.invitations_per_24_hours {
+        settings.invitations_per_24_hours = quota;
+        sim.set_account_quota(quota);
+    }
+    let clean = sim.ports(store.clone(), executions.clone(), domain_clock.clone(), settings);
     // What the system under test sees: every port faulty.
     let faults = Faults::new(FaultConfig { seed: options.seed, rate: options.fault_rate, after_effect_share: options.after_effect_share });
     let ports = faulty_ports(&clean, &faults);
@@ -230,7 +257,7 @@ pub async fn run_soak(options: &SoakOptions) -> SoakReport {
     let mut customers = Vec::with_capacity(options.migrations);
     for i in 0..options.migrations {
         let account = account_number(i);
-        let behaviour = Behaviour::draw(&mut rng);
+        let behaviour = options.behaviours.as_ref().map_or_else(|| Behaviour::draw(&mut rng), |b| b[i]);
         add_customer(&sim, store.as_ref(), &account, SimSupportPlan::Basic, start).await;
         behaviour.customer.set_up(&sim, &account).expect("just added");
         if let Some(k) = behaviour.customer.upgrade_after_checks {
@@ -367,6 +394,7 @@ pub async fn run_soak(options: &SoakOptions) -> SoakReport {
     report.tally = faults.tally();
     report.simulated = clock.now() - start;
     check(&mut report, &customers, &executor, store.as_ref(), &sim, &clean).await;
+    check_invitation_pace(&mut report, &sim, start, clean.settings.invitations_per_24_hours);
     report.wall = wall.elapsed();
     report
 }
@@ -448,6 +476,9 @@ async fn check(
         // The history: strictly increasing seqs, a path of allowed transitions from
         // REQUESTED, ending at the record's status; no token anywhere.
         let history = store.history(id).await.expect("memory");
+        let deferrals = history.iter().filter(|e| e.note.starts_with("invitation deferred")).count();
+        report.invitation_deferrals += deferrals;
+        report.deferred_migrations += usize::from(deferrals > 0);
         let mut gap = None;
         if history.windows(2).any(|w| w[0].seq >= w[1].seq) {
             gap = Some("sequence numbers not strictly increasing".to_owned());
@@ -497,6 +528,25 @@ async fn check(
                 report.violations.push(format!("{id}: the account sits in {parent} under {under:?}, not under {required:?}"));
             }
         }
+    }
+}
+
+/// The pace of the invitations: by day, and never more than the quota in any 24 hours (a
+/// sliding window over every invitation the organization sent).
+fn check_invitation_pace(report: &mut SoakReport, sim: &SimAws, start: DateTime<Utc>, quota: u32) {
+    let mut sent: Vec<DateTime<Utc>> = sim.invitations().iter().map(|h| h.requested_at).collect();
+    sent.sort();
+    for at in &sent {
+        *report.invitations_by_day.entry((*at - start).num_days()).or_default() += 1;
+    }
+    report.most_invitations_in_24_hours = sent
+        .iter()
+        .enumerate()
+        .map(|(i, first)| sent[i..].iter().take_while(|at| **at < *first + Duration::hours(24)).count())
+        .max()
+        .unwrap_or(0);
+    if report.most_invitations_in_24_hours > quota as usize {
+        report.violations.push(format!("{} invitations within 24 hours, over the quota of {quota}", report.most_invitations_in_24_hours));
     }
 }
 
@@ -719,7 +769,11 @@ pub async fn run_scan_scale(options: &ScanOptions) -> ScanScaleReport {
     let store = Arc::new(MemoryStore::new());
     let sim = SimAws::new(fixtures::PARTNER.parse().expect("valid"), clock.clone());
     fixtures::seed_store(store.as_ref(), start).await.expect("memory");
-    let plain = sim.ports(store.clone(), Arc::new(migration_sim::RecordingExecutions::default()), clock.clone(), fixtures::settings());
+    // The setup invites every account at the same instant; the daily invitation quota is not
+    // what this run measures, so both AWS's and the ledger's are out of the way.
+    sim.set_account_quota(u32::MAX);
+    let settings = Settings { invitations_per_24_hours: u32::MAX, ..fixtures::settings() };
+    let plain = sim.ports(store.clone(), Arc::new(migration_sim::RecordingExecutions::default()), clock.clone(), settings);
 
     let mut rng = XorShift::new(7);
     let mut full = BTreeMap::new();

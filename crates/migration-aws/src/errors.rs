@@ -95,9 +95,10 @@ pub fn classify_org_error(code: &str, reason: Option<&str>, message: &str) -> Or
         c if is_throttling_code(c) || is_server_fault_code(c) => retryable(),
         "AccountOwnerNotVerifiedException" => refused(Refusal::AccountOwnerNotVerified),
         "HandshakeConstraintViolationException" | "ConstraintViolationException" => match reason.unwrap_or("") {
-            "HANDSHAKE_RATE_LIMIT_EXCEEDED"
-            | "ORGANIZATION_MEMBERSHIP_CHANGE_RATE_LIMIT_EXCEEDED"
-            | "ACCOUNT_CREATION_RATE_LIMIT_EXCEEDED" => retryable(),
+            // The daily invitation quota: the invite step defers the invitation instead of
+            // retrying it into a failure (a refusal that lasts up to a day).
+            "HANDSHAKE_RATE_LIMIT_EXCEEDED" => OrgError::HandshakeRateLimited(message.to_owned()),
+            "ORGANIZATION_MEMBERSHIP_CHANGE_RATE_LIMIT_EXCEEDED" | "ACCOUNT_CREATION_RATE_LIMIT_EXCEEDED" => retryable(),
             "ACCOUNT_NUMBER_LIMIT_EXCEEDED" => refused(Refusal::AccountNumberLimitExceeded),
             "PAYMENT_INSTRUMENT_REQUIRED" | "MEMBER_ACCOUNT_PAYMENT_INSTRUMENT_REQUIRED" => refused(Refusal::PaymentInstrumentRequired),
             "ORGANIZATION_FROM_DIFFERENT_SELLER_OF_RECORD" => refused(Refusal::DifferentSellerOfRecord),
@@ -179,7 +180,7 @@ mod tests {
         let hcv = "HandshakeConstraintViolationException";
         let cv = "ConstraintViolationException";
         let cases: Vec<(&str, Option<&str>, OrgError)> = vec![
-            (hcv, Some("HANDSHAKE_RATE_LIMIT_EXCEEDED"), retry("HANDSHAKE_RATE_LIMIT_EXCEEDED")),
+            (hcv, Some("HANDSHAKE_RATE_LIMIT_EXCEEDED"), HandshakeRateLimited("m".into())),
             (hcv, Some("ORGANIZATION_MEMBERSHIP_CHANGE_RATE_LIMIT_EXCEEDED"), retry("ORGANIZATION_MEMBERSHIP_CHANGE_RATE_LIMIT_EXCEEDED")),
             (cv, Some("ORGANIZATION_MEMBERSHIP_CHANGE_RATE_LIMIT_EXCEEDED"), retry("ORGANIZATION_MEMBERSHIP_CHANGE_RATE_LIMIT_EXCEEDED")),
             ("ConcurrentModificationException", None, retry("ConcurrentModificationException")),

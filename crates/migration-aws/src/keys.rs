@@ -9,6 +9,7 @@
 //! | organization profile | `ORG#<org>` | `PROFILE` |
 //! | terms | `TERMS#<territory>` | `CURRENT` |
 //! | idempotency key | `IDEMPOTENCY#<org>#<key>` | `KEY` |
+//! | invitation quota ledger | `QUOTA#INVITATIONS` | `LEDGER` |
 //!
 //! GSI1 (`GSI1PK = ORG#<org>`, `GSI1SK = <migration id>`) lists an organization's
 //! migrations; ULIDs sort by creation time, so a descending query is newest first.
@@ -51,6 +52,7 @@ pub mod entity {
     pub const PROFILE: &str = "PROFILE";
     pub const TERMS: &str = "TERMS";
     pub const IDEMPOTENCY: &str = "IDEMPOTENCY";
+    pub const QUOTA: &str = "QUOTA";
 }
 
 /// A primary key.
@@ -100,6 +102,11 @@ pub fn terms(territory: &Territory) -> Key {
 /// Organization ids cannot contain `#`, so the key after it is unambiguous.
 pub fn idempotency(org: &OrgId, key: &str) -> Key {
     Key { pk: format!("IDEMPOTENCY#{org}#{key}"), sk: "KEY".into() }
+}
+
+/// The one item of the partner's invitation quota (`migration::quota`).
+pub fn invitation_quota() -> Key {
+    Key { pk: "QUOTA#INVITATIONS".into(), sk: "LEDGER".into() }
 }
 
 /// `ORG#<org>`: the partition of an organization's profile and of its GSI1 listing.
@@ -179,5 +186,6 @@ mod tests {
         assert_eq!(terms(&"US".parse().unwrap()).pk, "TERMS#US");
         assert_eq!(idempotency(&org, "k#1").pk, "IDEMPOTENCY#acme#k#1");
         assert_eq!(queue_partition(WorkQueue::Hardening), "QUEUE#HARDENING");
+        assert_eq!(invitation_quota(), Key { pk: "QUOTA#INVITATIONS".into(), sk: "LEDGER".into() });
     }
 }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use migration::error::{AccessError, ExecutionError, OrgError, StoreError};
 use migration::ports::{
     CustomerAccess, CustomerSession, ExecutionState, Executions, IdempotencyRecord, ListQuery, Membership, MigrationStore, Organizations,
-    Page, SupportAnswer, SupportProbe, TokenDelivery,
+    Page, Reservation, SupportAnswer, SupportProbe, TokenDelivery,
 };
 use migration::record::{Change, Handshake, HistoryEvent, Migration, SupportPlan, WorkQueue};
 use migration::rules::{Approval, CustomerOrganization, OrgProfile, Terms};
@@ -115,6 +115,9 @@ impl MigrationStore for Unavailable {
     }
     async fn idempotency(&self, _: &OrgId, _: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.fail("idempotency")
+    }
+    async fn reserve_invitation(&self, _: MigrationId, _: DateTime<Utc>, _: u32) -> Result<Reservation, StoreError> {
+        self.fail("reserve_invitation")
     }
     async fn org_profile(&self, _: &OrgId) -> Result<Option<OrgProfile>, StoreError> {
         self.fail("org_profile")

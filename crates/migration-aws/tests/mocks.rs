@@ -372,12 +372,38 @@ mod organizations {
         }
     }
 
+    /// The daily invitation quota, as Organizations answers it (awsJson 1.1, `Reason` as in
+    /// botocore's model; the message is the model's documentation of the reason, AWS's own
+    /// wording may differ): its own error, sent once (the SDK does not retry a 400 of this
+    /// code), and the invite step defers on it rather than retrying it into a failure.
+    #[tokio::test]
+    async fn the_daily_invitation_quota_is_its_own_error_sent_once() {
+        for kind in ["HandshakeConstraintViolationException", "com.amazonaws.organizations.v20161128#HandshakeConstraintViolationException"]
+        {
+            let list = mock!(Client::list_handshakes_for_organization).then_output(|| listing(vec![], None));
+            let body = format!(
+                r#"{{"__type":"{kind}","Message":"You attempted to exceed the number of handshakes that you can send in one day.","Reason":"HANDSHAKE_RATE_LIMIT_EXCEEDED"}}"#
+            );
+            let invite = mock!(Client::invite_account_to_organization).sequence().http_status(400, Some(body)).repeatedly().build();
+            let client =
+                mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&list, &invite], |c| c.retry_config(super::fast_retries(3)));
+
+            let err = AwsOrganizations::new(client).invite_account(&account(), migration_id()).await.unwrap_err();
+
+            assert!(
+                matches!(&err, OrgError::HandshakeRateLimited(m) if m.contains("one day")),
+                "{kind}: the quota is not a refusal of the account, nor a blind retry: {err:?}"
+            );
+            assert_eq!(invite.num_calls(), 1, "{kind}: sent once");
+        }
+    }
+
     #[tokio::test]
     async fn handshake_constraint_reasons_are_retryable_or_refused() {
         let retry = |reason: &str| OrgError::Retryable { code: reason.into(), message: String::new() };
         let refuse = |refusal| OrgError::Refused { refusal, message: String::new() };
         let cases = [
-            ("HANDSHAKE_RATE_LIMIT_EXCEEDED", retry("HANDSHAKE_RATE_LIMIT_EXCEEDED")),
+            ("HANDSHAKE_RATE_LIMIT_EXCEEDED", OrgError::HandshakeRateLimited(String::new())),
             ("ORGANIZATION_MEMBERSHIP_CHANGE_RATE_LIMIT_EXCEEDED", retry("ORGANIZATION_MEMBERSHIP_CHANGE_RATE_LIMIT_EXCEEDED")),
             ("ACCOUNT_NUMBER_LIMIT_EXCEEDED", refuse(Refusal::AccountNumberLimitExceeded)),
             ("PAYMENT_INSTRUMENT_REQUIRED", refuse(Refusal::PaymentInstrumentRequired)),
@@ -519,6 +545,7 @@ mod organizations {
             OrgError::Retryable { code, .. } => OrgError::Retryable { code, message: String::new() },
             OrgError::Refused { refusal, .. } => OrgError::Refused { refusal, message: String::new() },
             OrgError::AccessDenied(_) => OrgError::AccessDenied(String::new()),
+            OrgError::HandshakeRateLimited(_) => OrgError::HandshakeRateLimited(String::new()),
             other => other,
         }
     }

@@ -135,7 +135,13 @@ struct World {
     /// How long after joining a paid plan reads as Basic: AWS cancels a joining account's
     /// plan and reactivates it on the consolidated bill within minutes.
     support_reactivation: Duration,
+    /// The organization's account quota (Service Quotas), 0 until set: the daily invitation
+    /// quota is the greater of 20 and it.
+    account_quota: u32,
 }
+
+/// AWS's floor of the invitations an organization may send per 24 hours.
+pub const DAILY_INVITATIONS_FLOOR: u32 = 20;
 
 /// Errors of the customer's own actions in the simulation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -150,6 +156,10 @@ pub enum SimError {
     DuplicateHandshake,
     #[error("unknown customer account")]
     UnknownAccount,
+    #[error(
+        "HandshakeConstraintViolationException (HANDSHAKE_RATE_LIMIT_EXCEEDED): you attempted to exceed the number of handshakes that you can send in one day"
+    )]
+    HandshakeRateLimitExceeded,
     #[error("no such root, OU or member account")]
     UnknownTarget,
     #[error("the SCP is not attached to the target")]
@@ -348,8 +358,17 @@ impl SimAws {
         if w.members.contains_key(account) || w.customers.get(account).is_some_and(|c| c.transfer_blocked) {
             return Err(SimError::AlreadyInAnOrganization);
         }
-        w.next_handshake += 1;
         let now = self.clock.now();
+        // AWS's daily quota: 20 or the account quota, whichever is greater; accepted
+        // invitations do not count. Modelled as a rolling 24 hours from each invitation
+        // (AWS does not say whether its day rolls or is a calendar day).
+        let quota = w.account_quota.max(DAILY_INVITATIONS_FLOOR) as usize;
+        let counted =
+            w.handshakes.iter().filter(|h| h.state != HandshakeState::Accepted && h.requested_at + Duration::hours(24) > now).count();
+        if counted >= quota {
+            return Err(SimError::HandshakeRateLimitExceeded);
+        }
+        w.next_handshake += 1;
         let handshake = Handshake {
             id: format!("h-sim{:08}", w.next_handshake).parse().expect("valid handshake id"),
             account_id: account.clone(),
@@ -359,6 +378,19 @@ impl SimAws {
         };
         w.handshakes.push(handshake.clone());
         Ok(handshake)
+    }
+
+    /// Sets the organization's account quota, which raises the daily invitation quota above
+    /// 20 when it is greater.
+    pub fn set_account_quota(&self, quota: u32) {
+        self.world().account_quota = quota;
+    }
+
+    /// Every invitation the organization sent, in order.
+    pub fn invitations(&self) -> Vec<Handshake> {
+        let mut w = self.world();
+        self.refresh(&mut w);
+        w.handshakes.clone()
     }
 
     /// Invitations ever sent to an account.
@@ -493,6 +525,7 @@ impl Organizations for SimOrganizations {
             Err(SimError::AlreadyInAnOrganization) => {
                 Err(OrgError::Refused { refusal: Refusal::AlreadyInAnOrganization, message: "already a member".into() })
             }
+            Err(e @ SimError::HandshakeRateLimitExceeded) => Err(OrgError::HandshakeRateLimited(e.to_string())),
             Err(e) => Err(OrgError::Other(e.to_string())),
         }
     }

@@ -16,7 +16,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::{FULL_AWS_ACCESS, ManualClock, RoleTrust, SimAws, SimSupportPlan};
 use migration::ids::{AwsAccountId, MigrationId, OrgId};
-use migration::ports::{IdempotencyRecord, ListQuery, Listing, MigrationStore, Organizations, Page};
+use migration::ports::{IdempotencyRecord, ListQuery, Listing, MigrationStore, Organizations, Page, Reservation};
+use migration::quota::INVITATION_WINDOW;
 use migration::record::{Actor, Change, ChangeBuilder, HistoryEvent, Migration, WorkQueue, created_event};
 use migration::request::{Acknowledgements, MigrationRequest};
 use migration::rules::{Approval, Eligibility, OrgProfile, Terms, TermsAcceptance, TermsDocument};
@@ -384,6 +385,65 @@ pub mod store {
             "a profile is not a migration"
         );
     }
+
+    fn migration_ids(n: usize) -> Vec<MigrationId> {
+        (0..n).map(|i| MigrationId::new_at(t0() + Duration::milliseconds(i64::try_from(i).unwrap()))).collect()
+    }
+
+    pub async fn invitation_slots_are_granted_up_to_the_quota_and_age_out(store: Arc<dyn MigrationStore>) {
+        let m = migration_ids(4);
+        let at = |minutes: i64| t0() + Duration::minutes(minutes);
+        for (i, id) in m.iter().take(3).enumerate() {
+            let when = at(i64::try_from(i).unwrap());
+            assert_eq!(store.reserve_invitation(*id, when, 3).await.unwrap(), Reservation::Granted { at: when });
+        }
+        assert_eq!(store.reserve_invitation(m[3], at(3), 3).await.unwrap(), Reservation::Full { next_free_at: at(0) + INVITATION_WINDOW });
+        // A retry of a migration that holds a slot gets it again, counted from the retry,
+        // and takes no second one.
+        assert_eq!(store.reserve_invitation(m[0], at(4), 3).await.unwrap(), Reservation::Granted { at: at(4) });
+        assert_eq!(
+            store.reserve_invitation(m[3], at(5), 3).await.unwrap(),
+            Reservation::Full { next_free_at: at(1) + INVITATION_WINDOW },
+            "the oldest slot is now the second migration's"
+        );
+        // A slot is released only by ageing out of the window.
+        let freed = at(1) + INVITATION_WINDOW;
+        assert_eq!(
+            store.reserve_invitation(m[3], freed - Duration::seconds(1), 3).await.unwrap(),
+            Reservation::Full { next_free_at: freed }
+        );
+        assert_eq!(store.reserve_invitation(m[3], freed, 3).await.unwrap(), Reservation::Granted { at: freed });
+        // The ledger is not a migration, a lock or a queue item.
+        assert!(store.due(WorkQueue::Unstarted, freed, 10).await.unwrap().is_empty());
+        assert!(store.list(&ListQuery::org("acme".parse().unwrap(), None), 10, None).await.unwrap().items.is_empty());
+    }
+
+    /// Twelve invites reserve at once for five slots: exactly five are granted, and asking
+    /// again changes nobody's answer. An adapter that checks and writes in two steps without
+    /// a condition on what it read lets two writers decide on the same ledger and grants
+    /// more (on DynamoDB the requests interleave at every round trip).
+    pub async fn invitation_slots_never_over_admit_under_concurrency(store: Arc<dyn MigrationStore>) {
+        const QUOTA: u32 = 5;
+        let m = migration_ids(12);
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in m.iter().copied() {
+            let store = store.clone();
+            tasks.spawn(async move { (id, store.reserve_invitation(id, t0(), QUOTA).await.expect("reserved or full")) });
+        }
+        let answers = tasks.join_all().await;
+        let granted: Vec<MigrationId> =
+            answers.iter().filter(|(_, r)| matches!(r, Reservation::Granted { .. })).map(|(id, _)| *id).collect();
+        assert_eq!(granted.len(), QUOTA as usize, "exactly the quota is granted: {answers:?}");
+        // The seven in line: five get the slots as they age out, two the round after. Two
+        // waiters told the same place in line would show here as six or more at the first.
+        let told = |at: DateTime<Utc>| answers.iter().filter(|(_, r)| *r == Reservation::Full { next_free_at: at }).count();
+        assert_eq!((told(t0() + INVITATION_WINDOW), told(t0() + INVITATION_WINDOW * 2)), (5, 2), "{answers:?}");
+        let later = t0() + Duration::minutes(1);
+        for id in &m {
+            let again = store.reserve_invitation(*id, later, QUOTA).await.unwrap();
+            assert_eq!(matches!(again, Reservation::Granted { .. }), granted.contains(id), "{id}: {again:?}");
+        }
+    }
 }
 
 /// Turns the store checks into one `#[tokio::test]` each. `$make` is an async fn returning
@@ -401,7 +461,9 @@ macro_rules! store_contract_tests {
             list_is_newest_first_with_pages_and_filter,
             list_by_status_across_organizations_within_a_window,
             work_queue_returns_due_records_only,
-            reference_data_round_trips
+            reference_data_round_trips,
+            invitation_slots_are_granted_up_to_the_quota_and_age_out,
+            invitation_slots_never_over_admit_under_concurrency
         );
     };
     (@each $make:path; $($check:ident),*) => {

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 
 use migration::error::{OrgError, StoreError};
 use migration::ids::{AwsAccountId, HandshakeId, MigrationId, OrgId, Territory};
-use migration::ports::{IdempotencyRecord, ListQuery, Membership, MigrationStore, Organizations, Page};
+use migration::ports::{IdempotencyRecord, ListQuery, Membership, MigrationStore, Organizations, Page, Reservation};
 use migration::record::{Change, Handshake, HistoryEvent, Migration, WorkQueue};
 use migration::rules::{Approval, OrgProfile, Terms};
 
@@ -70,6 +70,7 @@ pub enum StoreCall<'a> {
     Due { queue: WorkQueue, now: DateTime<Utc>, limit: u32 },
     LockHolder { account: &'a AwsAccountId },
     Idempotency { org: &'a OrgId, key: &'a str },
+    ReserveInvitation { migration: MigrationId, now: DateTime<Utc>, quota: u32 },
     OrgProfile { org: &'a OrgId },
     PutOrgProfile { profile: &'a OrgProfile },
     Approval { account: &'a AwsAccountId },
@@ -90,6 +91,7 @@ impl StoreCall<'_> {
             Self::Due { .. } => "store.due",
             Self::LockHolder { .. } => "store.lock_holder",
             Self::Idempotency { .. } => "store.idempotency",
+            Self::ReserveInvitation { .. } => "store.reserve_invitation",
             Self::OrgProfile { .. } => "store.org_profile",
             Self::PutOrgProfile { .. } => "store.put_org_profile",
             Self::Approval { .. } => "store.approval",
@@ -103,7 +105,12 @@ impl StoreCall<'_> {
     pub fn writes(&self) -> bool {
         matches!(
             self,
-            Self::Create { .. } | Self::Update { .. } | Self::PutOrgProfile { .. } | Self::PutApproval { .. } | Self::PutTerms { .. }
+            Self::Create { .. }
+                | Self::Update { .. }
+                | Self::ReserveInvitation { .. }
+                | Self::PutOrgProfile { .. }
+                | Self::PutApproval { .. }
+                | Self::PutTerms { .. }
         )
     }
 }
@@ -176,6 +183,9 @@ impl<H: StoreHook> MigrationStore for HookedStore<H> {
     }
     async fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.run(StoreCall::Idempotency { org, key }, self.inner.idempotency(org, key)).await
+    }
+    async fn reserve_invitation(&self, migration: MigrationId, now: DateTime<Utc>, quota: u32) -> Result<Reservation, StoreError> {
+        self.run(StoreCall::ReserveInvitation { migration, now, quota }, self.inner.reserve_invitation(migration, now, quota)).await
     }
     async fn org_profile(&self, org: &OrgId) -> Result<Option<OrgProfile>, StoreError> {
         self.run(StoreCall::OrgProfile { org }, self.inner.org_profile(org)).await

@@ -10,7 +10,8 @@ use tokio::sync::broadcast;
 
 use migration::error::StoreError;
 use migration::ids::{AwsAccountId, MigrationId, OrgId, Territory};
-use migration::ports::{ChangeFeed, IdempotencyRecord, ListQuery, Listing, MigrationStore, Page};
+use migration::ports::{ChangeFeed, IdempotencyRecord, ListQuery, Listing, MigrationStore, Page, Reservation};
+use migration::quota::InvitationLedger;
 use migration::record::{Change, HistoryEvent, Migration, StatusChanged, WorkQueue};
 use migration::rules::{Approval, OrgProfile, Terms};
 
@@ -23,6 +24,7 @@ struct Tables {
     profiles: HashMap<OrgId, OrgProfile>,
     approvals: HashMap<AwsAccountId, Approval>,
     terms: HashMap<Territory, Terms>,
+    invitations: InvitationLedger,
 }
 
 pub struct MemoryStore {
@@ -186,6 +188,17 @@ impl MigrationStore for MemoryStore {
 
     async fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         Ok(self.tables().idempotency.get(&(org.clone(), key.to_owned())).cloned())
+    }
+
+    async fn reserve_invitation(&self, migration: MigrationId, now: DateTime<Utc>, quota: u32) -> Result<Reservation, StoreError> {
+        // Read, decide and write under one lock: the DynamoDB adapter gets the same effect
+        // from a write conditioned on the version it read.
+        let mut t = self.tables();
+        let (reservation, changed) = t.invitations.reserve(migration, now, quota);
+        if changed {
+            t.invitations.version += 1;
+        }
+        Ok(reservation)
     }
 
     async fn org_profile(&self, org: &OrgId) -> Result<Option<OrgProfile>, StoreError> {

@@ -41,6 +41,10 @@ pub enum Refusal {
     AccountOwnerNotVerified,
     /// The invited account is the partner's own management account or similar.
     InviteToSelf,
+    /// The partner's daily invitation quota (`HANDSHAKE_RATE_LIMIT_EXCEEDED`) stayed used up
+    /// for the whole of `Settings::invitation_wait_limit`: the invite step deferred the
+    /// invitation until then, and stops waiting.
+    HandshakeRateLimitExceeded,
     /// Any other constraint, with AWS's reason.
     Other(String),
 }
@@ -54,6 +58,7 @@ impl Refusal {
             Refusal::AlreadyInAnOrganization => "ALREADY_IN_AN_ORGANIZATION",
             Refusal::AccountOwnerNotVerified => "ACCOUNT_OWNER_NOT_VERIFIED",
             Refusal::InviteToSelf => "INVITE_TO_SELF",
+            Refusal::HandshakeRateLimitExceeded => "HANDSHAKE_RATE_LIMIT_EXCEEDED",
             Refusal::Other(r) => r,
         }
     }
@@ -76,6 +81,9 @@ impl Refusal {
                 "The partner's management account email is not verified. Operators: verify it in the AWS console, then retry."
             }
             Refusal::InviteToSelf => "The account is the partner's own management account and cannot be invited.",
+            Refusal::HandshakeRateLimitExceeded => {
+                "The partner's daily quota of AWS Organizations invitations stayed used up while this migration waited for its turn. Operators: check for invitations sent outside this system (ListHandshakesForOrganization), raise the organization's account quota (the daily invitation quota is the greater of 20 and that quota) and InvitationsPer24Hours with it, then the customer starts a new migration."
+            }
             Refusal::Other(_) => "AWS Organizations refused the change. Operators: read the cause, fix the constraint, then retry.",
         }
     }
@@ -96,6 +104,11 @@ pub enum OrgError {
     AccountNotFound,
     #[error("access denied: {0}")]
     AccessDenied(String),
+    /// `HandshakeConstraintViolationException` with `HANDSHAKE_RATE_LIMIT_EXCEEDED`: the
+    /// organization sent as many invitations in the last day as AWS allows. Not a refusal of
+    /// this account: the invite step defers the invitation; any other step retries it.
+    #[error("AWS Organizations' daily invitation quota is used up (HANDSHAKE_RATE_LIMIT_EXCEEDED): {0}")]
+    HandshakeRateLimited(String),
     #[error("AWS Organizations failed: {0}")]
     Other(String),
 }
@@ -274,7 +287,7 @@ impl From<StoreError> for StepError {
 impl From<OrgError> for StepError {
     fn from(e: OrgError) -> Self {
         match e {
-            OrgError::Retryable { .. } => StepError::Transient(e.to_string()),
+            OrgError::Retryable { .. } | OrgError::HandshakeRateLimited(_) => StepError::Transient(e.to_string()),
             OrgError::Refused { refusal: Refusal::AlreadyInAnOrganization, .. } => StepError::AlreadyInAnOrganization,
             OrgError::Refused { refusal, .. } => StepError::InvitationRefused(refusal),
             other => StepError::Internal(other.to_string()),

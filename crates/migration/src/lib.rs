@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod ports;
 pub mod progress;
+pub mod quota;
 pub mod readiness;
 pub mod record;
 pub mod request;

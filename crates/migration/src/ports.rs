@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{AccessError, ExecutionError, OrgError, StoreError};
 use crate::ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory};
+pub use crate::quota::Reservation;
 pub use crate::record::{AccountState, IdempotencyRecord};
 use crate::record::{Change, Handshake, HistoryEvent, Migration, StatusChanged, SupportPlan, WorkQueue};
 use crate::rules::{Approval, CustomerOrganization, OrgProfile, Terms};
@@ -100,6 +101,12 @@ pub trait MigrationStore: Send + Sync {
     /// The migration that holds the account lock, if any.
     async fn lock_holder(&self, account: &AwsAccountId) -> Result<Option<MigrationId>, StoreError>;
     async fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError>;
+    /// Reserves one of the partner organization's `quota` invitation slots of the window
+    /// ending at `now` for `migration` ([`crate::quota`]): never more than `quota` migrations
+    /// hold a slot at once, whatever runs concurrently, and a migration that holds one is
+    /// granted the same slot again (a retry after a crash takes no second one). Slots are
+    /// released only by ageing out of the window.
+    async fn reserve_invitation(&self, migration: MigrationId, now: DateTime<Utc>, quota: u32) -> Result<Reservation, StoreError>;
 
     async fn org_profile(&self, org: &OrgId) -> Result<Option<OrgProfile>, StoreError>;
     async fn put_org_profile(&self, profile: &OrgProfile) -> Result<(), StoreError>;

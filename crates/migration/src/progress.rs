@@ -16,7 +16,8 @@ pub const CONSOLE_SUPPORT_PLANS_URL: &str = "https://console.aws.amazon.com/supp
 /// What the customer must do for the migration to go on, with the console link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NextAction {
-    /// `ACCEPT_INVITATION`, `UPGRADE_SUPPORT_PLAN` or `REVIEW_FAILURE`.
+    /// `WAIT_FOR_INVITATION`, `ACCEPT_INVITATION`, `UPGRADE_SUPPORT_PLAN`,
+    /// `GRANT_SUPPORT_READ` or `REVIEW_FAILURE`.
     pub code: &'static str,
     pub title: &'static str,
     pub description: String,
@@ -51,9 +52,27 @@ pub fn asked_on_reaching(status: Status) -> Option<(&'static str, &'static str)>
     }
 }
 
+const WAIT_FOR_INVITATION: (&str, &str) = ("WAIT_FOR_INVITATION", "Wait for the invitation");
+
 /// The customer's next action, derived from the record alone.
 pub fn next_action(m: &Migration) -> Option<NextAction> {
     match m.status {
+        // Nothing to do yet, but the customer should know when the invitation comes, and why
+        // it did not come at once.
+        Status::Validated => {
+            let w = m.invitation_wait.as_ref()?;
+            Some(NextAction {
+                code: WAIT_FOR_INVITATION.0,
+                title: WAIT_FOR_INVITATION.1,
+                description: format!(
+                    "Your invitation will be sent at {}: the partner's daily invitation quota is used up. Nothing to do until then; the root user of AWS account {} then accepts it in AWS Organizations > Invitations.",
+                    w.send_at.to_rfc3339(),
+                    m.aws_account_id
+                ),
+                url: None,
+                deadline: None,
+            })
+        }
         Status::Invited => {
             let h = m.handshake.as_ref().filter(|h| matches!(h.state, HandshakeState::Open | HandshakeState::Requested))?;
             Some(NextAction {

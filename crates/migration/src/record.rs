@@ -269,6 +269,28 @@ impl HardeningJob {
     }
 }
 
+/// Why an invitation waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeferralReason {
+    /// Every slot of the partner's daily invitation quota is taken ([`crate::quota`]).
+    QuotaUsedUp,
+    /// AWS itself answered `HANDSHAKE_RATE_LIMIT_EXCEEDED` (invitations sent outside this
+    /// system count too, or AWS counts differently than the ledger).
+    AwsRateLimit,
+}
+
+/// A migration whose invitation waits for a free slot of the partner's daily quota: the
+/// invite step will run again at `send_at` (the state machine's Wait reads it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationWait {
+    /// When the invitation will be sent: whole seconds, never past the wait limit.
+    pub send_at: DateTime<Utc>,
+    pub first_deferred_at: DateTime<Utc>,
+    pub deferrals: u32,
+    pub reason: DeferralReason,
+}
+
 /// Why a migration ended in a failure status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
@@ -334,6 +356,9 @@ pub struct Migration {
     /// The organization the account leaves by a direct transfer, as validate saw it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direct_transfer: Option<crate::readiness::DirectTransfer>,
+    /// Set while the invitation waits for the partner's daily quota; cleared once it is sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation_wait: Option<InvitationWait>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub handshake: Option<Handshake>,
     /// When consolidated billing started: the moment the account joined.
@@ -377,6 +402,7 @@ impl Migration {
             version: 1,
             updated_at: now,
             direct_transfer: None,
+            invitation_wait: None,
             handshake: None,
             joined_at: None,
             support: None,

@@ -34,6 +34,15 @@ pub struct Settings {
     /// retried at every 15-minute scan.
     pub hardening_max_attempts: u32,
     pub idempotency_ttl: Duration,
+    /// Invitations the partner organization may send per 24 hours: AWS allows 20 or the
+    /// organization's account quota, whichever is greater (`InvitationsPer24Hours`). The
+    /// invite step reserves a slot of it in the store before it invites, and defers the
+    /// invitation when none is free ([`crate::quota`]).
+    pub invitations_per_24_hours: u32,
+    /// How long a migration waits for an invitation slot, from its first deferral, before it
+    /// stops with `Migration.InvitationRefused` (`HANDSHAKE_RATE_LIMIT_EXCEEDED`). The
+    /// execution's timeout leaves room for exactly this wait (tests/infra).
+    pub invitation_wait_limit: Duration,
 }
 
 impl Settings {
@@ -60,6 +69,8 @@ impl Settings {
             hardening_retry: Duration::hours(1),
             hardening_max_attempts: 48,
             idempotency_ttl: Duration::hours(24),
+            invitations_per_24_hours: DEFAULT_INVITATIONS_PER_24_HOURS,
+            invitation_wait_limit: Duration::days(MAX_INVITATION_WAIT_DAYS),
         }
     }
 }
@@ -111,15 +122,36 @@ impl Settings {
         if let Some(minutes) = number("HANDSHAKE_POLL_MINUTES")? {
             settings.handshake_poll_interval = Duration::minutes(minutes);
         }
+        if let Some(quota) = number("INVITATIONS_PER_24_HOURS")? {
+            settings.invitations_per_24_hours =
+                u32::try_from(quota).ok().filter(|q| *q <= MAX_INVITATIONS_PER_24_HOURS).ok_or_else(|| ConfigError::Invalid {
+                    name: "INVITATIONS_PER_24_HOURS",
+                    reason: format!("{quota} slots would not fit the quota's one DynamoDB item; at most {MAX_INVITATIONS_PER_24_HOURS}"),
+                })?;
+        }
         Ok(settings)
     }
 }
 
-/// The longest support deadline: the execution's `TimeoutSeconds` (40 days) must outlast the
-/// invitation wait (15 days 2 hours), this deadline and every step's retries, or the execution
+/// The longest support deadline: the execution's `TimeoutSeconds` (54 days) must outlast the
+/// wait for an invitation slot (14 days), the invitation wait (15 days 2 hours), this deadline
+/// and every step's retries, or the execution
 /// times out with the record still holding the account. The template's `SupportDeadlineDays`
 /// has the same maximum; tests/infra holds the bound over its whole range.
 pub const MAX_SUPPORT_DEADLINE_DAYS: i64 = 21;
+
+/// AWS's floor of the daily invitation quota, and the template's default.
+pub const DEFAULT_INVITATIONS_PER_24_HOURS: u32 = 20;
+
+/// The largest quota the ledger holds: its slots and its line (`quota::MAX_WAITING`) live in
+/// one DynamoDB item (at most 400 KB; about 60 bytes a slot, 110 a waiter). The template's
+/// `InvitationsPer24Hours` has the same maximum.
+pub const MAX_INVITATIONS_PER_24_HOURS: u32 = 2000;
+
+/// The longest a migration waits for an invitation slot ([`Settings::invitation_wait_limit`]).
+/// The execution's `TimeoutSeconds` (54 days) covers it on top of the invitation wait, the
+/// longest support deadline and every retry.
+pub const MAX_INVITATION_WAIT_DAYS: i64 = 14;
 
 #[cfg(test)]
 mod tests {
@@ -148,6 +180,22 @@ mod tests {
         let mut with_deadline = FULL.to_vec();
         with_deadline.push(("SUPPORT_DEADLINE_DAYS", "7"));
         assert_eq!(Settings::from_env(env(&with_deadline)).unwrap().support_deadline, Duration::days(7));
+        assert_eq!(s.invitations_per_24_hours, 20);
+        let mut with_quota = FULL.to_vec();
+        with_quota.push(("INVITATIONS_PER_24_HOURS", "350"));
+        assert_eq!(Settings::from_env(env(&with_quota)).unwrap().invitations_per_24_hours, 350);
+    }
+
+    #[test]
+    fn the_invitation_quota_is_positive_and_fits_its_item() {
+        for bad in ["0", "-1", "twenty", "2001"] {
+            let mut with_quota = FULL.to_vec();
+            with_quota.push(("INVITATIONS_PER_24_HOURS", bad));
+            assert!(
+                matches!(Settings::from_env(env(&with_quota)).unwrap_err(), ConfigError::Invalid { name: "INVITATIONS_PER_24_HOURS", .. }),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

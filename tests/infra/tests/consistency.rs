@@ -83,12 +83,16 @@ fn the_state_machine_may_invoke_exactly_its_six_functions() {
     assert!(arn.ends_with(&format!(":stateMachine:{name}")), "{arn} must name {name}");
 }
 
-/// The longest an execution can run: the invitation wait's own timeout, the support deadline,
-/// one last check after it, and every Task state's retries at their worst (each attempt
-/// running to the function's timeout, each backoff at its cap).
+/// The longest an execution can run: the wait for an invitation slot (the invite step stops
+/// deferring at the wait limit, counted from its first deferral, so the loop of Invite and
+/// WaitForInvitationSlot lasts at most that long plus the last invite), the invitation
+/// wait's own timeout, the support deadline, one last check after it, and every Task
+/// state's retries at their worst (each attempt running to the function's timeout, each
+/// backoff at its cap).
 fn worst_case_seconds(definition: &Value, deadline_days: i64, function_timeout: i64) -> i64 {
     let states = definition["States"].as_object().expect("States");
-    let mut total = deadline_days * 86_400;
+    assert_eq!(states["WaitForInvitationSlot"]["Next"], "Invite", "the only loop besides the support checks");
+    let mut total = deadline_days * 86_400 + migration::settings::MAX_INVITATION_WAIT_DAYS * 86_400;
     for (name, state) in states {
         if state["Type"] != "Task" {
             continue;
@@ -103,7 +107,13 @@ fn worst_case_seconds(definition: &Value, deadline_days: i64, function_timeout: 
             }
         }
         // The support check runs once per wait; its waits sum to the deadline (counted above).
-        let runs = if name == "CheckSupport" { support_checks(deadline_days) } else { 1 };
+        // Invite runs before the first deferral and once more at the wait limit; the runs in
+        // between, retries included, are inside the wait limit (counted above).
+        let runs = match name.as_str() {
+            "CheckSupport" => support_checks(deadline_days),
+            "Invite" => 2,
+            _ => 1,
+        };
         total += runs * attempts_time;
     }
     total
@@ -183,6 +193,7 @@ fn every_function_gets_every_variable_the_functions_read() {
         ("HARDENING_SCP_IDS", "p-one12345,p-two12345"),
         ("SUPPORT_DEADLINE_DAYS", "14"),
         ("HANDSHAKE_POLL_MINUTES", "10"),
+        ("INVITATIONS_PER_24_HOURS", "20"),
         ("SCAN_ORGANIZATIONS_INTERVAL_MS", "1000"),
         ("METRICS_NAMESPACE", "CAM/cam-migration"),
     ]);

@@ -4,12 +4,14 @@
 //!
 //! The key layout is `crate::keys`; here: `items` (records as items and back), `cursor`
 //! (listing cursors bound to their organization), `transactions` (conditional
-//! transactions, their cancellation reasons and retries) and `port` (the
+//! transactions, their cancellation reasons and retries), `quota` (the invitation ledger,
+//! one item on a version condition) and `port` (the
 //! [`MigrationStore`](migration::ports::MigrationStore) implementation).
 
 mod cursor;
 mod items;
 mod port;
+mod quota;
 mod transactions;
 
 use aws_sdk_dynamodb::Client;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use migration::error::StoreError;
-use migration::ports::{IdempotencyRecord, ListQuery, Listing, MigrationStore, Page};
+use migration::ports::{IdempotencyRecord, ListQuery, Listing, MigrationStore, Page, Reservation};
 use migration::record::{Change, HistoryEvent, Migration, WorkQueue};
 use migration::rules::{Approval, OrgProfile, Terms};
 use migration::{AwsAccountId, MigrationId, OrgId, Territory};
@@ -256,6 +256,11 @@ impl MigrationStore for DynamoStore {
     #[instrument(skip(self, key))]
     async fn idempotency(&self, org: &OrgId, key: &str) -> Result<Option<IdempotencyRecord>, StoreError> {
         self.get_item(&keys::idempotency(org, key)).await?.map(read_idempotency).transpose()
+    }
+
+    #[instrument(skip(self))]
+    async fn reserve_invitation(&self, migration: MigrationId, now: DateTime<Utc>, quota: u32) -> Result<Reservation, StoreError> {
+        self.reserve_invitation_slot(migration, now, quota).await
     }
 
     #[instrument(skip(self))]

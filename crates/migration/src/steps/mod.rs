@@ -20,7 +20,7 @@ pub use cancel::{CancelError, cancel_as_operator, cancel_migration};
 pub use check_support::{SupportCheckOutput, check_support, next_support_wait, support_check_times};
 pub use create::{CreateError, Created, create_migration, request_fingerprint};
 pub use harden::{HardenOutcome, OuCheck, ScanReport, baseline_ous, check_baseline_ous, harden_one, hardening_scan, planned_controls};
-pub use invite::{InviteOutput, invite};
+pub use invite::{AWS_RATE_LIMIT_RETRY, INVITATIONS_DEFERRED_METRIC, InviteOutput, invitation_deferred, invite};
 pub use operate::{Inspection, RecordEndedError, inspect, record_ended_execution};
 pub use record_failure::{FailureOutput, classify_failure, parse_cause, record_failure};
 pub use reference::{Onboarding, OnboardingError, ProfileUpdate, issue_external_id, onboarding, put_approval, put_org_profile, put_terms};

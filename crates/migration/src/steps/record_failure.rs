@@ -167,6 +167,7 @@ fn refusal_remediation(name: &str, message: &str) -> Option<&'static str> {
         Refusal::AlreadyInAnOrganization,
         Refusal::AccountOwnerNotVerified,
         Refusal::InviteToSelf,
+        Refusal::HandshakeRateLimitExceeded,
     ]
     .into_iter()
     .find(|r| message.contains(r.reason()))
