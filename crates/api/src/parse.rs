@@ -12,6 +12,7 @@ use migration::request::MigrationRequest;
 use migration::rules::{Caller, Eligibility, TermsDocument};
 use migration::status::Status;
 use migration::steps::ProfileUpdate;
+use migration::text;
 use serde::Deserialize;
 
 use crate::json::parse_strict;
@@ -419,10 +420,10 @@ fn field_violation(field: &str, message: &str) -> ViolationView {
     }
 }
 
+/// A free-text field the frontend shows: visible text (`migration::text`, the one place of
+/// that rule) of 1 to `max` characters, without surrounding spaces.
 fn short_text(field: &str, value: &str, max: usize) -> Option<ViolationView> {
-    let n = value.chars().count();
-    (n == 0 || n > max || value.chars().any(char::is_control) || value.trim() != value)
-        .then(|| field_violation(field, &format!("must be 1 to {max} characters without control characters or surrounding spaces")))
+    (!text::is_visible_line(value, max)).then(|| field_violation(field, &format!("{}, without surrounding spaces", text::requirement(max))))
 }
 
 fn check_fields(violations: Vec<Option<ViolationView>>) -> Result<(), Problem> {

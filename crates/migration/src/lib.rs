@@ -17,6 +17,7 @@ pub mod rules;
 pub mod settings;
 pub mod status;
 pub mod steps;
+pub mod text;
 pub mod throttle;
 pub mod workflow;
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{AwsAccountId, RoleArn};
 use crate::rules::{TermsAcceptance, Violation, ViolationCode};
+use crate::text;
 
 /// The access the customer's role grants, which decides Full Hardening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -97,6 +98,7 @@ pub struct ValidRequest {
 }
 
 const MAX_TERMS_ACCEPTED: usize = 32;
+const MAX_PROVIDER_NAME: usize = 255;
 
 impl MigrationRequest {
     /// Checks the shape of every field; the program rules that need stored facts
@@ -105,13 +107,13 @@ impl MigrationRequest {
         use ViolationCode::*;
         let mut violations = Vec::new();
 
-        let provider_name = self.provider_name.trim();
-        let name_len = provider_name.chars().count();
-        if name_len == 0 || name_len > 255 || provider_name.chars().any(char::is_control) {
+        // Visible text (`crate::text`) throughout; only the surrounding spaces are trimmed.
+        let provider_name = text::trim_spaces(&self.provider_name);
+        if !text::is_visible(&self.provider_name) || provider_name.chars().count() > MAX_PROVIDER_NAME {
             violations.push(Violation::on_field(
                 InvalidProviderName,
                 "provider_name",
-                "the provider name must be 1 to 255 characters after trimming, without control characters",
+                format!("the provider name {}, after trimming surrounding spaces", text::requirement(MAX_PROVIDER_NAME)),
             ));
         }
 
@@ -141,12 +143,15 @@ impl MigrationRequest {
         };
 
         if self.accepted_terms.len() > MAX_TERMS_ACCEPTED
-            || self.accepted_terms.iter().any(|t| !is_short_token(&t.document_id) || !is_short_token(&t.version))
+            || self.accepted_terms.iter().any(|t| !text::is_visible_line(&t.document_id, 128) || !text::is_visible_line(&t.version, 128))
         {
             violations.push(Violation::on_field(
                 TermsNotAccepted,
                 "accepted_terms",
-                "each accepted document needs a document_id and version of 1 to 128 printable characters",
+                format!(
+                    "each accepted document needs a document_id and version that {}, without surrounding spaces",
+                    text::requirement(128)
+                ),
             ));
         }
 
@@ -173,10 +178,6 @@ impl MigrationRequest {
             _ => Err(violations),
         }
     }
-}
-
-fn is_short_token(s: &str) -> bool {
-    (1..=128).contains(&s.chars().count()) && !s.chars().any(char::is_control)
 }
 
 #[cfg(test)]
@@ -206,7 +207,7 @@ pub(crate) mod tests {
     #[test]
     fn a_valid_request_keeps_leading_zeros_and_trims_the_name() {
         let mut req = valid_request();
-        req.provider_name = "  Production AWS \t".into();
+        req.provider_name = "  Production AWS \u{3000}".into();
         let valid = req.validate().unwrap();
         assert_eq!(valid.aws_account_id.as_str(), "000123456789");
         assert_eq!(valid.provider_name, "Production AWS");
@@ -222,6 +223,11 @@ pub(crate) mod tests {
             ("name of 256 chars", |r| r.provider_name = "x".repeat(256), &[InvalidProviderName]),
             ("name of 255 chars", |r| r.provider_name = "é".repeat(255), &[]),
             ("control char in name", |r| r.provider_name = "a\u{0007}b".into(), &[InvalidProviderName]),
+            ("trailing tab in name", |r| r.provider_name = "Production AWS\t".into(), &[InvalidProviderName]),
+            ("bidi override in name", |r| r.provider_name = "Prod\u{202E}SWA".into(), &[InvalidProviderName]),
+            ("only combining marks in name", |r| r.provider_name = " \u{301}\u{302} ".into(), &[InvalidProviderName]),
+            ("name of 255 chars and spaces", |r| r.provider_name = format!("  {}  ", "x".repeat(255)), &[]),
+            ("tag character in a terms version", |r| r.accepted_terms[0].version = "2024-01\u{E0041}".into(), &[TermsNotAccepted]),
             ("11 digits", |r| r.aws_account_id = "12345678901".into(), &[InvalidAccountId]),
             ("13 digits", |r| r.aws_account_id = "1234567890123".into(), &[InvalidAccountId]),
             ("letters", |r| r.aws_account_id = "00012345678a".into(), &[InvalidAccountId]),

@@ -51,7 +51,7 @@ macro_rules! violation_codes {
 
 violation_codes! {
     InvalidProviderName => "INVALID_PROVIDER_NAME", InvalidInput,
-        "Give the provider a name of 1 to 255 characters without control characters.";
+        "Give the provider a name of 1 to 255 characters of visible text: letters, numbers, punctuation or symbols, with no control or invisible formatting characters.";
     InvalidAccountId => "INVALID_ACCOUNT_ID", InvalidInput,
         "Enter the 12-digit AWS account id exactly as the AWS console shows it, leading zeros included.";
     InvalidRoleArn => "INVALID_ROLE_ARN", InvalidInput,
