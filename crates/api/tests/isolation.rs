@@ -284,16 +284,16 @@ fn probes(route: RouteId, a: &OrgA) -> Vec<Probe> {
                 ));
             }
             for (id, _, _) in &a.migrations {
-                // Cursors in the memory store's format, aimed at A's ids and A's listing.
+                // Cursors in the memory store's format (`ORG#<org>|<id>`, hex), aimed at A's ids and A's listing.
                 out.push(probe(
                     format!("B's cursor after A's {id}"),
-                    get("/migrations", b_admin()).with_query(&format!("cursor={}", hex(&format!("{B_ORG}|{id}")))),
+                    get("/migrations", b_admin()).with_query(&format!("cursor={}", hex(&format!("ORG#{B_ORG}|{id}")))),
                     200,
                     None,
                 ));
                 out.push(probe(
                     format!("A's cursor after A's {id}"),
-                    get("/migrations", b_admin()).with_query(&format!("cursor={}", hex(&format!("{}|{id}", fixtures::ORG)))),
+                    get("/migrations", b_admin()).with_query(&format!("cursor={}", hex(&format!("ORG#{}|{id}", fixtures::ORG)))),
                     400,
                     Some("INVALID_CURSOR"),
                 ));
