@@ -219,6 +219,8 @@ def lambda_env(name: str, runtime_api: str, home: str, endpoint: str, trust: dic
         "GUARDRAIL_SCP_ID": "p-guard",
         "HARDENED_OU_ID": "ou-ab12-hardened",
         "HARDENING_SCP_IDS": "p-one,p-two",
+        # The API refuses to start without its operator list (never an open /admin/).
+        "OPERATOR_PRINCIPAL_ARNS": "arn:aws:iam::999999999999:role/CamOperator",
     }
 
 
