@@ -309,3 +309,34 @@ async fn problems_carry_the_api_gateway_request_id() {
     assert_eq!(res.header("x-request-id"), body["request_id"].as_str());
     assert_eq!(body["type"], "urn:cam:migrations:problem:unauthenticated");
 }
+
+#[tokio::test]
+async fn an_operator_reads_lists_cancels_and_records_through_iam_signed_events() {
+    let w = World::new().await;
+    let res = invoke(&w, event!("create-migration")).await;
+    assert_eq!(res.status, 202, "{}", res.json());
+    let id = res.json()["id"].as_str().unwrap().to_owned();
+
+    let res = invoke(&w, &with_id(event!("admin-get-migration"), &id)).await;
+    assert_eq!(res.status, 200, "{}", res.json());
+    assert_eq!(res.json()["organization_id"], fixtures::ORG);
+    assert_eq!(res.json()["execution"]["status"], "RUNNING");
+    assert!(res.json()["execution"]["console_url"].as_str().unwrap().contains(&id));
+
+    let res = invoke(&w, event!("admin-list-migrations")).await;
+    assert_eq!(res.status, 200, "{}", res.json());
+    assert_eq!(res.json()["items"][0]["migration"]["id"], id.as_str());
+
+    // Nothing to record while the execution runs; the cancel stops it.
+    let res = invoke(&w, &with_id(event!("admin-record-failure"), &id)).await;
+    assert_eq!((res.status.as_u16(), code(&res)), (409, "EXECUTION_RUNNING".to_owned()));
+    let res = invoke(&w, &with_id(event!("admin-cancel-migration"), &id)).await;
+    assert_eq!(res.status, 200, "{}", res.json());
+    assert_eq!(res.json()["migration"]["status"], "CANCELED");
+    let actor = res.json()["migration"]["timeline"].as_array().unwrap().last().unwrap()["actor"].clone();
+    assert_eq!(actor["id"], "arn:aws:sts::999999999999:assumed-role/CamOperator/ops-session");
+    assert_eq!(w.locks(), 0);
+    // A terminal record is answered as it is.
+    let res = invoke(&w, &with_id(event!("admin-record-failure"), &id)).await;
+    assert_eq!((res.status.as_u16(), res.json()["migration"]["status"].as_str()), (200, Some("CANCELED")));
+}
