@@ -84,7 +84,7 @@ impl Executions for LocalExecutions {
 
     fn execution_arn(&self, migration: MigrationId) -> Option<String> {
         let executor = self.0.get()?;
-        Some(format!("{}:{migration}", executor.state_machine_arn().replacen(":stateMachine:", ":execution:", 1)))
+        Some(migration::ports::execution_arn(executor.state_machine_arn(), migration))
     }
 
     async fn describe(&self, migration: MigrationId) -> Result<Option<ExecutionState>, ExecutionError> {

@@ -56,7 +56,7 @@ impl StepFunctionsExecutions {
 
     /// `arn:aws:states:<region>:<account>:execution:<state machine>:<migration id>`.
     fn arn_of(&self, migration: MigrationId) -> String {
-        format!("{}:{migration}", self.state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+        migration::ports::execution_arn(&self.state_machine_arn, migration)
     }
 
     async fn describe_raw(

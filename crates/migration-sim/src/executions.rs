@@ -118,7 +118,7 @@ impl Executions for RecordingExecutions {
     }
 
     fn execution_arn(&self, migration: MigrationId) -> Option<String> {
-        Some(format!("{SIMULATED_STATE_MACHINE_ARN}:{migration}").replacen(":stateMachine:", ":execution:", 1))
+        Some(migration::ports::execution_arn(SIMULATED_STATE_MACHINE_ARN, migration))
     }
 
     async fn describe(&self, migration: MigrationId) -> Result<Option<ExecutionState>, ExecutionError> {

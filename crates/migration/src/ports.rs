@@ -250,6 +250,12 @@ pub struct ExecutionState {
     pub cause: Option<String>,
 }
 
+/// The ARN of the migration's execution of `state_machine_arn`: executions are named after
+/// their migration (`arn:aws:states:<region>:<account>:execution:<machine>:<migration id>`).
+pub fn execution_arn(state_machine_arn: &str, migration: MigrationId) -> String {
+    format!("{}:{migration}", state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+}
+
 /// Step Functions: executions and task tokens.
 #[async_trait]
 pub trait Executions: Send + Sync {

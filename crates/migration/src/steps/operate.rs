@@ -83,7 +83,7 @@ pub async fn record_ended_execution(ports: &Ports, operator: &str, id: Migration
         ),
     };
     let actor = Actor::Operator(operator.to_owned());
-    let output = record_failure_by(ports, actor, id, &error, &cause).await.map_err(RecordEndedError::Step)?;
+    let (output, record) = record_failure_by(ports, actor, id, &error, &cause).await.map_err(RecordEndedError::Step)?;
     info!(status = %output.status, error = %output.error, "an ended execution's failure recorded by an operator");
-    load(ports, id).await.map_err(RecordEndedError::Step)
+    Ok(record)
 }

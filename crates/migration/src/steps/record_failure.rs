@@ -7,7 +7,7 @@ use tracing::{info, instrument};
 use crate::error::{Refusal, StepError, names};
 use crate::ids::MigrationId;
 use crate::ports::Ports;
-use crate::record::{Actor, ChangeBuilder, Failure};
+use crate::record::{Actor, ChangeBuilder, Failure, Migration};
 use crate::rules::Violation;
 use crate::status::Status;
 use crate::steps::{system, update_with_retry};
@@ -101,18 +101,18 @@ pub fn parse_cause(cause: &str) -> (String, Vec<Violation>) {
 
 #[instrument(skip(ports, cause), fields(migration_id = %id))]
 pub async fn record_failure(ports: &Ports, id: MigrationId, error: &str, cause: &str) -> Result<FailureOutput, StepError> {
-    record_failure_by(ports, system("record-failure"), id, error, cause).await
+    record_failure_by(ports, system("record-failure"), id, error, cause).await.map(|(output, _)| output)
 }
 
 /// [`record_failure`], with the change recorded as `actor`'s (an operator's, for an
-/// execution that ended without recording its failure).
+/// execution that ended without recording its failure), and the record as it now is.
 pub(crate) async fn record_failure_by(
     ports: &Ports,
     actor: Actor,
     id: MigrationId,
     error: &str,
     cause: &str,
-) -> Result<FailureOutput, StepError> {
+) -> Result<(FailureOutput, Migration), StepError> {
     let now = ports.clock.now();
     let (message, violations) = parse_cause(cause);
     let record = update_with_retry(ports, id, |current| {
@@ -147,12 +147,13 @@ pub(crate) async fn record_failure_by(
         _ => failure.map_or_else(|| names::FAILED.to_owned(), |f| f.error.clone()),
     };
     info!(status = %record.status, error = %error_name, "failure recorded");
-    Ok(FailureOutput {
+    let output = FailureOutput {
         migration_id: id,
         error: error_name,
         cause: failure.map_or_else(|| message.clone(), |f| f.cause.clone()),
         status: record.status,
-    })
+    };
+    Ok((output, record))
 }
 
 /// A refused invitation's remediation depends on AWS's reason, which the cause names.
