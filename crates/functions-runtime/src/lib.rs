@@ -106,6 +106,7 @@ pub fn only(ports: Ports, needs: Needs) -> Ports {
         customer: if needs.customer_access { ports.customer } else { refuse("the customer-access port") },
         support: if needs.support { ports.support } else { refuse("the support probe") },
         executions: if needs.executions { ports.executions } else { refuse("the executions port") },
+        transfers: if needs.transfers { ports.transfers } else { refuse("the billing-transfer port") },
         ..ports
     }
 }

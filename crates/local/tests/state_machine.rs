@@ -160,7 +160,8 @@ async fn rejection_fails_the_execution_with_the_domain_error_name() {
     s.fixture
         .sim
         .update_customer(&account(), |c| {
-            c.own_organization = CustomerOrganization::ManagementAccount { organization_id: "o-x".into(), member_count: None }
+            c.own_organization =
+                CustomerOrganization::ManagementAccount { organization_id: "o-x".into(), member_count: None, all_features: true }
         })
         .unwrap();
     let id = create(&s, AccessLevel::FullHardening).await;
@@ -374,7 +375,8 @@ async fn run_scenario(s: &LocalStack, customer: Customer) -> (MigrationId, asl::
             .fixture
             .sim
             .update_customer(&account(), |c| {
-                c.own_organization = CustomerOrganization::ManagementAccount { organization_id: "o-x".into(), member_count: None }
+                c.own_organization =
+                    CustomerOrganization::ManagementAccount { organization_id: "o-x".into(), member_count: None, all_features: true }
             })
             .unwrap(),
     }

@@ -142,7 +142,15 @@ impl CustomerAccess for AwsCustomerAccess {
         let organization_id = org.id().unwrap_or_default().to_owned();
         let management = org.master_account_id().unwrap_or_default();
         if management == session.account_id.as_str() {
-            return Ok(CustomerOrganization::ManagementAccount { organization_id, member_count: self.account_count(&orgs).await });
+            // `CONSOLIDATED_BILLING` only is what a billing transfer refuses; an absent or
+            // unknown feature set is not taken for it.
+            let all_features =
+                !matches!(org.feature_set(), Some(aws_sdk_organizations::types::OrganizationFeatureSet::ConsolidatedBilling));
+            return Ok(CustomerOrganization::ManagementAccount {
+                organization_id,
+                member_count: self.account_count(&orgs).await,
+                all_features,
+            });
         }
         let management_account_id =
             management.parse().map_err(|_| AccessError::Other(format!("invalid management account id {management:?}")))?;

@@ -65,11 +65,15 @@ pub struct Needs {
     pub support: bool,
     /// The state machine's executions and task tokens (Step Functions).
     pub executions: bool,
+    /// Billing transfers (Organizations and Billing Conductor, management account credentials).
+    pub transfers: bool,
 }
 
 impl Needs {
-    pub const NOTHING: Needs = Needs { store: false, organizations: false, customer_access: false, support: false, executions: false };
-    pub const EVERYTHING: Needs = Needs { store: true, organizations: true, customer_access: true, support: true, executions: true };
+    pub const NOTHING: Needs =
+        Needs { store: false, organizations: false, customer_access: false, support: false, executions: false, transfers: false };
+    pub const EVERYTHING: Needs =
+        Needs { store: true, organizations: true, customer_access: true, support: true, executions: true, transfers: true };
 
     /// The ports this build can serve: the store always, the others by cargo feature.
     pub const fn built() -> Needs {
@@ -79,6 +83,7 @@ impl Needs {
             customer_access: cfg!(feature = "sts"),
             support: cfg!(feature = "support"),
             executions: cfg!(feature = "sfn"),
+            transfers: cfg!(feature = "transfers"),
         }
     }
 
@@ -90,6 +95,7 @@ impl Needs {
             (self.customer_access && !built.customer_access, NotConfigured::feature("the customer-access port", "sts")),
             (self.support && !built.support, NotConfigured::feature("the support probe", "support")),
             (self.executions && !built.executions, NotConfigured::feature("the executions port", "sfn")),
+            (self.transfers && !built.transfers, NotConfigured::feature("the billing-transfer port", "transfers")),
         ]
         .into_iter()
         .filter_map(|(missing, why)| missing.then_some(why))
@@ -210,6 +216,7 @@ impl AwsPorts {
             customer: or_unavailable(customer, || unavailable("the customer-access port")),
             support: or_unavailable(support, || unavailable("the support probe")),
             executions: or_unavailable(executions, || unavailable("the executions port")),
+            transfers: unavailable("the billing-transfer port"),
             clock,
             settings: Arc::new(settings),
         }

@@ -13,7 +13,10 @@ use migration::ports::{
 };
 use migration::record::{Change, Handshake, HistoryEvent, Migration, SupportPlan, WorkQueue};
 use migration::rules::{Approval, CustomerOrganization, OrgProfile, Terms};
-use migration::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory};
+use migration::transfer::{
+    BillingGroup, BillingGroupSpec, BillingTransfers, ResponsibilityTransfer, SentTransfer, TransferError, TransferInvitation,
+};
+use migration::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory, TransferId};
 use tracing::error;
 
 /// Why a port cannot answer in this function: it is not one of the function's
@@ -71,6 +74,12 @@ impl From<NotConfigured> for OrgError {
 impl From<NotConfigured> for AccessError {
     fn from(e: NotConfigured) -> Self {
         AccessError::Other(e.to_string())
+    }
+}
+
+impl From<NotConfigured> for TransferError {
+    fn from(e: NotConfigured) -> Self {
+        TransferError::Other(e.to_string())
     }
 }
 
@@ -211,6 +220,25 @@ impl Executions for Unavailable {
     }
     async fn describe(&self, _: MigrationId) -> Result<Option<ExecutionState>, ExecutionError> {
         self.fail("describe")
+    }
+}
+
+#[async_trait]
+impl BillingTransfers for Unavailable {
+    async fn invite(&self, _: &TransferInvitation) -> Result<SentTransfer, TransferError> {
+        self.fail("invite")
+    }
+    async fn describe(&self, _: &TransferId) -> Result<ResponsibilityTransfer, TransferError> {
+        self.fail("describe")
+    }
+    async fn cancel_invitation(&self, _: &HandshakeId) -> Result<(), TransferError> {
+        self.fail("cancel_invitation")
+    }
+    async fn terminate(&self, _: &TransferId, _: DateTime<Utc>) -> Result<ResponsibilityTransfer, TransferError> {
+        self.fail("terminate")
+    }
+    async fn ensure_billing_group(&self, _: &BillingGroupSpec) -> Result<BillingGroup, TransferError> {
+        self.fail("ensure_billing_group")
     }
 }
 

@@ -116,7 +116,7 @@ struct Member {
 }
 
 #[derive(Default)]
-struct World {
+pub(crate) struct World {
     handshakes: Vec<Handshake>,
     members: HashMap<AwsAccountId, Member>,
     /// The root and the OUs (all directly under the root), with the SCPs attached to each.
@@ -125,7 +125,8 @@ struct World {
     scps: BTreeSet<String>,
     /// Organizations operations the partner's role may not call (`AccessDeniedException`).
     denied: BTreeSet<String>,
-    customers: HashMap<AwsAccountId, CustomerAccount>,
+    pub(crate) customers: HashMap<AwsAccountId, CustomerAccount>,
+    pub(crate) transfers: crate::transfers::TransferWorld,
     calls: BTreeMap<&'static str, u64>,
     next_handshake: u64,
     /// The simulated customer upgrades after this many support checks found Basic.
@@ -162,6 +163,10 @@ pub enum SimError {
     HandshakeRateLimitExceeded,
     #[error("no such root, OU or member account")]
     UnknownTarget,
+    #[error("only the management account of an organization with all features can accept a billing transfer")]
+    NotManagementAccount,
+    #[error("a billing transfer must be accepted at least 24 hours before its start")]
+    TooLateToAccept,
     #[error("the SCP is not attached to the target")]
     NotAttached,
     #[error("a target keeps at least one SCP (ConstraintViolationException MIN_POLICY_TYPE_ATTACHMENT_LIMIT_EXCEEDED)")]
@@ -255,11 +260,19 @@ impl SimAws {
         all.into_iter().collect()
     }
 
-    fn world(&self) -> std::sync::MutexGuard<'_, World> {
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn partner(&self) -> &AwsAccountId {
+        &self.partner
+    }
+
+    pub(crate) fn world(&self) -> std::sync::MutexGuard<'_, World> {
         self.world.lock().expect("no panics while holding the lock")
     }
 
-    fn count(world: &mut World, call: &'static str) {
+    pub(crate) fn count(world: &mut World, call: &'static str) {
         *world.calls.entry(call).or_default() += 1;
     }
 
@@ -470,6 +483,10 @@ impl SimAws {
         SimCustomerAccess(self.clone())
     }
 
+    pub fn billing_transfers(&self) -> crate::transfers::SimTransfers {
+        crate::transfers::SimTransfers(self.clone())
+    }
+
     pub fn support(&self) -> SimSupport {
         SimSupport(self.clone())
     }
@@ -491,6 +508,7 @@ impl SimAws {
             customer: Arc::new(self.customer_access()),
             support: Arc::new(self.support()),
             executions,
+            transfers: Arc::new(self.billing_transfers()),
             clock,
             settings: Arc::new(settings),
         }

@@ -105,9 +105,11 @@ impl AccountKind {
                 organization_id: FORMER_ORGANIZATION.into(),
                 management_account_id: FORMER_MANAGEMENT_ACCOUNT.parse().expect("valid"),
             },
-            AccountKind::Management => {
-                CustomerOrganization::ManagementAccount { organization_id: "o-own00000001".into(), member_count: Some(3) }
-            }
+            AccountKind::Management => CustomerOrganization::ManagementAccount {
+                organization_id: "o-own00000001".into(),
+                member_count: Some(3),
+                all_features: true,
+            },
         }
     }
 }

@@ -16,11 +16,15 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
 use migration::error::{AccessError, ExecutionError, OrgError, StoreError};
-use migration::ids::{ExternalId, MigrationId, RoleArn, TaskToken};
+use migration::ids::{ExternalId, HandshakeId, MigrationId, RoleArn, TaskToken, TransferId};
 use migration::ports::{CustomerAccess, CustomerSession, ExecutionState, Executions, Ports, SupportAnswer, SupportProbe, TokenDelivery};
 use migration::record::SupportPlan;
 use migration::rules::CustomerOrganization;
+use migration::transfer::{
+    BillingGroup, BillingGroupSpec, BillingTransfers, ResponsibilityTransfer, SentTransfer, TransferError, TransferInvitation,
+};
 
 use crate::hooks::{HookedOrganizations, HookedStore, OrgsCall, OrgsHook, StoreCall, StoreHook, Verdict};
 
@@ -333,6 +337,43 @@ impl Executions for FaultyExecutions {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Billing transfers (Organizations, Billing Conductor)
+
+pub struct FaultyTransfers {
+    inner: Arc<dyn BillingTransfers>,
+    faults: Arc<Faults>,
+}
+
+impl FaultyTransfers {
+    pub fn new(inner: Arc<dyn BillingTransfers>, faults: Arc<Faults>) -> Self {
+        Self { inner, faults }
+    }
+
+    fn err(&self) -> TransferError {
+        TransferError::Retryable { code: self.faults.code(ORG_CODES).to_owned(), message: "injected".into() }
+    }
+}
+
+#[async_trait]
+impl BillingTransfers for FaultyTransfers {
+    async fn invite(&self, invitation: &TransferInvitation) -> Result<SentTransfer, TransferError> {
+        faulty!(self.faults, "transfers.invite", effect, self.err(), self.inner.invite(invitation).await)
+    }
+    async fn describe(&self, id: &TransferId) -> Result<ResponsibilityTransfer, TransferError> {
+        faulty!(self.faults, "transfers.describe", read, self.err(), self.inner.describe(id).await)
+    }
+    async fn cancel_invitation(&self, handshake: &HandshakeId) -> Result<(), TransferError> {
+        faulty!(self.faults, "transfers.cancel_invitation", effect, self.err(), self.inner.cancel_invitation(handshake).await)
+    }
+    async fn terminate(&self, id: &TransferId, end_at: DateTime<Utc>) -> Result<ResponsibilityTransfer, TransferError> {
+        faulty!(self.faults, "transfers.terminate", effect, self.err(), self.inner.terminate(id, end_at).await)
+    }
+    async fn ensure_billing_group(&self, spec: &BillingGroupSpec) -> Result<BillingGroup, TransferError> {
+        faulty!(self.faults, "transfers.ensure_billing_group", effect, self.err(), self.inner.ensure_billing_group(spec).await)
+    }
+}
+
 /// `ports` with every port but the clock and the settings behind a fault decorator.
 pub fn faulty_ports(ports: &Ports, faults: &Arc<Faults>) -> Ports {
     Ports {
@@ -341,6 +382,7 @@ pub fn faulty_ports(ports: &Ports, faults: &Arc<Faults>) -> Ports {
         customer: Arc::new(FaultyCustomerAccess::new(ports.customer.clone(), faults.clone())),
         support: Arc::new(FaultySupport::new(ports.support.clone(), faults.clone())),
         executions: Arc::new(FaultyExecutions::new(ports.executions.clone(), faults.clone())),
+        transfers: Arc::new(FaultyTransfers::new(ports.transfers.clone(), faults.clone())),
         clock: ports.clock.clone(),
         settings: ports.settings.clone(),
     }

@@ -17,6 +17,7 @@ pub mod faults;
 pub mod fixtures;
 pub mod hooks;
 mod store;
+pub mod transfers;
 
 pub use aws::{
     CustomerAccount, FULL_AWS_ACCESS, INVITATION_LIFETIME, MAX_SCPS_PER_TARGET, ROOT_ID, RoleTrust, SimAws, SimCustomerAccess, SimError,

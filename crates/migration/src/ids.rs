@@ -179,6 +179,19 @@ string_newtype!(
     parse_handshake_id
 );
 
+fn parse_transfer_id(s: &str) -> Result<(), InvalidId> {
+    let ok = s
+        .strip_prefix("rt-")
+        .is_some_and(|rest| (8..=32).contains(&rest.len()) && rest.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase()));
+    if ok { Ok(()) } else { Err(InvalidId::new("transfer_id", "must match rt-[0-9a-z]{8,32}")) }
+}
+
+string_newtype!(
+    /// An AWS Organizations responsibility transfer id (a billing transfer).
+    TransferId,
+    parse_transfer_id
+);
+
 fn parse_territory(s: &str) -> Result<(), InvalidId> {
     let ok = (2..=16).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_uppercase() || b == b'-');
     if ok { Ok(()) } else { Err(InvalidId::new("territory", "must be 2 to 16 upper-case letters or -, e.g. US")) }
@@ -379,6 +392,10 @@ mod tests {
         assert!("h-1234567".parse::<HandshakeId>().is_err());
         assert!("h-ABCDEFGH1".parse::<HandshakeId>().is_err());
         assert!("x-12345678".parse::<HandshakeId>().is_err());
+        assert!("rt-1a2b3c4d".parse::<TransferId>().is_ok());
+        assert!("rt-1a2b3c4".parse::<TransferId>().is_err());
+        assert!("rt-ABCDEFGH".parse::<TransferId>().is_err());
+        assert!("h-1a2b3c4d".parse::<TransferId>().is_err());
         assert!("ab".parse::<ExternalId>().is_ok());
         assert!("a".parse::<ExternalId>().is_err());
         assert!("cam:org/acme=1".parse::<ExternalId>().is_ok());

@@ -19,10 +19,11 @@ pub mod status;
 pub mod steps;
 pub mod text;
 pub mod throttle;
+pub mod transfer;
 pub mod workflow;
 
 pub use error::{StepError, StoreError};
-pub use ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory, UserId};
+pub use ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, OrgId, RoleArn, TaskToken, Territory, TransferId, UserId};
 pub use ports::Ports;
 pub use record::Migration;
 pub use request::{AccessLevel, MigrationRequest};

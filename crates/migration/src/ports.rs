@@ -301,6 +301,8 @@ pub struct Ports {
     pub customer: Arc<dyn CustomerAccess>,
     pub support: Arc<dyn SupportProbe>,
     pub executions: Arc<dyn Executions>,
+    /// Billing transfers, through the partner's management account.
+    pub transfers: Arc<dyn crate::transfer::BillingTransfers>,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<crate::settings::Settings>,
 }

@@ -288,9 +288,19 @@ pub enum CustomerOrganization {
     Standalone,
     /// Management account of its own organization. `member_count` is known when the role
     /// may call ListAccounts.
-    ManagementAccount { organization_id: String, member_count: Option<u32> },
+    ManagementAccount {
+        organization_id: String,
+        member_count: Option<u32>,
+        /// `FeatureSet` `ALL` (not only consolidated billing): what a billing transfer needs.
+        #[serde(default = "all_features")]
+        all_features: bool,
+    },
     /// Member of someone's organization.
     Member { organization_id: String, management_account_id: AwsAccountId },
+}
+
+fn all_features() -> bool {
+    true
 }
 
 impl CustomerOrganization {
@@ -329,11 +339,11 @@ pub fn check_customer_organization(
     match org {
         CustomerOrganization::Standalone | CustomerOrganization::Member { .. } => None,
         // Only itself: nothing to migrate first.
-        CustomerOrganization::ManagementAccount { organization_id, member_count: Some(n) } if *n <= 1 => Some(Violation::new(
+        CustomerOrganization::ManagementAccount { organization_id, member_count: Some(n), .. } if *n <= 1 => Some(Violation::new(
             ViolationCode::AccountIsManagementOfEmptyOrganization,
             format!("the account is the management account of organization {organization_id}, which has no other accounts"),
         )),
-        CustomerOrganization::ManagementAccount { organization_id, member_count } => {
+        CustomerOrganization::ManagementAccount { organization_id, member_count, .. } => {
             let members = match member_count {
                 Some(n) => format!(" with {} member account(s) besides itself", n.saturating_sub(1)),
                 None => String::new(),
@@ -496,14 +506,14 @@ mod tests {
         assert!(v.message.contains("o-other") && v.message.contains("111111111111"), "{}", v.message);
 
         // A management account: both ways forward, and never "leave" for the members.
-        let master = CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: Some(4) };
+        let master = CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: Some(4), all_features: true };
         let v = check_customer_organization(&master, &partner, true).unwrap();
         assert_eq!(v.code, AccountIsManagementAccount);
         assert!(v.message.contains("3 member account(s)"));
         assert!(v.remediation().contains("billing transfer") && v.remediation().contains("orgs_manage_org_delete"));
-        let unknown = CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: None };
+        let unknown = CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: None, all_features: true };
         assert_eq!(check_customer_organization(&unknown, &partner, true).unwrap().code, AccountIsManagementAccount);
-        let alone = CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: Some(1) };
+        let alone = CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: Some(1), all_features: true };
         let v = check_customer_organization(&alone, &partner, false).unwrap();
         assert_eq!(v.code, AccountIsManagementOfEmptyOrganization);
         assert!(v.remediation().contains("Delete the organization") && !v.remediation().contains("billing transfer"));

@@ -115,7 +115,8 @@ async fn a_management_account_is_told_both_ways_forward_or_only_to_delete_an_emp
         let w = World::new().await;
         w.sim
             .update_customer(&account(), |c| {
-                c.own_organization = CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: members };
+                c.own_organization =
+                    CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: members, all_features: true };
             })
             .unwrap();
         let id = create_acknowledged(&w, "full_hardening").await;

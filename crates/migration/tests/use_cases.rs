@@ -250,7 +250,8 @@ async fn rejection_in_validate_records_every_violation() {
     let w = World::new().await;
     w.sim
         .update_customer(&account(), |c| {
-            c.own_organization = CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: Some(3) };
+            c.own_organization =
+                CustomerOrganization::ManagementAccount { organization_id: "o-own".into(), member_count: Some(3), all_features: true };
             c.roles.insert(role("full_hardening"), migration_sim::RoleTrust::NoExternalId);
         })
         .unwrap();
