@@ -67,17 +67,22 @@ impl Function {
         match self {
             // The program rules: the customer's role, their organization, their plan.
             Function::Step(Step::Validate) => Needs { customer_access: true, support: true, ..store },
-            // Membership, then the invitation.
-            Function::Step(Step::Invite) => Needs { organizations: true, ..store },
-            // The handshake's state, and the token when it is already decided.
-            Function::Step(Step::WaitForHandshake) | Function::HandshakeWatcher => Needs { organizations: true, executions: true, ..store },
+            // Membership, then the invitation (or the billing-transfer invitation).
+            Function::Step(Step::Invite) => Needs { organizations: true, transfers: true, ..store },
+            // The handshake's (or the transfer's) state, and the token when it is decided.
+            Function::Step(Step::WaitForHandshake) | Function::HandshakeWatcher => {
+                Needs { organizations: true, executions: true, transfers: true, ..store }
+            }
+            // The transfer in force, and its billing group.
+            Function::Step(Step::ConfirmTransfer) => Needs { transfers: true, ..store },
             // The plan, through the customer's role.
             Function::Step(Step::CheckSupport) => Needs { customer_access: true, support: true, ..store },
             Function::Step(Step::ScheduleHardening) | Function::Step(Step::RecordFailure) => store,
             // Membership, OUs, SCPs and tags; the customer's role for Full Hardening.
             Function::HardeningScan => Needs { organizations: true, customer_access: true, ..store },
-            // Create starts the execution; cancel cancels the invitation and stops it.
-            Function::Api => Needs { organizations: true, executions: true, ..store },
+            // Create starts the execution; cancel cancels the invitation and stops it; a
+            // billing transfer's end is asked of AWS.
+            Function::Api => Needs { organizations: true, executions: true, transfers: true, ..store },
         }
     }
 
@@ -87,8 +92,9 @@ impl Function {
     pub const fn features(self) -> &'static [&'static str] {
         match self {
             Function::Step(Step::Validate) => &["organizations", "sts", "support"],
-            Function::Step(Step::Invite) => &["organizations"],
-            Function::Step(Step::WaitForHandshake) | Function::HandshakeWatcher | Function::Api => &["organizations", "sfn"],
+            Function::Step(Step::Invite) => &["organizations", "transfers"],
+            Function::Step(Step::WaitForHandshake) | Function::HandshakeWatcher | Function::Api => &["organizations", "sfn", "transfers"],
+            Function::Step(Step::ConfirmTransfer) => &["transfers"],
             Function::Step(Step::CheckSupport) => &["sts", "support"],
             Function::Step(Step::ScheduleHardening) | Function::Step(Step::RecordFailure) => &[],
             Function::HardeningScan => &["organizations", "sts"],

@@ -98,7 +98,11 @@ pub fn answer_http_api_event(data: &[u8]) -> Option<ApiResponse> {
 /// What the state machine would send to reproduce `call`.
 fn payload_of(call: &StepCall) -> Value {
     match call {
-        StepCall::Validate(id) | StepCall::Invite(id) | StepCall::CheckSupport(id) | StepCall::ScheduleHardening(id) => {
+        StepCall::Validate(id)
+        | StepCall::Invite(id)
+        | StepCall::CheckSupport(id)
+        | StepCall::ScheduleHardening(id)
+        | StepCall::ConfirmTransfer(id) => {
             json!({ "migration_id": id })
         }
         StepCall::WaitForHandshake { migration_id, task_token } => json!({ "migration_id": migration_id, "task_token": task_token }),

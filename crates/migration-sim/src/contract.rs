@@ -42,6 +42,8 @@ pub fn sample_record(org: &str, account: &str, at: DateTime<Utc>) -> Migration {
             reserved_instances: true,
             direct_transfer: false,
         },
+        kind: None,
+        start_month: None,
     }
     .validate()
     .expect("a valid sample request");

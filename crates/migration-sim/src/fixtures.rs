@@ -11,7 +11,7 @@ use migration::error::StoreError;
 use migration::ids::{AwsAccountId, RoleArn};
 use migration::ports::{Clock, Executions, MigrationStore, Ports};
 use migration::request::{AccessLevel, Acknowledgements, MigrationRequest};
-use migration::rules::{Approval, Caller, CamRole, Eligibility, OrgProfile, Terms, TermsAcceptance, TermsDocument};
+use migration::rules::{Approval, Caller, CamRole, CustomerOrganization, Eligibility, OrgProfile, Terms, TermsAcceptance, TermsDocument};
 use migration::settings::Settings;
 
 pub const PARTNER: &str = "999999999999";
@@ -32,13 +32,39 @@ pub fn admin() -> Caller {
 }
 
 pub fn settings() -> Settings {
-    Settings::new(
-        PARTNER.parse().expect("valid"),
-        "ou-root-onboarding",
-        "p-guardrail1",
-        "ou-root-hardened",
-        &["p-hardening1", "p-hardening2"],
-    )
+    Settings {
+        billing_pricing_plan_arn: PRICING_PLAN_ARN.to_owned(),
+        ..Settings::new(
+            PARTNER.parse().expect("valid"),
+            "ou-root-onboarding",
+            "p-guardrail1",
+            "ou-root-hardened",
+            &["p-hardening1", "p-hardening2"],
+        )
+    }
+}
+
+/// The Billing Conductor pricing plan of the simulated partner.
+pub const PRICING_PLAN_ARN: &str = "arn:aws:billingconductor::999999999999:pricingplan/simplan0001";
+
+/// A billing-transfer request: optimized access (a billing transfer is not hardened), the
+/// start month left to the system unless given.
+pub fn transfer_request(start_month: Option<&str>) -> MigrationRequest {
+    MigrationRequest {
+        kind: Some("billing_transfer".into()),
+        start_month: start_month.map(str::to_owned),
+        ..request(AccessLevel::Optimized)
+    }
+}
+
+/// Makes the seeded customer account the management account of its own organization, with
+/// all features (what a billing transfer needs) unless `all_features` is false.
+pub fn make_management_account(sim: &SimAws, all_features: bool) {
+    sim.update_customer(&account(), |c| {
+        c.own_organization =
+            CustomerOrganization::ManagementAccount { organization_id: "o-custorg0001".into(), member_count: Some(4), all_features };
+    })
+    .expect("the seeded customer");
 }
 
 pub fn terms() -> Terms {
@@ -70,6 +96,8 @@ pub fn request(access: AccessLevel) -> MigrationRequest {
             reserved_instances: true,
             direct_transfer: false,
         },
+        kind: None,
+        start_month: None,
     }
 }
 

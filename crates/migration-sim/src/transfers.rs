@@ -169,12 +169,14 @@ impl SimAws {
     }
 
     /// The customer's management account withdraws an accepted transfer: it ends at the end
-    /// of the month `end_at` closes.
+    /// of the month `end_at` closes. Simulated as allowed before the start too (the end of the
+    /// current month, so the transfer never starts): AWS does not say, and the domain treats
+    /// such an end as a withdrawal.
     pub fn withdraw_transfer(&self, id: &TransferId, end_at: DateTime<Utc>) -> Result<(), TransferError> {
-        self.end_transfer(id, end_at, "the customer")
+        self.end_transfer(id, end_at, false)
     }
 
-    fn end_transfer(&self, id: &TransferId, end_at: DateTime<Utc>, _by: &str) -> Result<(), TransferError> {
+    fn end_transfer(&self, id: &TransferId, end_at: DateTime<Utc>, by_partner: bool) -> Result<(), TransferError> {
         let now = self.now();
         let mut w = self.world();
         w.transfers.refresh(now);
@@ -187,7 +189,7 @@ impl SimAws {
         if !is_end_of_month(end_at) {
             return Err(refused(TransferRefusal::EndDateNotEndOfMonth));
         }
-        let first_possible = now.max(t.transfer.start_at);
+        let first_possible = if by_partner { now.max(t.transfer.start_at) } else { now };
         if months_between(first_possible, end_at) < 0 || end_at < first_possible {
             return Err(refused(TransferRefusal::EndDateTooEarly));
         }
@@ -302,7 +304,7 @@ impl SimAws {
 
     pub(crate) fn transfers_terminate(&self, id: &TransferId, end_at: DateTime<Utc>) -> Result<ResponsibilityTransfer, TransferError> {
         SimAws::count(&mut self.world(), "TerminateResponsibilityTransfer");
-        self.end_transfer(id, end_at, "the partner")?;
+        self.end_transfer(id, end_at, true)?;
         self.transfers_describe(id)
     }
 

@@ -176,6 +176,20 @@ pub enum StepError {
     /// `support:DescribeSeverityLevels`, the profile is missing, AWS kept failing).
     #[error("the support plan could not be read before the deadline: {0}")]
     SupportPlanUnreadable(String),
+    #[error("the customer declined the billing transfer")]
+    TransferDeclined,
+    #[error("the billing transfer invitation expired before the customer accepted it")]
+    TransferExpired,
+    /// The invitation was canceled outside this system.
+    #[error("the billing transfer invitation was canceled")]
+    TransferCanceled,
+    #[error("the customer withdrew from the billing transfer before it started")]
+    TransferWithdrawn,
+    /// Not accepted by 24 hours before the start: it can no longer start.
+    #[error("the billing transfer was not accepted by {accept_by} (24 hours before its start), so it cannot start")]
+    TransferWindowMissed { accept_by: chrono::DateTime<chrono::Utc> },
+    #[error("AWS refused the billing transfer: {}", .0.reason())]
+    TransferRefused(crate::transfer::TransferRefusal),
     /// The migration was canceled (through the API) while the step ran.
     #[error("the migration was canceled")]
     Canceled,
@@ -211,6 +225,12 @@ pub mod names {
     pub const SUPPORT_UPGRADE_TIMED_OUT: &str = "Migration.SupportUpgradeTimedOut";
     pub const SUPPORT_PLAN_UNREADABLE: &str = "Migration.SupportPlanUnreadable";
     pub const CANCELED: &str = "Migration.Canceled";
+    pub const TRANSFER_DECLINED: &str = "Migration.TransferDeclined";
+    pub const TRANSFER_EXPIRED: &str = "Migration.TransferExpired";
+    pub const TRANSFER_CANCELED: &str = "Migration.TransferCanceled";
+    pub const TRANSFER_WITHDRAWN: &str = "Migration.TransferWithdrawn";
+    pub const TRANSFER_WINDOW_MISSED: &str = "Migration.TransferWindowMissed";
+    pub const TRANSFER_REFUSED: &str = "Migration.TransferRefused";
     pub const TRANSIENT: &str = "Migration.Transient";
     pub const NOT_FOUND: &str = "Migration.NotFound";
     pub const WRONG_STATUS: &str = "Migration.WrongStatus";
@@ -234,6 +254,12 @@ pub mod names {
         SUPPORT_UPGRADE_TIMED_OUT,
         SUPPORT_PLAN_UNREADABLE,
         CANCELED,
+        TRANSFER_DECLINED,
+        TRANSFER_EXPIRED,
+        TRANSFER_CANCELED,
+        TRANSFER_WITHDRAWN,
+        TRANSFER_WINDOW_MISSED,
+        TRANSFER_REFUSED,
         TRANSIENT,
         NOT_FOUND,
         WRONG_STATUS,
@@ -256,6 +282,12 @@ impl StepError {
             StepError::SupportUpgradeTimedOut => names::SUPPORT_UPGRADE_TIMED_OUT,
             StepError::SupportPlanUnreadable(_) => names::SUPPORT_PLAN_UNREADABLE,
             StepError::Canceled => names::CANCELED,
+            StepError::TransferDeclined => names::TRANSFER_DECLINED,
+            StepError::TransferExpired => names::TRANSFER_EXPIRED,
+            StepError::TransferCanceled => names::TRANSFER_CANCELED,
+            StepError::TransferWithdrawn => names::TRANSFER_WITHDRAWN,
+            StepError::TransferWindowMissed { .. } => names::TRANSFER_WINDOW_MISSED,
+            StepError::TransferRefused(_) => names::TRANSFER_REFUSED,
             StepError::Transient(_) => names::TRANSIENT,
             StepError::NotFound(_) => names::NOT_FOUND,
             StepError::WrongStatus { .. } => names::WRONG_STATUS,
@@ -291,6 +323,24 @@ impl From<OrgError> for StepError {
             OrgError::Refused { refusal: Refusal::AlreadyInAnOrganization, .. } => StepError::AlreadyInAnOrganization,
             OrgError::Refused { refusal, .. } => StepError::InvitationRefused(refusal),
             other => StepError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::transfer::TransferError> for StepError {
+    fn from(e: crate::transfer::TransferError) -> Self {
+        use crate::transfer::TransferError as E;
+        match e {
+            E::Retryable { .. } => StepError::Transient(e.to_string()),
+            E::Refused { refusal, .. } => StepError::TransferRefused(refusal),
+            // Not found, a transition AWS will not make, a wrong endpoint, access denied: a
+            // defect or a broken grant, for an operator; never retried.
+            E::NotFound
+            | E::AlreadyInStatus(_)
+            | E::InvalidTransition(_)
+            | E::UnsupportedEndpoint(_)
+            | E::AccessDenied(_)
+            | E::Other(_) => StepError::Internal(e.to_string()),
         }
     }
 }

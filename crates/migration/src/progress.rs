@@ -9,6 +9,9 @@ use crate::record::{EventKind, HandshakeState, HistoryEvent, Migration, PLAN_TO_
 use crate::status::Status;
 
 /// Where the customer's root user accepts the invitation.
+/// Where a management account's administrator answers a billing transfer invitation: the
+/// Billing and Cost Management console's billing transfers.
+pub const CONSOLE_BILLING_TRANSFERS_URL: &str = "https://console.aws.amazon.com/costmanagement/home#/billing-transfer";
 pub const CONSOLE_INVITATIONS_URL: &str = "https://console.aws.amazon.com/organizations/v2/home/accounts/invitations";
 /// Where the customer's root user changes the support plan.
 pub const CONSOLE_SUPPORT_PLANS_URL: &str = "https://console.aws.amazon.com/support/plans/home";
@@ -38,6 +41,7 @@ pub struct StepProgress {
 }
 
 const ACCEPT_INVITATION: (&str, &str) = ("ACCEPT_INVITATION", "Accept the invitation in the AWS console");
+const ACCEPT_BILLING_TRANSFER: (&str, &str) = ("ACCEPT_BILLING_TRANSFER", "Accept the billing transfer in the AWS Billing console");
 const UPGRADE_SUPPORT_PLAN: (&str, &str) = ("UPGRADE_SUPPORT_PLAN", "Upgrade the AWS support plan");
 const GRANT_SUPPORT_READ: (&str, &str) = ("GRANT_SUPPORT_READ", "Let the CenturyLink role read the support plan");
 
@@ -47,6 +51,7 @@ const GRANT_SUPPORT_READ: (&str, &str) = ("GRANT_SUPPORT_READ", "Let the Century
 pub fn asked_on_reaching(status: Status) -> Option<(&'static str, &'static str)> {
     match status {
         Status::Invited => Some(ACCEPT_INVITATION),
+        Status::TransferInvited => Some(ACCEPT_BILLING_TRANSFER),
         Status::AwaitingSupportUpgrade => Some(UPGRADE_SUPPORT_PLAN),
         _ => None,
     }
@@ -86,8 +91,27 @@ pub fn next_action(m: &Migration) -> Option<NextAction> {
                 deadline: Some(h.expires_at),
             })
         }
+        Status::TransferInvited => {
+            let bt = m.billing_transfer.as_ref()?;
+            let h = bt.handshake.as_ref().filter(|h| matches!(h.state, HandshakeState::Open | HandshakeState::Requested))?;
+            Some(NextAction {
+                code: ACCEPT_BILLING_TRANSFER.0,
+                title: ACCEPT_BILLING_TRANSFER.1,
+                description: format!(
+                    "Sign in to your organization's management account {} as an administrator with the Billing permissions, open Billing and Cost Management > Billing transfers and accept invitation {} from CenturyLink. CenturyLink pays your organization's bill from {}; AWS needs the acceptance at least 24 hours before, by {}.",
+                    m.aws_account_id,
+                    h.id,
+                    bt.start_at().to_rfc3339(),
+                    bt.accept_by().to_rfc3339()
+                ),
+                url: Some(CONSOLE_BILLING_TRANSFERS_URL),
+                deadline: Some(bt.accept_by()),
+            })
+        }
         // The role cannot read the plan: that is the customer's to fix, not the plan.
-        Status::Joined | Status::AwaitingSupportUpgrade if m.support.as_ref().is_some_and(|s| s.plan == SupportPlan::Unknown) => {
+        Status::Joined | Status::BillingTransferred | Status::AwaitingSupportUpgrade
+            if m.support.as_ref().is_some_and(|s| s.plan == SupportPlan::Unknown) =>
+        {
             let s = m.support.as_ref()?;
             Some(NextAction {
                 code: GRANT_SUPPORT_READ.0,
@@ -137,8 +161,9 @@ fn current_step(s: Status) -> usize {
     match s {
         Status::Requested => 0,
         Status::Validated => 1,
-        Status::Invited => 2,
-        Status::Joined | Status::AwaitingSupportUpgrade => 3,
+        Status::Invited | Status::TransferInvited => 2,
+        // Accepted, waiting for the start: the acceptance is done, the support check not begun.
+        Status::Joined | Status::TransferAccepted | Status::BillingTransferred | Status::AwaitingSupportUpgrade => 3,
         Status::SupportConfirmed | Status::HardeningScheduled => 4,
         _ => 5,
     }
@@ -148,8 +173,8 @@ fn current_step(s: Status) -> usize {
 fn completes(step: usize, s: Status) -> bool {
     match step {
         0 => s == Status::Validated,
-        1 => matches!(s, Status::Invited | Status::Joined),
-        2 => s == Status::Joined,
+        1 => matches!(s, Status::Invited | Status::Joined | Status::TransferInvited),
+        2 => matches!(s, Status::Joined | Status::TransferAccepted),
         3 => s == Status::SupportConfirmed,
         _ => matches!(s, Status::Hardened | Status::Completed),
     }

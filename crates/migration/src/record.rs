@@ -7,6 +7,7 @@ use crate::ids::{AwsAccountId, HandshakeId, MigrationId, OrgId, RoleArn, TaskTok
 use crate::request::{AccessLevel, Acknowledgements, ValidRequest};
 use crate::rules::TermsAcceptance;
 use crate::status::{InvalidTransition, Status};
+use crate::transfer::{BillingTransferState, MigrationKind};
 
 /// An account's lifecycle state as AWS Organizations reports it (`Account.State`, which
 /// replaced `Account.Status` on 2026-09-09).
@@ -353,6 +354,12 @@ pub struct Migration {
     /// Optimistic lock: every write is conditional on the version it read.
     pub version: u64,
     pub updated_at: DateTime<Utc>,
+    /// What the migration does; records from before billing transfers are joins.
+    #[serde(default, skip_serializing_if = "MigrationKind::is_join")]
+    pub kind: MigrationKind,
+    /// A billing transfer's month, invitation and transfer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_transfer: Option<BillingTransferState>,
     /// The organization the account leaves by a direct transfer, as validate saw it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direct_transfer: Option<crate::readiness::DirectTransfer>,
@@ -392,6 +399,8 @@ impl Migration {
             territory,
             requested_by: by,
             requested_at: now,
+            kind: request.kind,
+            billing_transfer: (request.kind == MigrationKind::BillingTransfer).then(|| BillingTransferState::new(request.start_month, now)),
             provider_name: request.provider_name,
             aws_account_id: request.aws_account_id,
             role_arn: request.role_arn,
@@ -418,8 +427,8 @@ impl Migration {
         let due = self.due_at?;
         let queue = match self.status {
             Status::Requested => WorkQueue::Unstarted,
-            Status::Invited => WorkQueue::Handshake,
-            Status::Joined if self.task_token.is_some() => WorkQueue::Handshake,
+            Status::Invited | Status::TransferInvited => WorkQueue::Handshake,
+            Status::Joined | Status::TransferAccepted if self.task_token.is_some() => WorkQueue::Handshake,
             _ if self.hardening.as_ref().is_some_and(|h| h.completed_at.is_none()) => WorkQueue::Hardening,
             _ => return None,
         };

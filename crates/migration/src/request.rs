@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{AwsAccountId, RoleArn};
 use crate::rules::{TermsAcceptance, Violation, ViolationCode};
 use crate::text;
+use crate::transfer::{BillingMonth, MigrationKind};
 
 /// The access the customer's role grants, which decides Full Hardening.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -84,6 +85,14 @@ pub struct MigrationRequest {
     pub access_level: String,
     pub accepted_terms: Vec<TermsAcceptance>,
     pub acknowledgements: Acknowledgements,
+    /// `join_organization` (absent: the default) or `billing_transfer`. Left out of the
+    /// fingerprint when absent, so requests from before the field still match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// A billing transfer's first month, `YYYY-MM`; absent: the earliest the customer can
+    /// accept in time ([`BillingMonth::earliest`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_month: Option<String>,
 }
 
 /// A request whose every field is valid.
@@ -95,6 +104,9 @@ pub struct ValidRequest {
     pub access_level: AccessLevel,
     pub accepted_terms: Vec<TermsAcceptance>,
     pub acknowledgements: Acknowledgements,
+    pub kind: MigrationKind,
+    /// Only for a billing transfer, and only when the request named it.
+    pub start_month: Option<BillingMonth>,
 }
 
 const MAX_TERMS_ACCEPTED: usize = 32;
@@ -166,14 +178,46 @@ impl MigrationRequest {
             }
         }
 
-        match (account, role, access_level) {
-            (Ok(aws_account_id), Ok(role_arn), Some(access_level)) if violations.is_empty() => Ok(ValidRequest {
+        let kind = match self.kind.as_deref().map(str::parse::<MigrationKind>) {
+            None => Some(MigrationKind::JoinOrganization),
+            Some(Ok(kind)) => Some(kind),
+            Some(Err(reason)) => {
+                violations.push(Violation::on_field(InvalidMigrationKind, "kind", reason));
+                None
+            }
+        };
+        let start_month = match (kind, self.start_month.as_deref()) {
+            (_, None) => None,
+            (Some(MigrationKind::BillingTransfer), Some(month)) => match month.parse::<BillingMonth>() {
+                Ok(month) => Some(month),
+                Err(e) => {
+                    violations.push(Violation::on_field(InvalidStartMonth, "start_month", e.message));
+                    None
+                }
+            },
+            (_, Some(_)) => {
+                violations.push(Violation::on_field(StartMonthNotApplicable, "start_month", "only a billing transfer has a start month"));
+                None
+            }
+        };
+        if kind == Some(MigrationKind::BillingTransfer) && access_level == Some(AccessLevel::FullHardening) {
+            violations.push(Violation::on_field(
+                FullHardeningNotWithBillingTransfer,
+                "access_level",
+                "a billing transfer leaves the account in the customer's own organization, where the partner cannot harden it",
+            ));
+        }
+
+        match (account, role, access_level, kind) {
+            (Ok(aws_account_id), Ok(role_arn), Some(access_level), Some(kind)) if violations.is_empty() => Ok(ValidRequest {
                 provider_name: provider_name.to_owned(),
                 aws_account_id,
                 role_arn,
                 access_level,
                 accepted_terms: self.accepted_terms.clone(),
                 acknowledgements: acks,
+                kind,
+                start_month,
             }),
             _ => Err(violations),
         }
@@ -197,6 +241,8 @@ pub(crate) mod tests {
                 reserved_instances: true,
                 direct_transfer: false,
             },
+            kind: None,
+            start_month: None,
         }
     }
 
@@ -238,6 +284,28 @@ pub(crate) mod tests {
             ("user, not role", |r| r.role_arn = "arn:aws:iam::000123456789:user/R".into(), &[InvalidRoleArn]),
             ("unknown access level", |r| r.access_level = "admin".into(), &[InvalidAccessLevel]),
             ("optimized", |r| r.access_level = "optimized".into(), &[]),
+            ("unknown kind", |r| r.kind = Some("merge".into()), &[InvalidMigrationKind]),
+            ("join named", |r| r.kind = Some("join_organization".into()), &[]),
+            ("start month on a join", |r| r.start_month = Some("2027-01".into()), &[StartMonthNotApplicable]),
+            ("billing transfer with full hardening", |r| r.kind = Some("billing_transfer".into()), &[FullHardeningNotWithBillingTransfer]),
+            (
+                "billing transfer, optimized, a month",
+                |r| {
+                    r.kind = Some("billing_transfer".into());
+                    r.access_level = "optimized".into();
+                    r.start_month = Some("2027-03".into());
+                },
+                &[],
+            ),
+            (
+                "billing transfer, a bad month",
+                |r| {
+                    r.kind = Some("billing_transfer".into());
+                    r.access_level = "optimized".into();
+                    r.start_month = Some("2027-3".into());
+                },
+                &[InvalidStartMonth],
+            ),
             ("historical usage", |r| r.acknowledgements.historical_usage_data = false, &[HistoricalUsageNotAcknowledged]),
             ("cost allocation tags", |r| r.acknowledgements.cost_allocation_tags = false, &[CostAllocationTagsNotAcknowledged]),
             ("reserved instances", |r| r.acknowledgements.reserved_instances = false, &[ReservedInstancesNotAcknowledged]),

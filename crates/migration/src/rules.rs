@@ -95,7 +95,7 @@ violation_codes! {
     AccountAlreadyMigrating => "ACCOUNT_ALREADY_MIGRATING", Conflict,
         "This AWS account already has a migration in progress or completed. If your organization started it, follow that migration instead of starting another; otherwise contact cloudintegration@ctl.io.";
     AccountIsManagementAccount => "ACCOUNT_IS_MANAGEMENT_ACCOUNT", NotAllowed,
-        "The account is the management (payer) account of its own organization, which cannot join another organization as a member. Two ways forward: keep your organization and have CenturyLink take over its bill with an AWS billing transfer (ask your CenturyLink representative), or dismantle it: migrate each member account first (members of another organization can now move to CenturyLink's directly, without leaving first), delete the organization (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_org_delete.html), then start the migration of this account again.";
+        "The account is the management (payer) account of its own organization, which cannot join another organization as a member. Two ways forward: keep your organization and have CenturyLink take over its bill with an AWS billing transfer (start a new migration with kind `billing_transfer` and access_level `optimized`; GET /onboarding describes it), or dismantle it: migrate each member account first (members of another organization can now move to CenturyLink's directly, without leaving first), delete the organization (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_org_delete.html), then start the migration of this account again.";
     AccountIsManagementOfEmptyOrganization => "ACCOUNT_IS_MANAGEMENT_OF_EMPTY_ORGANIZATION", NotAllowed,
         "The account is the management account of an organization with no other accounts. Delete the organization (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_org_delete.html), then start the migration again.";
     AccountInOtherOrganization => "ACCOUNT_IN_OTHER_ORGANIZATION", NotAllowed,
@@ -106,6 +106,24 @@ violation_codes! {
         "The role could not be assumed with your ExternalId. Deploy the CenturyLink role template with the ExternalId from GET /onboarding and check the role ARN.";
     ExternalIdNotEnforced => "EXTERNAL_ID_NOT_ENFORCED", NotAllowed,
         "The role can be assumed without the ExternalId, which exposes it to the confused-deputy problem. Add the sts:ExternalId condition to its trust policy (the role template does).";
+    BillingTransferNotOffered => "BILLING_TRANSFER_NOT_OFFERED", NotAllowed,
+        "This deployment does not offer billing transfers yet. Migrate with kind `join_organization`, or contact cloudintegration@ctl.io.";
+    InvalidMigrationKind => "INVALID_MIGRATION_KIND", InvalidInput,
+        "Choose `join_organization` (the account joins CenturyLink's organization; the default) or `billing_transfer` (a management account keeps its organization and CenturyLink takes over its bill).";
+    InvalidStartMonth => "INVALID_START_MONTH", InvalidInput,
+        "Name the billing transfer's first month as YYYY-MM (e.g. 2027-03), or leave start_month out for the earliest month you can accept in time.";
+    StartMonthNotApplicable => "START_MONTH_NOT_APPLICABLE", InvalidInput,
+        "Only a billing transfer starts in a month. Leave start_month out, or ask for kind `billing_transfer`.";
+    StartMonthTooEarly => "START_MONTH_TOO_EARLY", InvalidInput,
+        "AWS needs the billing transfer accepted at least 24 hours before it starts, and the program leaves the customer a week more. Choose a later start_month (GET /onboarding names the earliest), or leave it out.";
+    StartMonthTooLate => "START_MONTH_TOO_LATE", InvalidInput,
+        "The start month can be at most 3 months after the earliest possible one (GET /onboarding names both). Choose an earlier start_month.";
+    FullHardeningNotWithBillingTransfer => "FULL_HARDENING_NOT_WITH_BILLING_TRANSFER", InvalidInput,
+        "A billing transfer leaves the account in your own organization, with your governance: CenturyLink cannot harden it through its organization. Choose access_level `optimized`, or migrate with kind `join_organization` for Full Hardening.";
+    NotAManagementAccount => "NOT_A_MANAGEMENT_ACCOUNT", NotAllowed,
+        "A billing transfer is made with the management account of an AWS organization. This account is standalone or a member of an organization: migrate it with kind `join_organization`, or deploy the CenturyLink role in your organization's management account and migrate that.";
+    OrganizationWithoutAllFeatures => "ORGANIZATION_WITHOUT_ALL_FEATURES", NotAllowed,
+        "Your organization has only consolidated billing enabled; a billing transfer needs all features. Enable all features in the AWS Organizations console (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_manage_org_support-all-features.html), then start the migration again.";
     CustomerOrganizationUnknown => "CUSTOMER_ORGANIZATION_UNKNOWN", NotAllowed,
         "The role could not read the account's AWS Organizations status. Grant organizations:DescribeOrganization (the role template does) and try again.";
 }
@@ -353,6 +371,25 @@ pub fn check_customer_organization(
                 format!("the account is the management account of organization {organization_id}{members}"),
             ))
         }
+    }
+}
+
+/// A billing transfer is made with the management account of an organization that has all
+/// features; anything else is refused with the way forward.
+pub fn check_billing_transfer_organization(org: &CustomerOrganization) -> Option<Violation> {
+    match org {
+        CustomerOrganization::ManagementAccount { all_features: true, .. } => None,
+        CustomerOrganization::ManagementAccount { organization_id, .. } => Some(Violation::new(
+            ViolationCode::OrganizationWithoutAllFeatures,
+            format!("organization {organization_id} has only consolidated billing features enabled"),
+        )),
+        CustomerOrganization::Standalone => {
+            Some(Violation::new(ViolationCode::NotAManagementAccount, "the account is not in an AWS organization"))
+        }
+        CustomerOrganization::Member { organization_id, management_account_id } => Some(Violation::new(
+            ViolationCode::NotAManagementAccount,
+            format!("the account is a member of organization {organization_id}, whose management account is {management_account_id}"),
+        )),
     }
 }
 

@@ -43,6 +43,10 @@ pub struct Settings {
     /// stops with `Migration.InvitationRefused` (`HANDSHAKE_RATE_LIMIT_EXCEEDED`). The
     /// execution's timeout leaves room for exactly this wait (tests/infra).
     pub invitation_wait_limit: Duration,
+    /// The AWS Billing Conductor pricing plan of a billing transfer's pro forma billing group
+    /// (`BILLING_PRICING_PLAN_ARN`, the template's `BillingPricingPlanArn`). Empty: this
+    /// deployment does not offer billing transfers, and confirm-transfer says so.
+    pub billing_pricing_plan_arn: String,
 }
 
 impl Settings {
@@ -68,6 +72,7 @@ impl Settings {
             hardening_lease: Duration::minutes(5),
             hardening_retry: Duration::hours(1),
             hardening_max_attempts: 48,
+            billing_pricing_plan_arn: String::new(),
             idempotency_ttl: Duration::hours(24),
             invitations_per_24_hours: DEFAULT_INVITATIONS_PER_24_HOURS,
             invitation_wait_limit: Duration::days(MAX_INVITATION_WAIT_DAYS),
@@ -129,14 +134,18 @@ impl Settings {
                     reason: format!("{quota} slots would not fit the quota's one DynamoDB item; at most {MAX_INVITATIONS_PER_24_HOURS}"),
                 })?;
         }
+        if let Some(arn) = lookup("BILLING_PRICING_PLAN_ARN").filter(|v| !v.trim().is_empty()) {
+            settings.billing_pricing_plan_arn = arn.trim().to_owned();
+        }
         Ok(settings)
     }
 }
 
-/// The longest support deadline: the execution's `TimeoutSeconds` (54 days) must outlast the
-/// wait for an invitation slot (14 days), the invitation wait (15 days 2 hours), this deadline
-/// and every step's retries, or the execution
-/// times out with the record still holding the account. The template's `SupportDeadlineDays`
+/// The longest support deadline: the execution's `TimeoutSeconds` (160 days) must outlast,
+/// on a join's path, the wait for an invitation slot (14 days), the invitation wait (15 days
+/// 2 hours), this deadline and every step's retries, and on a billing transfer's path the
+/// acceptance wait (132 days), the day to the start, this deadline and the retries, or the
+/// execution times out with the record still holding the account. The template's `SupportDeadlineDays`
 /// has the same maximum; tests/infra holds the bound over its whole range.
 pub const MAX_SUPPORT_DEADLINE_DAYS: i64 = 21;
 

@@ -26,6 +26,22 @@ pub enum Status {
     /// about the plan is made.
     SupportPlanUnreadable,
     Failed,
+    // A billing transfer (`crate::transfer`).
+    /// The transfer invitation is sent; the customer's management account has not answered.
+    TransferInvited,
+    /// Accepted; the partner pays the bill from the start month on.
+    TransferAccepted,
+    /// In force: the partner pays the customer organization's bill since `billing_starts_at`.
+    BillingTransferred,
+    TransferDeclined,
+    TransferExpired,
+    /// The invitation was canceled outside this system (this system's own cancel is CANCELED).
+    TransferCanceled,
+    /// The customer ended the transfer before it started.
+    TransferWithdrawn,
+    /// Nobody accepted by 24 hours before the start, so it cannot start; the invitation is
+    /// withdrawn.
+    TransferWindowMissed,
 }
 
 use Status::*;
@@ -62,9 +78,28 @@ const TRANSITIONS: &[(Status, Status)] = &[
     (SupportConfirmed, Failed),
     (HardeningScheduled, Hardened),
     (HardeningScheduled, Failed),
+    // A billing transfer: invited instead of INVITED, in force instead of JOINED, then the
+    // same support check, then complete (no hardening: the account keeps its governance).
+    (Validated, TransferInvited),
+    (TransferInvited, TransferAccepted),
+    (TransferInvited, TransferDeclined),
+    (TransferInvited, TransferExpired),
+    (TransferInvited, TransferCanceled),
+    (TransferInvited, TransferWithdrawn),
+    (TransferInvited, TransferWindowMissed),
+    (TransferInvited, Canceled),
+    (TransferInvited, Failed),
+    (TransferAccepted, BillingTransferred),
+    (TransferAccepted, TransferWithdrawn),
+    (TransferAccepted, Failed),
+    (BillingTransferred, AwaitingSupportUpgrade),
+    (BillingTransferred, SupportConfirmed),
+    (BillingTransferred, SupportUpgradeTimedOut),
+    (BillingTransferred, SupportPlanUnreadable),
+    (BillingTransferred, Failed),
 ];
 
-pub const ALL_STATUSES: [Status; 16] = [
+pub const ALL_STATUSES: [Status; 24] = [
     Requested,
     Validated,
     Invited,
@@ -81,6 +116,14 @@ pub const ALL_STATUSES: [Status; 16] = [
     SupportUpgradeTimedOut,
     SupportPlanUnreadable,
     Failed,
+    TransferInvited,
+    TransferAccepted,
+    BillingTransferred,
+    TransferDeclined,
+    TransferExpired,
+    TransferCanceled,
+    TransferWithdrawn,
+    TransferWindowMissed,
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -109,9 +152,16 @@ impl Status {
         self.is_terminal() && !matches!(self, Hardened | Completed)
     }
 
-    /// The account is in the partner organization (consolidated billing has started).
+    /// The account is in the partner organization (consolidated billing has started). Read
+    /// for a join only: a billing transfer's statuses after the start say
+    /// [`Status::transfer_accepted`].
     pub fn has_joined(self) -> bool {
         matches!(self, Joined | AwaitingSupportUpgrade | SupportConfirmed | HardeningScheduled | Hardened | Completed)
+    }
+
+    /// A billing transfer's customer accepted it (whether or not it has started).
+    pub fn transfer_accepted(self) -> bool {
+        matches!(self, TransferAccepted | BillingTransferred | AwaitingSupportUpgrade | SupportConfirmed | Completed)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -132,6 +182,14 @@ impl Status {
             SupportUpgradeTimedOut => "SUPPORT_UPGRADE_TIMED_OUT",
             SupportPlanUnreadable => "SUPPORT_PLAN_UNREADABLE",
             Failed => "FAILED",
+            TransferInvited => "TRANSFER_INVITED",
+            TransferAccepted => "TRANSFER_ACCEPTED",
+            BillingTransferred => "BILLING_TRANSFERRED",
+            TransferDeclined => "TRANSFER_DECLINED",
+            TransferExpired => "TRANSFER_EXPIRED",
+            TransferCanceled => "TRANSFER_CANCELED",
+            TransferWithdrawn => "TRANSFER_WITHDRAWN",
+            TransferWindowMissed => "TRANSFER_WINDOW_MISSED",
         }
     }
 }
@@ -190,7 +248,12 @@ mod tests {
                 Canceled,
                 SupportUpgradeTimedOut,
                 SupportPlanUnreadable,
-                Failed
+                Failed,
+                TransferDeclined,
+                TransferExpired,
+                TransferCanceled,
+                TransferWithdrawn,
+                TransferWindowMissed,
             ]
         );
         assert!(!Hardened.is_failure() && !Completed.is_failure());

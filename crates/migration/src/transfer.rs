@@ -40,8 +40,8 @@ impl MigrationKind {
         }
     }
 
-    pub fn is_join(self) -> bool {
-        self == MigrationKind::JoinOrganization
+    pub fn is_join(&self) -> bool {
+        *self == MigrationKind::JoinOrganization
     }
 }
 
@@ -282,6 +282,62 @@ impl ResponsibilityTransfer {
         matches!(self.status, TransferStatus::Accepted | TransferStatus::Withdrawn)
             && self.start_at <= now
             && self.end_at.is_none_or(|end| now <= end)
+    }
+}
+
+/// A billing-transfer migration's side of the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillingTransferState {
+    /// The month the request named, if it named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_month: Option<BillingMonth>,
+    /// The month the transfer starts in: the one named, or the earliest the customer could
+    /// accept in time when the invitation was sent.
+    pub start_month: BillingMonth,
+    /// The invitation (its handshake), once sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<Handshake>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<TransferId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_arn: Option<String>,
+    /// The transfer's status as last read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_status: Option<TransferStatus>,
+    /// When the partner started paying the bill (`StartTimestamp` of the transfer in force):
+    /// invoicing depends on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_starts_at: Option<DateTime<Utc>>,
+    /// When it ends, once either side ended it (`EndTimestamp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_ends_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing_group: Option<BillingGroup>,
+}
+
+impl BillingTransferState {
+    pub fn new(requested_month: Option<BillingMonth>, now: DateTime<Utc>) -> Self {
+        Self {
+            requested_month,
+            start_month: requested_month.unwrap_or_else(|| BillingMonth::earliest(now)),
+            handshake: None,
+            transfer_id: None,
+            transfer_arn: None,
+            transfer_status: None,
+            billing_starts_at: None,
+            billing_ends_at: None,
+            billing_group: None,
+        }
+    }
+
+    /// The start, 00:00 UTC on the first of the start month.
+    pub fn start_at(&self) -> DateTime<Utc> {
+        self.start_month.start()
+    }
+
+    /// The last moment the customer can accept.
+    pub fn accept_by(&self) -> DateTime<Utc> {
+        self.start_month.accept_by()
     }
 }
 

@@ -20,11 +20,20 @@ pub enum Step {
     CheckSupport,
     ScheduleHardening,
     RecordFailure,
+    /// A billing transfer, at its start: in force, recorded, its billing group made.
+    ConfirmTransfer,
 }
 
 impl Step {
-    pub const ALL: [Step; 6] =
-        [Step::Validate, Step::Invite, Step::WaitForHandshake, Step::CheckSupport, Step::ScheduleHardening, Step::RecordFailure];
+    pub const ALL: [Step; 7] = [
+        Step::Validate,
+        Step::Invite,
+        Step::WaitForHandshake,
+        Step::CheckSupport,
+        Step::ScheduleHardening,
+        Step::RecordFailure,
+        Step::ConfirmTransfer,
+    ];
 
     /// The function's (and binary's) name.
     pub fn function_name(self) -> &'static str {
@@ -35,6 +44,7 @@ impl Step {
             Step::CheckSupport => "check-support",
             Step::ScheduleHardening => "schedule-hardening",
             Step::RecordFailure => "record-failure",
+            Step::ConfirmTransfer => "confirm-transfer",
         }
     }
 
@@ -47,6 +57,7 @@ impl Step {
             Step::CheckSupport => "CheckSupportFunctionArn",
             Step::ScheduleHardening => "ScheduleHardeningFunctionArn",
             Step::RecordFailure => "RecordFailureFunctionArn",
+            Step::ConfirmTransfer => "ConfirmTransferFunctionArn",
         }
     }
 }
@@ -60,6 +71,7 @@ pub enum StepCall {
     CheckSupport(MigrationId),
     ScheduleHardening(MigrationId),
     RecordFailure { migration_id: MigrationId, error: String, cause: String },
+    ConfirmTransfer(MigrationId),
 }
 
 #[derive(Deserialize)]
@@ -89,6 +101,7 @@ pub fn parse_step_payload(step: Step, payload: Value) -> Result<StepCall, StepEr
         Step::Invite => StepCall::Invite(parse::<StepInput>(payload)?.migration_id),
         Step::CheckSupport => StepCall::CheckSupport(parse::<StepInput>(payload)?.migration_id),
         Step::ScheduleHardening => StepCall::ScheduleHardening(parse::<StepInput>(payload)?.migration_id),
+        Step::ConfirmTransfer => StepCall::ConfirmTransfer(parse::<StepInput>(payload)?.migration_id),
         Step::WaitForHandshake => {
             let WaitInput { migration_id, task_token } = parse(payload)?;
             StepCall::WaitForHandshake { migration_id, task_token }
@@ -111,6 +124,7 @@ pub async fn run_step(ports: &Ports, step: Step, payload: Value) -> Result<Value
         StepCall::Invite(id) => to_json(steps::invite(ports, id).await?),
         StepCall::CheckSupport(id) => to_json(steps::check_support(ports, id).await?),
         StepCall::ScheduleHardening(id) => to_json(steps::schedule_hardening(ports, id).await?),
+        StepCall::ConfirmTransfer(id) => to_json(steps::confirm_transfer(ports, id).await?),
         StepCall::WaitForHandshake { migration_id, task_token } => {
             steps::wait_for_handshake(ports, migration_id, task_token).await?;
             // The state's output comes from the token, not from this answer.

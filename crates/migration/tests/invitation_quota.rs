@@ -62,7 +62,15 @@ async fn over_the_quota_the_invitation_waits_with_the_time_it_will_be_sent() {
     let send_at = start() + INVITATION_WINDOW;
     assert_eq!(
         out,
-        InviteOutput { migration_id: late, already_member: false, handshake_id: None, expires_at: None, deferred_until: Some(send_at) }
+        InviteOutput {
+            migration_id: late,
+            already_member: false,
+            handshake_id: None,
+            expires_at: None,
+            deferred_until: Some(send_at),
+            kind: Default::default(),
+            start_at: None,
+        }
     );
     // The state machine's Choice reads the field, so it is there (null) when nothing waits.
     assert_eq!(serde_json::to_value(&out).unwrap()["deferred_until"], "2026-03-03T09:05:00Z");

@@ -15,7 +15,7 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{TimeZone, Utc};
+use chrono::{Datelike, TimeZone, Utc};
 use migration::record::{Actor, EventKind, HistoryEvent, StatusChanged};
 use migration::settings::ConfigError;
 use migration::workflow::Step;
@@ -83,18 +83,43 @@ fn the_state_machine_may_invoke_exactly_its_six_functions() {
     assert!(arn.ends_with(&format!(":stateMachine:{name}")), "{arn} must name {name}");
 }
 
-/// The longest an execution can run: the wait for an invitation slot (the invite step stops
-/// deferring at the wait limit, counted from its first deferral, so the loop of Invite and
-/// WaitForInvitationSlot lasts at most that long plus the last invite), the invitation
-/// wait's own timeout, the support deadline, one last check after it, and every Task
-/// state's retries at their worst (each attempt running to the function's timeout, each
-/// backoff at its cap).
-fn worst_case_seconds(definition: &Value, deadline_days: i64, function_timeout: i64) -> i64 {
+/// The two paths through the definition: the states only one kind enters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Join,
+    BillingTransfer,
+}
+
+impl Path {
+    fn skips(self, state: &str) -> bool {
+        match self {
+            Path::Join => matches!(state, "WaitForTransferAcceptance" | "ConfirmTransfer"),
+            Path::BillingTransfer => state == "WaitForHandshake",
+        }
+    }
+}
+
+/// The longest an execution of `path` can run.
+///
+/// A join: the wait for an invitation slot (the invite step stops deferring at the wait
+/// limit, counted from its first deferral, so the loop of Invite and WaitForInvitationSlot
+/// lasts at most that long plus the last invite), the invitation wait's own timeout, the
+/// support deadline, one last check after it, and every Task state's retries at their worst
+/// (each attempt running to the function's timeout, each backoff at its cap).
+///
+/// A billing transfer: no invitation slot (its invitations are not paced), the acceptance
+/// wait's timeout, the day from the last acceptance to the start (the Wait), then the same
+/// support deadline and retries.
+fn worst_case_seconds(definition: &Value, path: Path, deadline_days: i64, function_timeout: i64) -> i64 {
     let states = definition["States"].as_object().expect("States");
     assert_eq!(states["WaitForInvitationSlot"]["Next"], "Invite", "the only loop besides the support checks");
-    let mut total = deadline_days * 86_400 + migration::settings::MAX_INVITATION_WAIT_DAYS * 86_400;
+    let mut total = deadline_days * 86_400
+        + match path {
+            Path::Join => migration::settings::MAX_INVITATION_WAIT_DAYS * 86_400,
+            Path::BillingTransfer => migration::transfer::ACCEPTANCE_LEAD.num_seconds(),
+        };
     for (name, state) in states {
-        if state["Type"] != "Task" {
+        if state["Type"] != "Task" || path.skips(name) {
             continue;
         }
         let own = state["TimeoutSeconds"].as_i64().unwrap_or(function_timeout);
@@ -109,14 +134,33 @@ fn worst_case_seconds(definition: &Value, deadline_days: i64, function_timeout: 
         // The support check runs once per wait; its waits sum to the deadline (counted above).
         // Invite runs before the first deferral and once more at the wait limit; the runs in
         // between, retries included, are inside the wait limit (counted above).
-        let runs = match name.as_str() {
-            "CheckSupport" => support_checks(deadline_days),
-            "Invite" => 2,
+        let runs = match (name.as_str(), path) {
+            ("CheckSupport", _) => support_checks(deadline_days),
+            ("Invite", Path::Join) => 2,
             _ => 1,
         };
         total += runs * attempts_time;
     }
     total
+}
+
+/// The acceptance wait of a billing transfer outlasts the latest acceptance the program
+/// allows: a start at most [`migration::transfer::MAX_MONTHS_AFTER_EARLIEST`] months after the
+/// earliest, accepted 24 hours before it.
+#[test]
+fn the_transfer_acceptance_wait_outlasts_the_latest_start() {
+    let definition: Value = serde_json::from_str(&definition()).expect("definition JSON");
+    let wait = definition["States"]["WaitForTransferAcceptance"]["TimeoutSeconds"].as_i64().expect("TimeoutSeconds");
+    // The worst moment to ask: just after a month's start is too close for next month.
+    let mut longest = 0;
+    let mut now = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+    while now.year() < 2029 {
+        let latest = migration::transfer::BillingMonth::latest(now);
+        longest = longest.max((latest.accept_by() - now).num_seconds());
+        now += chrono::Duration::hours(6);
+    }
+    assert!(longest < wait, "an acceptance can be due {longest} s after the invitation; the wait times out at {wait} s");
+    assert!(wait - longest < 10 * 86_400, "the wait is not much longer than it must be ({wait} s for {longest} s)");
 }
 
 /// How many times check-support runs before a `days`-day deadline ends it, with the waits
@@ -134,12 +178,16 @@ fn no_timeout_overtakes_the_support_deadline_over_its_whole_range() {
     let (min, max) = (parameter["MinValue"].as_i64().unwrap(), parameter["MaxValue"].as_i64().unwrap());
     assert_eq!(max, migration::settings::MAX_SUPPORT_DEADLINE_DAYS, "the template and the settings bound the deadline alike");
     let function_timeout = template()["Globals"]["Function"]["Timeout"].as_i64().expect("Globals Timeout");
-    for days in min..=max {
-        let worst = worst_case_seconds(&definition, days, function_timeout);
-        assert!(worst < timeout, "a {days}-day deadline can run {worst} s, past the execution's TimeoutSeconds {timeout}");
+    for path in [Path::Join, Path::BillingTransfer] {
+        for days in min..=max {
+            let worst = worst_case_seconds(&definition, path, days, function_timeout);
+            assert!(worst < timeout, "{path:?}: a {days}-day deadline can run {worst} s, past the execution's TimeoutSeconds {timeout}");
+        }
     }
-    // The bound is tight enough to matter: the old maximum (30 days) would overtake it.
-    assert!(worst_case_seconds(&definition, 30, function_timeout) > timeout);
+    // One definition, one timeout: the billing transfer's path sets it, and it is tight
+    // enough to matter (ten more days of support deadline would overtake it).
+    let longer = worst_case_seconds(&definition, Path::BillingTransfer, max + 10, function_timeout);
+    assert!(longer > timeout, "{longer} s with a {}-day deadline still fits in {timeout} s", max + 10);
 }
 
 // ------------------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ const DECLINED_LATER: &str = "000123456794"; // open at the wait; the watcher's 
 const TIMES_OUT: &str = "000123456795"; // open at the wait; then its execution times out
 const MANAGES: &str = "000123456796"; // the management account of its own organization: refused
 const RACED: &str = "000123456797"; // canceled while its invite was in flight: the invite withdraws its invitation
+const TRANSFERS: &str = "000123456798"; // a billing transfer at its start
 const ROOT: &str = "r-ab12";
 
 fn root() -> PathBuf {
@@ -573,6 +574,18 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
         functions_runtime::step_handler(&schedule, Step::ScheduleHardening, event(step(id))).await.unwrap();
     }
 
+    // confirm-transfer: a billing transfer at its start. Its Organizations and Billing
+    // Conductor calls go to the simulated AWS until their AWS adapter lands (the template
+    // grants them with it); its table calls are recorded here.
+    let billing = billing_transfer_at_its_start(&setup).await;
+    let confirm = Ports {
+        transfers: Arc::new(billing.sim.billing_transfers()),
+        clock: Arc::new(ManualClock::new(billing.start_at + Duration::hours(1))),
+        ..world.ports("confirm-transfer", doubles(&[], &[], Start::Succeeds))
+    };
+    functions_runtime::step_handler(&confirm, Step::ConfirmTransfer, event(step(billing.id))).await.unwrap();
+    assert_eq!(status(&setup, billing.id).await, Status::BillingTransferred);
+
     // hardening-scan: the baseline OUs checked and given their SCPs (ListPoliciesForTarget,
     // AttachPolicy on each OU), then both Full Hardening accounts, from the root to the
     // Hardened OU.
@@ -590,6 +603,71 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
     assert_eq!(status(&setup, joins).await, Status::Hardened);
 
     world.log.calls()
+}
+
+struct BillingAtStart {
+    id: MigrationId,
+    start_at: DateTime<Utc>,
+    sim: migration_sim::SimAws,
+}
+
+/// A billing-transfer migration accepted by its customer (written by the test, not a
+/// recorded principal), and the simulated AWS that holds its accepted transfer.
+async fn billing_transfer_at_its_start(setup: &DynamoStore) -> BillingAtStart {
+    use migration::record::{Actor, ChangeBuilder, created_event};
+    use migration::transfer::{BillingTransfers, TransferInvitation};
+    let account: migration::AwsAccountId = TRANSFERS.parse().unwrap();
+    let mut request = fixtures::transfer_request(None);
+    request.aws_account_id = TRANSFERS.into();
+    request.role_arn = format!("arn:aws:iam::{TRANSFERS}:role/CenturyLinkOptimized");
+    let valid = request.validate().expect("a valid billing-transfer request");
+    let record = migration::Migration::new(
+        MigrationId::new_at(start()),
+        fixtures::admin().org,
+        "US".parse().unwrap(),
+        fixtures::admin().user,
+        valid,
+        start(),
+    );
+    setup.create(&record, &created_event(&record), None).await.unwrap();
+    let sim = migration_sim::SimAws::new(fixtures::PARTNER.parse().unwrap(), Arc::new(ManualClock::new(start())));
+    let start_at = record.billing_transfer.as_ref().unwrap().start_at();
+    let sent = sim
+        .billing_transfers()
+        .invite(&TransferInvitation {
+            account: account.clone(),
+            start_at,
+            source_name: migration::steps::SOURCE_NAME.into(),
+            notes: String::new(),
+            migration: record.id,
+        })
+        .await
+        .unwrap();
+    sim.add_standalone_customer(
+        &format!("arn:aws:iam::{TRANSFERS}:role/CenturyLinkOptimized").parse().unwrap(),
+        migration_sim::RoleTrust::NoExternalId,
+        migration_sim::SimSupportPlan::Business,
+    );
+    sim.update_customer(&account, |c| {
+        c.own_organization = migration::rules::CustomerOrganization::ManagementAccount {
+            organization_id: "o-custorg0001".into(),
+            member_count: None,
+            all_features: true,
+        }
+    })
+    .unwrap();
+    sim.accept_transfer(&sent.handshake.id).unwrap();
+    let mut current = record;
+    for to in [Status::Validated, Status::TransferInvited, Status::TransferAccepted] {
+        let mut change = ChangeBuilder::new(&current, Actor::System("iam-test".into()), start()).transition(to, "set up").unwrap();
+        let bt = change.record().billing_transfer.as_mut().unwrap();
+        bt.handshake = Some(sent.handshake.clone());
+        bt.transfer_id = Some(sent.transfer.id.clone());
+        let change = change.build();
+        setup.update(&change).await.unwrap();
+        current = change.record;
+    }
+    BillingAtStart { id: current.id, start_at, sim }
 }
 
 /// The hook of an invite's store: the customer cancels the record (through the API) just
@@ -717,6 +795,7 @@ async fn every_call_of_every_function_is_allowed_and_every_grant_is_used() {
         "check-support",
         "schedule-hardening",
         "record-failure",
+        "confirm-transfer",
         "handshake-watcher",
         "hardening-scan",
         migration_aws::clients::CUSTOMER_ROLE,

@@ -55,12 +55,12 @@ async fn cancel(ports: &Ports, record: Migration, actor: Actor, cause: String) -
     let id = record.id;
     match record.status {
         Status::Canceled => return Ok(record),
-        Status::Requested | Status::Validated | Status::Invited => {}
+        Status::Requested | Status::Validated | Status::Invited | Status::TransferInvited => {}
         s => return Err(CancelError::NotCancellable(s)),
     }
 
-    if let Some(handshake) = &record.handshake {
-        withdraw(ports, &record, &handshake.id).await?;
+    if let Some(handshake) = invitation(&record) {
+        withdraw(ports, &record, &handshake).await?;
     }
     ports.executions.stop(id, crate::error::names::CANCELED, &cause).await.map_err(|e| CancelError::Step(e.into()))?;
 
@@ -68,13 +68,13 @@ async fn cancel(ports: &Ports, record: Migration, actor: Actor, cause: String) -
     // The invite step may be sending an invitation right now: a record that gained a
     // handshake since it was read is not marked canceled before that invitation is withdrawn
     // at AWS too. (An invite that loses this race withdraws its own invitation.)
-    let mut withdrawn = record.handshake.as_ref().map(|h| h.id.clone());
+    let mut withdrawn = invitation(&record);
     let mut attempts = 0;
     let record = loop {
         let current = load(ports, id).await.map_err(CancelError::Step)?;
-        if let Some(h) = current.handshake.as_ref().filter(|h| Some(&h.id) != withdrawn.as_ref()) {
-            withdraw(ports, &current, &h.id).await?;
-            withdrawn = Some(h.id.clone());
+        if let Some(h) = invitation(&current).filter(|h| Some(h) != withdrawn.as_ref()) {
+            withdraw(ports, &current, &h).await?;
+            withdrawn = Some(h);
         }
         match mark_canceled(ports, &current, &actor, &cause, now).await? {
             Some(record) => break record,
@@ -86,8 +86,30 @@ async fn cancel(ports: &Ports, record: Migration, actor: Actor, cause: String) -
     Ok(record)
 }
 
-/// Withdraws the invitation at AWS. An accepted one cannot be: the account is in.
+/// The migration's invitation, of either kind.
+fn invitation(record: &Migration) -> Option<crate::ids::HandshakeId> {
+    match &record.billing_transfer {
+        Some(bt) => bt.handshake.as_ref().map(|h| h.id.clone()),
+        None => record.handshake.as_ref().map(|h| h.id.clone()),
+    }
+}
+
+/// Withdraws the invitation at AWS. An accepted one cannot be: the account is in (or the
+/// partner pays its bill from the start month: that is ended by terminating the transfer).
 async fn withdraw(ports: &Ports, record: &Migration, handshake: &crate::ids::HandshakeId) -> Result<(), CancelError> {
+    if let Some(bt) = &record.billing_transfer {
+        match ports.transfers.cancel_invitation(handshake).await {
+            Ok(()) | Err(crate::transfer::TransferError::NotFound) => {}
+            Err(e) => return Err(CancelError::Step(e.into())),
+        }
+        if let Some(id) = &bt.transfer_id {
+            let transfer = ports.transfers.describe(id).await.map_err(|e| CancelError::Step(e.into()))?;
+            if transfer.status == crate::transfer::TransferStatus::Accepted {
+                return Err(CancelError::NotCancellable(Status::TransferAccepted));
+            }
+        }
+        return Ok(());
+    }
     let state = match ports.orgs.cancel_handshake(handshake, &record.aws_account_id).await {
         Ok(h) => h.state,
         Err(OrgError::HandshakeNotFound) => HandshakeState::Canceled,
@@ -117,6 +139,9 @@ async fn mark_canceled(
         .map_err(|e| CancelError::NotCancellable(e.from))?;
     let r = change.record();
     if let Some(h) = r.handshake.as_mut() {
+        h.state = HandshakeState::Canceled;
+    }
+    if let Some(h) = r.billing_transfer.as_mut().and_then(|bt| bt.handshake.as_mut()) {
         h.state = HandshakeState::Canceled;
     }
     r.task_token = None;

@@ -59,7 +59,9 @@ fn join_recheck(settings: &Settings, now: DateTime<Utc>, deadline: DateTime<Utc>
 pub async fn check_support(ports: &Ports, id: MigrationId) -> Result<SupportCheckOutput, StepError> {
     let record = load(ports, id).await?;
     match record.status {
-        Status::Joined | Status::AwaitingSupportUpgrade => {}
+        // A billing transfer checks the plan of the customer's management account once the
+        // partner pays its bill, as a join does once the account is in.
+        Status::Joined | Status::BillingTransferred | Status::AwaitingSupportUpgrade => {}
         Status::SupportConfirmed | Status::HardeningScheduled | Status::Hardened | Status::Completed => {
             let plan = record.support.as_ref().map_or(SupportPlan::Paid, |s| s.plan);
             return Ok(SupportCheckOutput { migration_id: id, plan, confirmed: true, wait_seconds: 0 });

@@ -70,6 +70,25 @@ pub async fn create_migration(
     };
     let (facts, profile) = check_stored_facts(store.as_ref(), subject).await.map_err(CreateError::Store)?;
     violations.extend(facts);
+    // Billing transfers are offered where the partner has a pricing plan for their billing
+    // groups (and, on AWS, the adapter that makes them).
+    if valid.as_ref().is_some_and(|v| v.kind == crate::transfer::MigrationKind::BillingTransfer)
+        && ports.settings.billing_pricing_plan_arn.is_empty()
+    {
+        violations.push(Violation::on_field(
+            rules::ViolationCode::BillingTransferNotOffered,
+            "kind",
+            "this deployment has no billing pricing plan for billing transfers",
+        ));
+    }
+    // A named start month must leave the customer time to accept, and not be far ahead.
+    if let Some(Err(e)) = valid.as_ref().and_then(|v| v.start_month).map(|month| month.check(ports.clock.now())) {
+        let code = match e.code {
+            crate::transfer::MonthErrorCode::MonthTooLate => rules::ViolationCode::StartMonthTooLate,
+            _ => rules::ViolationCode::StartMonthTooEarly,
+        };
+        violations.push(Violation::on_field(code, "start_month", e.message));
+    }
     let (Some(valid), Some(profile), true) = (valid, profile, violations.is_empty()) else {
         // A concurrent request with the same key may have won between the key lookup above
         // and the lock check: its key was written with the lock, so look again.

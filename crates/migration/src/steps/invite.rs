@@ -34,6 +34,13 @@ pub struct InviteOutput {
     /// a JSONPath to a missing field fails the state.
     #[serde(default)]
     pub deferred_until: Option<DateTime<Utc>>,
+    /// The migration's kind: the definition's Choice takes a billing transfer its own way.
+    #[serde(default)]
+    pub kind: crate::transfer::MigrationKind,
+    /// A billing transfer's start (the Wait before confirm-transfer reads it); `null` for a
+    /// join.
+    #[serde(default)]
+    pub start_at: Option<DateTime<Utc>>,
 }
 
 fn output(record: &Migration) -> InviteOutput {
@@ -43,6 +50,8 @@ fn output(record: &Migration) -> InviteOutput {
         handshake_id: record.handshake.as_ref().map(|h| h.id.clone()),
         expires_at: record.handshake.as_ref().map(|h| h.expires_at),
         deferred_until: record.invitation_wait.as_ref().filter(|_| record.status == Status::Validated).map(|w| w.send_at),
+        kind: record.kind,
+        start_at: None,
     }
 }
 
@@ -126,6 +135,9 @@ async fn lost_race(ports: &Ports, id: MigrationId, sent: &Handshake) -> Result<I
 #[instrument(skip(ports), fields(migration_id = %id))]
 pub async fn invite(ports: &Ports, id: MigrationId) -> Result<InviteOutput, StepError> {
     let record = load(ports, id).await?;
+    if record.kind == crate::transfer::MigrationKind::BillingTransfer {
+        return crate::steps::transfer::invite_transfer(ports, record).await;
+    }
     match record.status {
         Status::Validated => {}
         Status::Canceled => return Err(StepError::Canceled),

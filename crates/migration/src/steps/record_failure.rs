@@ -66,6 +66,36 @@ pub fn classify_failure(error: &str, current: Status) -> (Status, &'static str, 
             names::HARDENING_STALLED,
             "The hardening scan gave up on this account after its attempts; the cause names the last error (often the customer role, no longer assumable, or an SCP quota). Operators: fix it, then start a new migration for the account; it continues from what is applied.",
         ),
+        names::TRANSFER_DECLINED => (
+            Status::TransferDeclined,
+            names::TRANSFER_DECLINED,
+            "The customer's management account declined the billing transfer. AWS needs a new invitation: start a new migration when the customer is ready to accept it.",
+        ),
+        names::TRANSFER_EXPIRED | names::STATES_TIMEOUT if current == Status::TransferInvited => (
+            Status::TransferExpired,
+            names::TRANSFER_EXPIRED,
+            "The billing transfer invitation expired unanswered. AWS needs a new invitation: start a new migration; the management account's administrator accepts it in the Billing console at least 24 hours before the start.",
+        ),
+        names::TRANSFER_CANCELED => (
+            Status::TransferCanceled,
+            names::TRANSFER_CANCELED,
+            "The billing transfer invitation was canceled outside this system (in the partner's Billing console or by API). Start a new migration if the transfer should go ahead.",
+        ),
+        names::TRANSFER_WITHDRAWN => (
+            Status::TransferWithdrawn,
+            names::TRANSFER_WITHDRAWN,
+            "The customer's management account withdrew from the billing transfer before it started, so the partner never paid this organization's bill. Start a new migration if the transfer should go ahead.",
+        ),
+        names::TRANSFER_WINDOW_MISSED => (
+            Status::TransferWindowMissed,
+            names::TRANSFER_WINDOW_MISSED,
+            "Nobody accepted the billing transfer by 24 hours before its start, so AWS would not start it; the invitation was withdrawn. Start a new migration: leave start_month out to get the earliest month the customer can still accept.",
+        ),
+        names::TRANSFER_REFUSED => (
+            Status::Failed,
+            names::TRANSFER_REFUSED,
+            "AWS refused the billing transfer; the cause names the reason and what to do about it.",
+        ),
         names::INVITATION_REFUSED => (
             Status::Failed,
             names::INVITATION_REFUSED,
@@ -158,6 +188,12 @@ pub(crate) async fn record_failure_by(
 
 /// A refused invitation's remediation depends on AWS's reason, which the cause names.
 fn refusal_remediation(name: &str, message: &str) -> Option<&'static str> {
+    if name == names::TRANSFER_REFUSED {
+        // The longest reason first: one reason's name can be part of another's.
+        let mut named: Vec<&crate::transfer::TransferRefusal> = crate::transfer::TransferRefusal::NAMED.iter().collect();
+        named.sort_by_key(|r| std::cmp::Reverse(r.reason().len()));
+        return named.into_iter().find(|r| message.contains(r.reason())).map(|r| r.remediation());
+    }
     if name != names::INVITATION_REFUSED {
         return None;
     }

@@ -144,6 +144,9 @@ pub async fn sweep_handshakes(ports: &Ports, limit: u32) -> Result<SweepReport, 
 }
 
 async fn sweep_one(ports: &Ports, record: &Migration) -> Result<bool, StepError> {
+    if record.kind == crate::transfer::MigrationKind::BillingTransfer {
+        return crate::steps::transfer::sweep_transfer(ports, record).await;
+    }
     if record.status.has_joined() {
         resolve_handshake(ports, record.id, HandshakeState::Accepted, "handshake-watcher").await?;
         return Ok(true);

@@ -28,6 +28,16 @@ pub async fn schedule_hardening(ports: &Ports, id: MigrationId) -> Result<Schedu
         actual => return Err(StepError::WrongStatus { actual }),
     }
     let now = ports.clock.now();
+    if record.kind == crate::transfer::MigrationKind::BillingTransfer {
+        // The account stays in the customer's organization, under its governance: nothing to
+        // harden through the partner's. The migration is complete.
+        let change = ChangeBuilder::new(&record, system("schedule-hardening"), now).transition(
+            Status::Completed,
+            "billing transfer in force and support confirmed; nothing to harden in the customer's own organization",
+        )?;
+        let record = commit(ports, change.build()).await?;
+        return Ok(ScheduleOutput { migration_id: id, status: record.status });
+    }
     let full = record.access_level == AccessLevel::FullHardening;
     // The onboarding baseline was queued when the account joined (and is likely applied by
     // now); Full Hardening adds the rest to the same job.

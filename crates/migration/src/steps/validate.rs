@@ -100,6 +100,11 @@ async fn check_all(ports: &Ports, record: &Migration) -> Result<Checked, StepErr
     let partner = &ports.settings.partner_account_id;
     let mut moves_from = None;
     match customer.organization(&session).await {
+        // A billing transfer is made with the management account of an organization that keeps
+        // itself; a join with an account that leaves (or is in) no organization.
+        Ok(org) if record.kind == crate::transfer::MigrationKind::BillingTransfer => {
+            violations.extend(rules::check_billing_transfer_organization(&org));
+        }
         Ok(org) => {
             violations.extend(rules::check_customer_organization(&org, partner, record.acknowledgements.direct_transfer));
             moves_from = org.moves_from(partner).map(|(id, management)| (id.to_owned(), management.clone()));

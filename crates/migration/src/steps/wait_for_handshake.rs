@@ -13,6 +13,9 @@ use crate::steps::{resolve_handshake, system, update_with_retry};
 
 #[instrument(skip(ports, token), fields(migration_id = %id))]
 pub async fn wait_for_handshake(ports: &Ports, id: MigrationId, token: TaskToken) -> Result<(), StepError> {
+    if crate::steps::load(ports, id).await?.kind == crate::transfer::MigrationKind::BillingTransfer {
+        return crate::steps::transfer::wait_for_transfer(ports, id, token).await;
+    }
     let now = ports.clock.now();
     let record = update_with_retry(ports, id, |current| match current.status {
         Status::Invited if current.task_token.as_ref() == Some(&token) => Ok(None),

@@ -1,0 +1,14 @@
+//! At a billing transfer's start: confirms it is in force, records when billing started, makes its pro forma billing group.
+
+use functions_runtime::{Config, Function};
+use lambda_runtime::{Error, service_fn};
+use migration::workflow::Step;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    functions_runtime::init_tracing();
+    let config = Config::from_env()?;
+    let step = Step::ConfirmTransfer;
+    let ports = &config.ports(Function::of_step(step)).await?;
+    lambda_runtime::run(service_fn(|event| functions_runtime::step_handler(ports, step, event))).await
+}
