@@ -11,13 +11,11 @@ use chrono::Duration;
 
 use migration::error::{AccessError, OrgError, Refusal};
 use migration::ids::{AwsAccountId, ExternalId, HandshakeId, MigrationId, RoleArn};
-use migration::ports::{
-    AccountState, Clock, CustomerAccess, CustomerSession, Executions, Membership, MigrationStore, Organizations, Ports, SupportAnswer,
-    SupportProbe,
-};
+use migration::ports::{AccountState, Clock, CustomerAccess, CustomerSession, Membership, Organizations, SupportAnswer, SupportProbe};
 use migration::record::{Handshake, HandshakeState, SupportPlan};
 use migration::rules::CustomerOrganization;
 use migration::settings::Settings;
+use migration::transfer::{BillingGroup, BillingGroupSpec, ResponsibilityTransfer, TransferRefusal};
 
 /// Invitations expire this long after they are sent.
 pub const INVITATION_LIFETIME: Duration = Duration::days(15);
@@ -126,7 +124,7 @@ pub(crate) struct World {
     /// Organizations operations the partner's role may not call (`AccessDeniedException`).
     denied: BTreeSet<String>,
     pub(crate) customers: HashMap<AwsAccountId, CustomerAccount>,
-    pub(crate) transfers: crate::transfers::TransferWorld,
+    pub(crate) transfers: TransferWorld,
     calls: BTreeMap<&'static str, u64>,
     next_handshake: u64,
     /// The simulated customer upgrades after this many support checks found Basic.
@@ -483,36 +481,40 @@ impl SimAws {
         SimCustomerAccess(self.clone())
     }
 
-    pub fn billing_transfers(&self) -> crate::transfers::SimTransfers {
-        crate::transfers::SimTransfers(self.clone())
-    }
-
     pub fn support(&self) -> SimSupport {
         SimSupport(self.clone())
     }
+}
 
-    /// Ports with this simulation behind Organizations, customer access and Support, and
-    /// the caller's store, executions, clock and settings. The baseline OUs and SCPs the
-    /// settings name are created if missing ([`SimAws::create_baseline`]).
-    pub fn ports(
-        &self,
-        store: Arc<dyn MigrationStore>,
-        executions: Arc<dyn Executions>,
-        clock: Arc<dyn Clock>,
-        settings: Settings,
-    ) -> Ports {
-        self.create_baseline(&settings);
-        Ports {
-            store,
-            orgs: Arc::new(self.organizations()),
-            customer: Arc::new(self.customer_access()),
-            support: Arc::new(self.support()),
-            executions,
-            transfers: Arc::new(self.billing_transfers()),
-            clock,
-            settings: Arc::new(settings),
-        }
-    }
+/// When an invitation nobody answered expires. AWS documents only that it must be accepted
+/// 24 hours before the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HandshakeLifetime {
+    /// It expires when it can no longer be accepted: 24 hours before the start.
+    #[default]
+    UntilAcceptBy,
+    /// It lives this long, like an invitation to join (15 days), and may outlive the last
+    /// moment it could be accepted: AWS then refuses the acceptance and the invitation
+    /// stays open until it expires.
+    Fixed(Duration),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SimTransfer {
+    pub(crate) transfer: ResponsibilityTransfer,
+    pub(crate) handshake: Handshake,
+}
+
+/// The transfers part of the simulated world (their lifecycle is in `crate::transfers`).
+#[derive(Default)]
+pub(crate) struct TransferWorld {
+    pub(crate) transfers: Vec<SimTransfer>,
+    pub(crate) groups: Vec<(BillingGroupSpec, BillingGroup)>,
+    pub(crate) next: u64,
+    pub(crate) lifetime: HandshakeLifetime,
+    /// A refusal AWS gives when the partner invites this account (the customer's
+    /// organization has an unused prepayment, legacy Billing permissions, ...).
+    pub(crate) refusals: std::collections::HashMap<AwsAccountId, TransferRefusal>,
 }
 
 /// The Organizations port on the simulation.

@@ -16,6 +16,7 @@ mod executions;
 pub mod faults;
 pub mod fixtures;
 pub mod hooks;
+mod ports;
 mod store;
 pub mod transfers;
 

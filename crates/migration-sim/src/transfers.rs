@@ -22,42 +22,12 @@ use migration::transfer::{
     TransferRefusal, TransferStatus,
 };
 
-use crate::aws::{SimAws, SimError};
+pub use crate::aws::HandshakeLifetime;
+use crate::aws::{SimAws, SimError, SimTransfer, TransferWorld};
 
 /// How far ahead AWS accepts a start or an end: not documented; a year is assumed. The
 /// program's own window is much shorter (`migration::transfer::MAX_MONTHS_AFTER_EARLIEST`).
 pub const MAX_MONTHS_AHEAD: i32 = 12;
-
-/// When an invitation nobody answered expires. AWS documents only that it must be accepted
-/// 24 hours before the start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum HandshakeLifetime {
-    /// It expires when it can no longer be accepted: 24 hours before the start.
-    #[default]
-    UntilAcceptBy,
-    /// It lives this long, like an invitation to join (15 days), and may outlive the last
-    /// moment it could be accepted: AWS then refuses the acceptance and the invitation
-    /// stays open until it expires.
-    Fixed(Duration),
-}
-
-#[derive(Debug, Clone)]
-struct SimTransfer {
-    transfer: ResponsibilityTransfer,
-    handshake: Handshake,
-}
-
-/// The transfers part of the simulated world.
-#[derive(Default)]
-pub(crate) struct TransferWorld {
-    transfers: Vec<SimTransfer>,
-    groups: Vec<(BillingGroupSpec, BillingGroup)>,
-    next: u64,
-    lifetime: HandshakeLifetime,
-    /// A refusal AWS gives when the partner invites this account (the customer's
-    /// organization has an unused prepayment, legacy Billing permissions, ...).
-    refusals: std::collections::HashMap<AwsAccountId, TransferRefusal>,
-}
 
 fn refused(refusal: TransferRefusal) -> TransferError {
     let message = format!("{} (simulated)", refusal.reason());

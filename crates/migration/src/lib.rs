@@ -6,6 +6,7 @@
 //! seed world, the contract suites) in `migration-sim`, the functions in `functions/`.
 
 pub mod error;
+pub mod handshake;
 pub mod ids;
 pub mod ports;
 pub mod progress;

@@ -15,8 +15,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::handshake::Handshake;
 use crate::ids::{AwsAccountId, HandshakeId, MigrationId, TransferId};
-use crate::record::Handshake;
 
 /// What a migration does.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

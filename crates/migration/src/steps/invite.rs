@@ -3,14 +3,14 @@
 //! the invitation is deferred, not failed ([`crate::quota`]).
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use serde::{Deserialize, Serialize};
-use tracing::{info, instrument};
+use tracing::info;
 
 use crate::error::{OrgError, Refusal, StepError, StoreError};
-use crate::ids::{HandshakeId, MigrationId};
+use crate::ids::MigrationId;
 use crate::ports::{Ports, Reservation};
 use crate::record::{ChangeBuilder, DeferralReason, Handshake, InvitationWait, Migration};
 use crate::status::Status;
+use crate::steps::invitation::InviteOutput;
 use crate::steps::{commit, load, system};
 
 /// How long an invitation waits after AWS itself answered `HANDSHAKE_RATE_LIMIT_EXCEEDED`
@@ -18,30 +18,6 @@ use crate::steps::{commit, load, system};
 /// differently). AWS says neither when its window frees a slot nor how it counts, so the
 /// step looks again hourly, within the wait limit.
 pub const AWS_RATE_LIMIT_RETRY: Duration = Duration::hours(1);
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InviteOutput {
-    pub migration_id: MigrationId,
-    /// The account is already a member of the partner organization: no invitation needed.
-    pub already_member: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub handshake_id: Option<HandshakeId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<DateTime<Utc>>,
-    /// When the invitation waits for the partner's daily quota: the time the state machine
-    /// runs this step again (whole seconds, RFC 3339, for the Wait state's `TimestampPath`).
-    /// Always in the output, `null` when nothing waits: the definition's Choice reads it, and
-    /// a JSONPath to a missing field fails the state.
-    #[serde(default)]
-    pub deferred_until: Option<DateTime<Utc>>,
-    /// The migration's kind: the definition's Choice takes a billing transfer its own way.
-    #[serde(default)]
-    pub kind: crate::transfer::MigrationKind,
-    /// A billing transfer's start (the Wait before confirm-transfer reads it); `null` for a
-    /// join.
-    #[serde(default)]
-    pub start_at: Option<DateTime<Utc>>,
-}
 
 fn output(record: &Migration) -> InviteOutput {
     InviteOutput {
@@ -132,12 +108,9 @@ async fn lost_race(ports: &Ports, id: MigrationId, sent: &Handshake) -> Result<I
     Err(StepError::Canceled)
 }
 
-#[instrument(skip(ports), fields(migration_id = %id))]
-pub async fn invite(ports: &Ports, id: MigrationId) -> Result<InviteOutput, StepError> {
-    let record = load(ports, id).await?;
-    if record.kind == crate::transfer::MigrationKind::BillingTransfer {
-        return crate::steps::transfer::invite_transfer(ports, record).await;
-    }
+/// The invite step of a join (inside [`crate::steps::invite`]'s span).
+pub(crate) async fn invite_join(ports: &Ports, record: Migration) -> Result<InviteOutput, StepError> {
+    let id = record.id;
     match record.status {
         Status::Validated => {}
         Status::Canceled => return Err(StepError::Canceled),

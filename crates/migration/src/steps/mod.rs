@@ -7,6 +7,7 @@ mod check_support;
 mod create;
 mod facts;
 pub(crate) mod harden;
+mod invitation;
 mod invite;
 mod operate;
 mod record_failure;
@@ -21,7 +22,8 @@ pub use cancel::{CancelError, cancel_as_operator, cancel_migration};
 pub use check_support::{SupportCheckOutput, check_support, next_support_wait, support_check_times};
 pub use create::{CreateError, Created, create_migration, request_fingerprint};
 pub use harden::{HardenOutcome, OuCheck, ScanReport, baseline_ous, check_baseline_ous, harden_one, hardening_scan, planned_controls};
-pub use invite::{AWS_RATE_LIMIT_RETRY, INVITATIONS_DEFERRED_METRIC, InviteOutput, invitation_deferred, invite};
+pub use invitation::InviteOutput;
+pub use invite::{AWS_RATE_LIMIT_RETRY, INVITATIONS_DEFERRED_METRIC, invitation_deferred};
 pub use operate::{Inspection, RecordEndedError, inspect, record_ended_execution};
 pub use record_failure::{FailureOutput, classify_failure, parse_cause, record_failure};
 pub use reference::{Onboarding, OnboardingError, ProfileUpdate, issue_external_id, onboarding, put_approval, put_org_profile, put_terms};
@@ -44,6 +46,16 @@ use crate::record::{Actor, Change, Migration};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepInput {
     pub migration_id: MigrationId,
+}
+
+/// The invite step of either kind.
+#[tracing::instrument(skip(ports), fields(migration_id = %id))]
+pub async fn invite(ports: &Ports, id: MigrationId) -> Result<InviteOutput, StepError> {
+    let record = load(ports, id).await?;
+    match record.kind {
+        crate::transfer::MigrationKind::BillingTransfer => transfer::invite_transfer(ports, record).await,
+        crate::transfer::MigrationKind::JoinOrganization => invite::invite_join(ports, record).await,
+    }
 }
 
 pub(crate) async fn load(ports: &Ports, id: MigrationId) -> Result<Migration, StepError> {

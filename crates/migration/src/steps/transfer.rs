@@ -11,7 +11,7 @@ use crate::ids::MigrationId;
 use crate::ports::{Ports, TokenDelivery};
 use crate::record::{Actor, ChangeBuilder, HandshakeState, Migration};
 use crate::status::Status;
-use crate::steps::invite::InviteOutput;
+use crate::steps::invitation::InviteOutput;
 use crate::steps::{commit, load, system, update_with_retry};
 use crate::transfer::{
     BillingGroupSpec, BillingMonth, BillingTransferState, MonthError, ResponsibilityTransfer, TransferError, TransferInvitation,
