@@ -11,6 +11,7 @@ use migration::request::{AccessLevel, Acknowledgements};
 use migration::rules::{Approval, Eligibility, OrgProfile, Terms, TermsDocument, check_eligibility};
 use migration::status::Status;
 use migration::steps::{Inspection, Onboarding};
+use migration::transfer::{BillingMonth, MigrationKind, TransferStatus};
 use serde::Serialize;
 
 use crate::problem::ViolationView;
@@ -36,6 +37,9 @@ pub struct MigrationView {
     pub updated_at: DateTime<Utc>,
     pub accepted_terms: Vec<AcceptedTermsView>,
     pub acknowledgements: Acknowledgements,
+    pub kind: MigrationKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billing_transfer: Option<BillingTransferView>,
     /// The organization the account leaves on acceptance, when it is a member of another.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direct_transfer: Option<DirectTransferView>,
@@ -219,6 +223,44 @@ pub struct OnboardingView {
     pub terms: Vec<TermsDocument>,
     pub acknowledgements_required: Vec<&'static str>,
     pub direct_transfer: DirectTransferGuidance,
+    /// The second kind of migration, where this deployment offers it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billing_transfer: Option<BillingTransferGuidance>,
+}
+
+/// `GET /onboarding`'s offer of a billing transfer.
+#[derive(Debug, Clone, Serialize)]
+pub struct BillingTransferGuidance {
+    pub kind: MigrationKind,
+    pub access_level: AccessLevel,
+    pub required_account: &'static str,
+    /// The month the transfer starts in when the request names none.
+    pub earliest_start_month: BillingMonth,
+    pub latest_start_month: BillingMonth,
+    pub acceptance: &'static str,
+}
+
+/// A billing transfer's side of a migration.
+#[derive(Debug, Clone, Serialize)]
+pub struct BillingTransferView {
+    pub start_month: BillingMonth,
+    pub start_at: DateTime<Utc>,
+    /// The last moment the customer's management account can accept.
+    pub accept_by: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invitation: Option<HandshakeView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer_status: Option<TransferStatus>,
+    /// When the partner started paying the organization's bill.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billing_starts_at: Option<DateTime<Utc>>,
+    /// When it stops, once either side ended the transfer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billing_ends_at: Option<DateTime<Utc>>,
+    /// The pro forma billing group that shows the customer their costs exists.
+    pub cost_view_ready: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -307,6 +349,23 @@ fn view_for(m: &Migration, history: &[HistoryEvent], viewer: Viewer) -> Migratio
             })
             .collect(),
         acknowledgements: m.acknowledgements,
+        kind: m.kind,
+        billing_transfer: m.billing_transfer.as_ref().map(|bt| BillingTransferView {
+            start_month: bt.start_month,
+            start_at: bt.start_at(),
+            accept_by: bt.accept_by(),
+            invitation: bt.handshake.as_ref().map(|h| HandshakeView {
+                id: h.id.to_string(),
+                state: h.state,
+                requested_at: h.requested_at,
+                expires_at: h.expires_at,
+            }),
+            transfer_id: bt.transfer_id.as_ref().map(ToString::to_string),
+            transfer_status: bt.transfer_status,
+            billing_starts_at: bt.billing_starts_at,
+            billing_ends_at: bt.billing_ends_at,
+            cost_view_ready: bt.billing_group.is_some(),
+        }),
         direct_transfer: m.direct_transfer.as_ref().map(|d| DirectTransferView {
             organization_id: d.organization_id.clone(),
             management_account_id: d.management_account_id.to_string(),
@@ -522,6 +581,14 @@ pub fn onboarding_view(onboarding: &Onboarding, partner: &str, template_url: Opt
             required_when: "the AWS account is a member of another AWS organization: on acceptance it moves out of that organization directly, and everything listed here changes at that moment",
             changes: DIRECT_TRANSFER_CHANGES,
         },
+        billing_transfer: onboarding.billing_transfer_months.map(|(earliest, latest)| BillingTransferGuidance {
+            kind: MigrationKind::BillingTransfer,
+            access_level: AccessLevel::Optimized,
+            required_account: "the management account of an AWS organization with all features enabled; the organization, its accounts and its governance stay yours, and CenturyLink pays and invoices its consolidated bill from the start month",
+            earliest_start_month: earliest,
+            latest_start_month: latest,
+            acceptance: "the management account's administrator accepts in Billing and Cost Management > Billing transfers at least 24 hours before the start",
+        }),
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! Every client of every adapter is built here, from the one `SdkConfig`, through
 //! [`ClientHooks`]; only the clients of the SDKs this build links (the crate's features:
-//! `organizations`, `sts`, `support`, `sfn`; DynamoDB always), and of those only the ones
+//! `organizations`, `sts`, `support`, `sfn`, `transfers`; DynamoDB always), and of those only the ones
 //! a function's [`Needs`](crate::Needs) name. In production the hooks are empty. The IAM check (tests/infra) sets a
 //! [`CallLog`]: every request any client sends is then recorded through an SDK interceptor
 //! as the IAM authorization requests it makes (action and resource), tagged with who signs
@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// Global services (Organizations, Support) answer in us-east-1.
-#[cfg(any(feature = "organizations", feature = "support"))]
+#[cfg(any(feature = "organizations", feature = "support", feature = "transfers"))]
 pub(crate) const GLOBAL_REGION: &str = "us-east-1";
 
 /// The partner's configuration with the customer session's credentials, in us-east-1.
@@ -56,6 +56,7 @@ pub enum Service {
     Sts,
     StepFunctions,
     Support,
+    BillingConductor,
 }
 
 /// Who signs a request: the function's own role, or the customer's role it assumed.
@@ -188,6 +189,8 @@ client_builders! {
     sfn => aws_sdk_sfn, Service::StepFunctions;
     #[cfg(feature = "support")]
     support => aws_sdk_support, Service::Support;
+    #[cfg(feature = "transfers")]
+    billingconductor => aws_sdk_billingconductor, Service::BillingConductor;
 }
 
 /// The interceptor: reads each request as it is about to be transmitted (serialized and
@@ -290,9 +293,18 @@ pub fn iam_requests(service: &str, operation: &str, body: &[u8], arns: &ArnConte
             let action = format!("organizations:{operation}");
             let resources: Vec<String> = match operation {
                 "DescribeAccount" => vec![target(&field(&v, "AccountId")?)],
-                // The adapter creates invitations only (type `invite`).
+                // A request names the handshake by id only, not its type: recorded as an
+                // invitation (`invite`). A billing transfer's handshake
+                // (`TRANSFER_RESPONSIBILITY`) has another type segment, which AWS does not
+                // document; the template grants those calls on every handshake type of the
+                // partner organization (`handshake/o-.../*`), which covers either.
                 "DescribeHandshake" | "CancelHandshake" => {
                     vec![format!("{base}:handshake/{organization}/invite/{}", field(&v, "HandshakeId")?)]
+                }
+                // The transfer (resource type `responsibilitytransfer`), an inbound one of
+                // type BILLING as the partner sees it.
+                "DescribeResponsibilityTransfer" | "TerminateResponsibilityTransfer" => {
+                    vec![format!("{base}:transfer/{organization}/billing/inbound/{}", field(&v, "Id")?)]
                 }
                 "MoveAccount" => vec![
                     target(&field(&v, "AccountId")?),
@@ -332,6 +344,20 @@ pub fn iam_requests(service: &str, operation: &str, body: &[u8], arns: &ArnConte
             vec![(format!("states:{operation}"), resource)]
         }
         "Support" => vec![(format!("support:{operation}"), "*".to_owned())],
+        "billingconductor" => {
+            let v = json()?;
+            let resource = match operation {
+                // CreateBillingGroup authorizes on the pricing plan it names.
+                "CreateBillingGroup" => v
+                    .pointer("/ComputationPreference/PricingPlanArn")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or("CreateBillingGroup without ComputationPreference.PricingPlanArn")?,
+                // ListBillingGroups: no resource-level permission.
+                _ => "*".to_owned(),
+            };
+            vec![(format!("billingconductor:{operation}"), resource)]
+        }
         other => return Err(format!("no IAM mapping for the service {other}").into()),
     })
 }

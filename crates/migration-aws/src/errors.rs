@@ -7,6 +7,7 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use migration::error::{OrgError, Refusal};
+use migration::transfer::{TransferError, TransferRefusal};
 
 /// The AWS error code (`ThrottlingException`, `AccessDenied`, ...) of an error, modeled or not.
 pub fn error_code(err: &impl ProvideErrorMetadata) -> Option<&str> {
@@ -124,6 +125,59 @@ pub fn org_error<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>, reaso
     }
 }
 
+/// Billing transfers (Organizations' responsibility transfers, Billing Conductor's billing
+/// groups): what a failure means for the domain. `reason` is the `Reason` AWS gives with
+/// `InvalidInputException`, `ConstraintViolationException`,
+/// `HandshakeConstraintViolationException` (Organizations) or `ValidationException`
+/// (Billing Conductor).
+///
+/// A reason [`TransferRefusal`] names is a refusal the customer or the operators act on,
+/// whichever exception carried it. Any other `InvalidInputException` or
+/// `ValidationException` is a request this system built wrong (a defect, never retried); any
+/// other constraint is a refusal under AWS's own reason.
+pub fn classify_transfer_error(code: &str, reason: Option<&str>, message: &str) -> TransferError {
+    let retryable = || TransferError::Retryable { code: reason.unwrap_or(code).to_owned(), message: message.to_owned() };
+    let named = reason.map(TransferRefusal::from_reason).filter(|r| !matches!(r, TransferRefusal::Other(_)));
+    match code {
+        "ConcurrentModificationException" | "TooManyRequestsException" | "ServiceException" | "InternalServerException" => retryable(),
+        c if is_throttling_code(c) || is_server_fault_code(c) => retryable(),
+        "InvalidInputException" | "ConstraintViolationException" | "HandshakeConstraintViolationException" | "ValidationException"
+            if named.is_some() =>
+        {
+            TransferError::Refused { refusal: named.expect("checked"), message: message.to_owned() }
+        }
+        "ConstraintViolationException" | "HandshakeConstraintViolationException" => match reason {
+            // The daily handshake quota and its kin: a later attempt can succeed.
+            Some("HANDSHAKE_RATE_LIMIT_EXCEEDED" | "ORGANIZATION_MEMBERSHIP_CHANGE_RATE_LIMIT_EXCEEDED") => retryable(),
+            Some(other) => TransferError::Refused { refusal: TransferRefusal::Other(other.to_owned()), message: message.to_owned() },
+            None => TransferError::Refused { refusal: TransferRefusal::Other(code.to_owned()), message: message.to_owned() },
+        },
+        "AccessDeniedException" | "AccessDenied" => TransferError::AccessDenied(message.to_owned()),
+        "ResponsibilityTransferNotFoundException" | "HandshakeNotFoundException" => TransferError::NotFound,
+        "ResponsibilityTransferAlreadyInStatusException" | "HandshakeAlreadyInStateException" => {
+            TransferError::AlreadyInStatus(message.to_owned())
+        }
+        "InvalidResponsibilityTransferTransitionException" | "InvalidHandshakeTransitionException" => {
+            TransferError::InvalidTransition(message.to_owned())
+        }
+        "UnsupportedAPIEndpointException" => TransferError::UnsupportedEndpoint(message.to_owned()),
+        other => match reason {
+            Some(reason) => TransferError::Other(format!("{other} ({reason}): {message}")),
+            None => TransferError::Other(format!("{other}: {message}")),
+        },
+    }
+}
+
+/// Billing transfers: an SDK error, with the reason when the caller extracted one.
+pub fn transfer_error<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>, reason: Option<&str>) -> TransferError {
+    let message = error_message(err);
+    match err.code() {
+        Some(code) => classify_transfer_error(code, reason, &message),
+        None if is_transient(err) => TransferError::Retryable { code: "Transport".into(), message },
+        None => TransferError::Other(message),
+    }
+}
+
 /// Whether a Support API error tells that the account has no paid support plan. Only this
 /// code does: AccessDenied or throttling never mean Basic.
 pub fn is_subscription_required(code: Option<&str>) -> bool {
@@ -215,6 +269,57 @@ mod tests {
         ];
         for (code, reason, expected) in cases {
             assert_eq!(classify_org_error(code, reason, "m"), expected, "{code} {reason:?}");
+        }
+    }
+
+    #[test]
+    fn every_named_transfer_refusal_is_a_refusal_whichever_exception_carries_it() {
+        // Where AWS puts each reason (botocore's model): the date reasons in
+        // InvalidInputException, the quotas and pricing in ConstraintViolationException,
+        // the rest in HandshakeConstraintViolationException.
+        for refusal in TransferRefusal::NAMED {
+            for code in ["InvalidInputException", "ConstraintViolationException", "HandshakeConstraintViolationException"] {
+                assert_eq!(
+                    classify_transfer_error(code, Some(refusal.reason()), "m"),
+                    TransferError::Refused { refusal: refusal.clone(), message: "m".into() },
+                    "{code} {}",
+                    refusal.reason()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn transfer_errors_split_defects_retries_and_states() {
+        use TransferError::*;
+        let retry = |c: &str| Retryable { code: c.into(), message: "m".into() };
+        let cases: Vec<(&str, Option<&str>, TransferError)> = vec![
+            ("TooManyRequestsException", None, retry("TooManyRequestsException")),
+            ("ConcurrentModificationException", None, retry("ConcurrentModificationException")),
+            ("ServiceException", None, retry("ServiceException")),
+            ("ThrottlingException", None, retry("ThrottlingException")),
+            ("InternalServerException", None, retry("InternalServerException")),
+            ("HandshakeConstraintViolationException", Some("HANDSHAKE_RATE_LIMIT_EXCEEDED"), retry("HANDSHAKE_RATE_LIMIT_EXCEEDED")),
+            (
+                "ConstraintViolationException",
+                Some("ACCOUNT_NUMBER_LIMIT_EXCEEDED"),
+                Refused { refusal: TransferRefusal::Other("ACCOUNT_NUMBER_LIMIT_EXCEEDED".into()), message: "m".into() },
+            ),
+            // A request built wrong is a defect, not the customer's to fix.
+            ("InvalidInputException", Some("INVALID_PATTERN"), Other("InvalidInputException (INVALID_PATTERN): m".into())),
+            ("ValidationException", Some("ILLEGAL_BILLING_ENTITY"), Other("ValidationException (ILLEGAL_BILLING_ENTITY): m".into())),
+            ("AccessDeniedException", None, AccessDenied("m".into())),
+            ("ResponsibilityTransferNotFoundException", None, NotFound),
+            ("HandshakeNotFoundException", None, NotFound),
+            ("ResponsibilityTransferAlreadyInStatusException", None, AlreadyInStatus("m".into())),
+            ("HandshakeAlreadyInStateException", None, AlreadyInStatus("m".into())),
+            ("InvalidResponsibilityTransferTransitionException", None, InvalidTransition("m".into())),
+            ("InvalidHandshakeTransitionException", None, InvalidTransition("m".into())),
+            ("UnsupportedAPIEndpointException", None, UnsupportedEndpoint("m".into())),
+            ("AWSOrganizationsNotInUseException", None, Other("AWSOrganizationsNotInUseException: m".into())),
+        ];
+        for (code, reason, expected) in cases {
+            assert_eq!(classify_transfer_error(code, reason, "m"), expected, "{code} {reason:?}");
         }
     }
 

@@ -4,8 +4,8 @@
 //! A function builds only the clients of the ports it uses ([`Needs`],
 //! [`AwsPorts::from_env`]), all from one `SdkConfig`; the other ports get the
 //! [`Unavailable`] adapter, which fails closed. The cargo features `organizations`, `sts`,
-//! `support` and `sfn` (all on by default) decide which SDKs a build links at all; DynamoDB
-//! is always linked. `AWS_ENDPOINT_URL` points the clients at an emulator.
+//! `support`, `sfn` and `transfers` (all on by default) decide which SDKs a build links at
+//! all; DynamoDB is always linked. `AWS_ENDPOINT_URL` points the clients at an emulator.
 
 pub mod clients;
 #[cfg(feature = "sts")]
@@ -21,12 +21,15 @@ pub mod stream;
 #[cfg(feature = "support")]
 pub mod support;
 pub mod table;
+#[cfg(feature = "transfers")]
+pub mod transfers;
 pub mod unavailable;
 
 use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use migration::ports::{Clock, CustomerAccess, Executions, MigrationStore, Organizations, SupportProbe};
+use migration::transfer::BillingTransfers;
 
 pub use clients::{ArnContext, AwsCall, CallLog, ClientHooks, Service, Signer};
 
@@ -42,6 +45,8 @@ pub use stream::status_changed_from_stream_image;
 #[cfg(feature = "support")]
 pub use support::AwsSupportProbe;
 pub use table::{IndexDefinition, TableDefinition, table_definition};
+#[cfg(feature = "transfers")]
+pub use transfers::AwsBillingTransfers;
 pub use unavailable::{NotConfigured, Unavailable};
 
 /// An AWS timestamp as chrono's.
@@ -128,6 +133,8 @@ pub struct AwsPorts {
     pub support: Option<AwsSupportProbe>,
     #[cfg(feature = "sfn")]
     pub executions: Option<StepFunctionsExecutions>,
+    #[cfg(feature = "transfers")]
+    pub transfers: Option<AwsBillingTransfers>,
 }
 
 impl AwsPorts {
@@ -183,6 +190,12 @@ impl AwsPorts {
             support: needs.support.then(|| AwsSupportProbe::with_hooks(config.clone(), hooks.clone())),
             #[cfg(feature = "sfn")]
             executions: needs.executions.then(|| StepFunctionsExecutions::new(hooks.sfn(config, own), state_machine_arn)),
+            #[cfg(feature = "transfers")]
+            transfers: needs.transfers.then(|| {
+                // Organizations and Billing Conductor both answer in us-east-1.
+                let global = config.to_builder().region(aws_config::Region::from_static(clients::GLOBAL_REGION)).build();
+                AwsBillingTransfers::new(hooks.organizations(&global, own), hooks.billingconductor(&global, own))
+            }),
         })
     }
 
@@ -210,13 +223,17 @@ impl AwsPorts {
         let executions: Option<Arc<dyn Executions>> = self.executions.map(|a| Arc::new(a) as _);
         #[cfg(not(feature = "sfn"))]
         let executions: Option<Arc<dyn Executions>> = None;
+        #[cfg(feature = "transfers")]
+        let transfers: Option<Arc<dyn BillingTransfers>> = self.transfers.map(|a| Arc::new(a) as _);
+        #[cfg(not(feature = "transfers"))]
+        let transfers: Option<Arc<dyn BillingTransfers>> = None;
         migration::Ports {
             store: or_unavailable(store, || unavailable("the store")),
             orgs: or_unavailable(orgs, || unavailable("the Organizations port")),
             customer: or_unavailable(customer, || unavailable("the customer-access port")),
             support: or_unavailable(support, || unavailable("the support probe")),
             executions: or_unavailable(executions, || unavailable("the executions port")),
-            transfers: unavailable("the billing-transfer port"),
+            transfers: or_unavailable(transfers, || unavailable("the billing-transfer port")),
             clock,
             settings: Arc::new(settings),
         }

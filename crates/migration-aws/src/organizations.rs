@@ -27,7 +27,7 @@ pub struct AwsOrganizations {
     client: Client,
 }
 
-fn handshake_state(state: Option<&types::HandshakeState>) -> Result<HandshakeState, OrgError> {
+pub(crate) fn handshake_state(state: Option<&types::HandshakeState>) -> Result<HandshakeState, OrgError> {
     Ok(match state {
         Some(types::HandshakeState::Requested) => HandshakeState::Requested,
         Some(types::HandshakeState::Open) => HandshakeState::Open,
@@ -138,6 +138,11 @@ fn parent_from_paths(account: &AwsAccountId, paths: &[String]) -> Option<String>
     path.split('/').rfind(|s| !s.is_empty() && *s != account.as_str()).map(str::to_owned)
 }
 
+/// CancelHandshake's answer for a handshake decided or canceled already.
+pub(crate) fn no_longer_open(err: &CancelHandshakeError) -> bool {
+    matches!(err, CancelHandshakeError::InvalidHandshakeTransitionException(_) | CancelHandshakeError::HandshakeAlreadyInStateException(_))
+}
+
 fn account_party(account: &AwsAccountId) -> HandshakeParty {
     HandshakeParty::builder().id(account.as_str()).r#type(HandshakePartyType::Account).build().expect("id and type set")
 }
@@ -230,15 +235,7 @@ impl Organizations for AwsOrganizations {
             Ok(out) => {
                 invitation_from(out.handshake().ok_or_else(|| OrgError::Other("the cancellation returned no handshake".into()))?, account)
             }
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(
-                        CancelHandshakeError::InvalidHandshakeTransitionException(_)
-                            | CancelHandshakeError::HandshakeAlreadyInStateException(_)
-                    )
-                ) =>
-            {
+            Err(err) if err.as_service_error().is_some_and(no_longer_open) => {
                 // Already decided (or already canceled): its state says what happened.
                 debug!("the handshake is no longer open; describing it");
                 self.describe_handshake(id, account).await

@@ -1108,3 +1108,375 @@ mod sts {
         assert_eq!(denied.num_calls(), 1);
     }
 }
+
+/// Billing transfers: Organizations' responsibility transfers (no emulator has them) and
+/// Billing Conductor's billing groups, answered as AWS does on the wire.
+mod transfers {
+    use super::*;
+    use aws_sdk_billingconductor::operation::create_billing_group::CreateBillingGroupOutput;
+    use aws_sdk_billingconductor::operation::list_billing_groups::ListBillingGroupsOutput;
+    use aws_sdk_billingconductor::types::{BillingGroupListElement, ListBillingGroupAccountGrouping};
+    use aws_sdk_organizations::Client;
+    use aws_sdk_organizations::operation::cancel_handshake::CancelHandshakeOutput;
+    use aws_sdk_organizations::operation::describe_handshake::DescribeHandshakeOutput;
+    use aws_sdk_organizations::operation::describe_responsibility_transfer::DescribeResponsibilityTransferOutput;
+    use aws_sdk_organizations::operation::invite_organization_to_transfer_responsibility::InviteOrganizationToTransferResponsibilityOutput;
+    use aws_sdk_organizations::operation::list_inbound_responsibility_transfers::ListInboundResponsibilityTransfersOutput;
+    use aws_sdk_organizations::operation::terminate_responsibility_transfer::TerminateResponsibilityTransferOutput;
+    use aws_sdk_organizations::types::{
+        ResponsibilityTransfer as AwsTransfer, ResponsibilityTransferStatus as Rts, ResponsibilityTransferType, TransferParticipant,
+    };
+    use chrono::{TimeZone, Utc};
+    use migration::transfer::{BillingGroupSpec, BillingTransfers, TransferError, TransferInvitation, TransferRefusal, TransferStatus};
+    use migration_aws::AwsBillingTransfers;
+
+    const TRANSFER: &str = "rt-0a1b2c3d4e";
+    const ARN: &str = "arn:aws:organizations::999999999999:transfer/o-partner0001/billing/inbound/rt-0a1b2c3d4e";
+    const START: i64 = 1_798_761_600; // 2027-01-01T00:00:00Z
+    const PLAN: &str = "arn:aws:billingconductor::999999999999:pricingplan/a1b2c3d4e5";
+
+    fn start() -> chrono::DateTime<Utc> {
+        Utc.timestamp_opt(START, 0).unwrap()
+    }
+
+    fn invitation() -> TransferInvitation {
+        TransferInvitation {
+            account: account(),
+            start_at: start(),
+            source_name: "CenturyLink".into(),
+            notes: "Migration 01JNK4Q6X1V8W5Z2Y3A4B5C6D7.".into(),
+            migration: migration_id(),
+        }
+    }
+
+    fn aws_transfer(id: &str, account: &str, status: Rts, start: i64) -> AwsTransfer {
+        AwsTransfer::builder()
+            .id(id)
+            .arn(format!("arn:aws:organizations::{PARTNER}:transfer/o-partner0001/billing/inbound/{id}"))
+            .name("CenturyLink")
+            .r#type(ResponsibilityTransferType::Billing)
+            .status(status)
+            .source(TransferParticipant::builder().management_account_id(account).build())
+            .target(TransferParticipant::builder().management_account_id(PARTNER).build())
+            .start_timestamp(DateTime::from_secs(start))
+            .active_handshake_id("h-trans00001")
+            .build()
+    }
+
+    /// The invitation's handshake as AWS sends it: action TRANSFER_RESPONSIBILITY, the
+    /// transfer named as a RESPONSIBILITY_TRANSFER resource.
+    fn invitation_handshake(names_transfer: bool) -> Handshake {
+        let mut builder = Handshake::builder()
+            .action(ActionType::TransferResponsibility)
+            .parties(party(PARTNER, HandshakePartyType::Account))
+            .parties(party(ACCOUNT, HandshakePartyType::Account))
+            .resources(resource(HandshakeResourceType::TransferType, "BILLING"));
+        if names_transfer {
+            builder = builder.resources(resource(HandshakeResourceType::ResponsibilityTransfer, TRANSFER));
+        }
+        timed(builder, "h-trans00001", AwsState::Open)
+    }
+
+    fn inbound(transfers: Vec<AwsTransfer>, next: Option<&str>) -> ListInboundResponsibilityTransfersOutput {
+        ListInboundResponsibilityTransfersOutput::builder()
+            .set_responsibility_transfers(Some(transfers))
+            .set_next_token(next.map(str::to_owned))
+            .build()
+    }
+
+    fn adapter(orgs: Client, billing: Option<aws_sdk_billingconductor::Client>) -> AwsBillingTransfers {
+        let billing = billing.unwrap_or_else(|| mock_client!(aws_sdk_billingconductor, RuleMode::Sequential, []));
+        AwsBillingTransfers::new(orgs, billing)
+    }
+
+    #[tokio::test]
+    async fn reuses_the_requested_transfer_found_on_a_later_page_without_inviting() {
+        let first = mock!(Client::list_inbound_responsibility_transfers)
+            .match_requests(|r| r.next_token().is_none() && r.r#type() == Some(&ResponsibilityTransferType::Billing))
+            .then_output(|| inbound(vec![], Some("p2")));
+        let second =
+            mock!(Client::list_inbound_responsibility_transfers).match_requests(|r| r.next_token() == Some("p2")).then_output(|| {
+                inbound(
+                    vec![
+                        // Another account's; ours declined; ours for another month: none is it.
+                        aws_transfer("rt-other0001", "000111222333", Rts::Requested, START),
+                        aws_transfer("rt-declined1", ACCOUNT, Rts::Declined, START),
+                        aws_transfer("rt-feb000001", ACCOUNT, Rts::Requested, START + 31 * 86_400),
+                        aws_transfer(TRANSFER, ACCOUNT, Rts::Requested, START),
+                    ],
+                    None,
+                )
+            });
+        let handshake = mock!(Client::describe_handshake)
+            .match_requests(|r| r.handshake_id() == Some("h-trans00001"))
+            .then_output(|| DescribeHandshakeOutput::builder().handshake(invitation_handshake(true)).build());
+        let invite = mock!(Client::invite_organization_to_transfer_responsibility)
+            .then_output(|| InviteOrganizationToTransferResponsibilityOutput::builder().build());
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&first, &second, &handshake, &invite]);
+
+        let sent = adapter(client, None).invite(&invitation()).await.expect("reused");
+
+        assert_eq!(sent.transfer.id.as_str(), TRANSFER);
+        assert_eq!(sent.transfer.arn, ARN);
+        assert_eq!(sent.transfer.customer_account, account());
+        assert_eq!(sent.handshake.id.as_str(), "h-trans00001");
+        assert_eq!(sent.handshake.expires_at.timestamp(), REQUESTED + FIFTEEN_DAYS);
+        assert_eq!(invite.num_calls(), 0, "no second invitation");
+    }
+
+    #[tokio::test]
+    async fn invites_a_billing_transfer_of_the_account_from_the_first_of_the_month() {
+        let list = mock!(Client::list_inbound_responsibility_transfers).then_output(|| inbound(vec![], None));
+        let invite = mock!(Client::invite_organization_to_transfer_responsibility)
+            .match_requests(|r| {
+                r.r#type() == Some(&ResponsibilityTransferType::Billing)
+                    && r.target().is_some_and(|t| t.id() == ACCOUNT && t.r#type() == &HandshakePartyType::Account)
+                    && r.start_timestamp().is_some_and(|s| s.secs() == START && s.subsec_nanos() == 0)
+                    && r.source_name() == Some("CenturyLink")
+                    && r.tags().iter().any(|t| t.key() == "cam:migration-id" && t.value() == "01JNK4Q6X1V8W5Z2Y3A4B5C6D7")
+            })
+            .then_output(|| InviteOrganizationToTransferResponsibilityOutput::builder().handshake(invitation_handshake(true)).build());
+        let describe = mock!(Client::describe_responsibility_transfer).match_requests(|r| r.id() == Some(TRANSFER)).then_output(|| {
+            DescribeResponsibilityTransferOutput::builder()
+                .responsibility_transfer(aws_transfer(TRANSFER, ACCOUNT, Rts::Requested, START))
+                .build()
+        });
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&list, &invite, &describe]);
+
+        let sent = adapter(client, None).invite(&invitation()).await.expect("invited");
+
+        assert_eq!(sent.transfer.status, TransferStatus::Requested);
+        assert_eq!(sent.transfer.start_at, start());
+        assert_eq!((invite.num_calls(), describe.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_handshake_that_does_not_name_its_transfer_is_matched_by_listing() {
+        let empty = mock!(Client::list_inbound_responsibility_transfers).then_output(|| inbound(vec![], None));
+        let invite = mock!(Client::invite_organization_to_transfer_responsibility)
+            .then_output(|| InviteOrganizationToTransferResponsibilityOutput::builder().handshake(invitation_handshake(false)).build());
+        let listed = mock!(Client::list_inbound_responsibility_transfers)
+            .then_output(|| inbound(vec![aws_transfer(TRANSFER, ACCOUNT, Rts::Requested, START)], None));
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&empty, &invite, &listed]);
+
+        let sent = adapter(client, None).invite(&invitation()).await.expect("invited");
+        assert_eq!(sent.transfer.id.as_str(), TRANSFER);
+    }
+
+    #[tokio::test]
+    async fn a_duplicate_handshake_is_adopted_and_a_join_invitation_is_never_taken_for_it() {
+        let empty = mock!(Client::list_inbound_responsibility_transfers).then_output(|| inbound(vec![], None));
+        let duplicate = mock!(Client::invite_organization_to_transfer_responsibility)
+            .sequence()
+            .http_status(400, json_error("DuplicateHandshakeException", ""))
+            .build();
+        let listed = mock!(Client::list_inbound_responsibility_transfers)
+            .then_output(|| inbound(vec![aws_transfer(TRANSFER, ACCOUNT, Rts::Requested, START)], None));
+        let described = mock!(Client::describe_handshake)
+            .then_output(|| DescribeHandshakeOutput::builder().handshake(invitation_handshake(true)).build());
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&empty, &duplicate, &listed, &described]);
+        assert_eq!(adapter(client, None).invite(&invitation()).await.expect("adopted").transfer.id.as_str(), TRANSFER);
+
+        // The handshake AWS names is an invitation to join: an error, not our transfer's.
+        let listed = mock!(Client::list_inbound_responsibility_transfers)
+            .then_output(|| inbound(vec![aws_transfer(TRANSFER, ACCOUNT, Rts::Requested, START)], None));
+        let join = mock!(Client::describe_handshake)
+            .then_output(|| DescribeHandshakeOutput::builder().handshake(handshake("h-trans00001", ACCOUNT, AwsState::Open)).build());
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&listed, &join]);
+        let err = adapter(client, None).invite(&invitation()).await.unwrap_err();
+        assert!(matches!(&err, TransferError::Other(m) if m.contains("not a billing-transfer invitation")), "{err:?}");
+    }
+
+    /// The exception each named reason arrives in (botocore's organizations model).
+    fn exception_of(refusal: &TransferRefusal) -> &'static str {
+        let reason = refusal.reason();
+        if reason.contains("DATE") || reason == "UNSUPPORTED_ACTION_IN_RESPONSIBILITY_TRANSFER" {
+            "InvalidInputException"
+        } else if reason.ends_with("QUOTA_VIOLATION")
+            || reason == "RESPONSIBILITY_TRANSFER_MAX_LEVEL_VIOLATION"
+            || reason == "ACTIVE_RESPONSIBILITY_TRANSFER_PROCESS"
+            || reason == "UNSUPPORTED_PRICING"
+        {
+            "ConstraintViolationException"
+        } else {
+            "HandshakeConstraintViolationException"
+        }
+    }
+
+    #[tokio::test]
+    async fn every_refusal_aws_names_reaches_the_domain_by_its_reason() {
+        for refusal in TransferRefusal::NAMED {
+            let extra = format!(r#","Reason":"{}""#, refusal.reason());
+            let empty = mock!(Client::list_inbound_responsibility_transfers).then_output(|| inbound(vec![], None));
+            let refused = mock!(Client::invite_organization_to_transfer_responsibility)
+                .sequence()
+                .http_status(400, json_error(exception_of(refusal), &extra))
+                .build();
+            let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&empty, &refused]);
+            let err = adapter(client, None).invite(&invitation()).await.unwrap_err();
+            assert!(matches!(&err, TransferError::Refused { refusal: r, .. } if r == refusal), "{}: {err:?}", refusal.reason());
+        }
+        // A request built wrong (INVALID_PATTERN) is a defect, not a refusal.
+        let empty = mock!(Client::list_inbound_responsibility_transfers).then_output(|| inbound(vec![], None));
+        let invalid = mock!(Client::invite_organization_to_transfer_responsibility)
+            .sequence()
+            .http_status(400, json_error("InvalidInputException", r#","Reason":"INVALID_PATTERN""#))
+            .build();
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&empty, &invalid]);
+        assert!(
+            matches!(adapter(client, None).invite(&invitation()).await.unwrap_err(), TransferError::Other(m) if m.contains("INVALID_PATTERN"))
+        );
+    }
+
+    #[tokio::test]
+    async fn canceling_an_invitation_already_decided_leaves_it_and_a_missing_one_is_not_found() {
+        let ok = mock!(Client::cancel_handshake).then_output(|| CancelHandshakeOutput::builder().build());
+        let decided =
+            mock!(Client::cancel_handshake).sequence().http_status(400, json_error("InvalidHandshakeTransitionException", "")).build();
+        let again = mock!(Client::cancel_handshake).sequence().http_status(400, json_error("HandshakeAlreadyInStateException", "")).build();
+        let missing = mock!(Client::cancel_handshake).sequence().http_status(400, json_error("HandshakeNotFoundException", "")).build();
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&ok, &decided, &again, &missing]);
+        let port = adapter(client, None);
+        let id: HandshakeId = "h-trans00001".parse().unwrap();
+        port.cancel_invitation(&id).await.expect("canceled");
+        port.cancel_invitation(&id).await.expect("decided: left as it is");
+        port.cancel_invitation(&id).await.expect("canceled already");
+        assert_eq!(port.cancel_invitation(&id).await.unwrap_err(), TransferError::NotFound);
+    }
+
+    #[tokio::test]
+    async fn terminating_sends_the_end_of_the_month_and_maps_aws_s_answers() {
+        let end = Utc.with_ymd_and_hms(2027, 3, 31, 23, 59, 59).unwrap() + chrono::Duration::milliseconds(999);
+        let ended = mock!(Client::terminate_responsibility_transfer)
+            .match_requests(move |r| {
+                r.id() == Some(TRANSFER) && r.end_timestamp().is_some_and(|e| e.to_millis().ok() == Some(end.timestamp_millis()))
+            })
+            .then_output(move || {
+                let mut t = aws_transfer(TRANSFER, ACCOUNT, Rts::Withdrawn, START);
+                t.end_timestamp = Some(DateTime::from_millis(end.timestamp_millis()));
+                t.active_handshake_id = None;
+                TerminateResponsibilityTransferOutput::builder().responsibility_transfer(t).build()
+            });
+        let already = mock!(Client::terminate_responsibility_transfer)
+            .sequence()
+            .http_status(400, json_error("ResponsibilityTransferAlreadyInStatusException", ""))
+            .build();
+        let never_accepted = mock!(Client::terminate_responsibility_transfer)
+            .sequence()
+            .http_status(400, json_error("InvalidResponsibilityTransferTransitionException", ""))
+            .build();
+        let too_early = mock!(Client::terminate_responsibility_transfer)
+            .sequence()
+            .http_status(400, json_error("InvalidInputException", r#","Reason":"END_DATE_TOO_EARLY""#))
+            .build();
+        let missing = mock!(Client::terminate_responsibility_transfer)
+            .sequence()
+            .http_status(400, json_error("ResponsibilityTransferNotFoundException", ""))
+            .build();
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&ended, &already, &never_accepted, &too_early, &missing]);
+        let port = adapter(client, None);
+        let id: migration::ids::TransferId = TRANSFER.parse().unwrap();
+
+        let t = port.terminate(&id, end).await.expect("terminated");
+        assert_eq!((t.status, t.end_at), (TransferStatus::Withdrawn, Some(end)));
+        assert!(matches!(port.terminate(&id, end).await.unwrap_err(), TransferError::AlreadyInStatus(_)));
+        assert!(matches!(port.terminate(&id, end).await.unwrap_err(), TransferError::InvalidTransition(_)));
+        assert!(matches!(
+            port.terminate(&id, end).await.unwrap_err(),
+            TransferError::Refused { refusal: TransferRefusal::EndDateTooEarly, .. }
+        ));
+        assert_eq!(port.terminate(&id, end).await.unwrap_err(), TransferError::NotFound);
+    }
+
+    #[tokio::test]
+    async fn describe_reads_the_customer_as_the_source_and_throttling_is_retryable() {
+        let accepted = mock!(Client::describe_responsibility_transfer).then_output(|| {
+            DescribeResponsibilityTransferOutput::builder()
+                .responsibility_transfer(aws_transfer(TRANSFER, ACCOUNT, Rts::Accepted, START))
+                .build()
+        });
+        let throttled =
+            mock!(Client::describe_responsibility_transfer).sequence().http_status(400, json_error("TooManyRequestsException", "")).build();
+        let client =
+            mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&accepted, &throttled], |c| c.retry_config(super::fast_retries(1)));
+        let port = adapter(client, None);
+        let id: migration::ids::TransferId = TRANSFER.parse().unwrap();
+        let t = port.describe(&id).await.unwrap();
+        assert_eq!((t.status, t.customer_account.clone()), (TransferStatus::Accepted, account()));
+        assert!(t.in_force_at(start()));
+        assert!(matches!(port.describe(&id).await.unwrap_err(), TransferError::Retryable { .. }));
+    }
+
+    fn spec() -> BillingGroupSpec {
+        BillingGroupSpec {
+            name: "cam-01JNK4Q6X1V8W5Z2Y3A4B5C6D7".into(),
+            transfer_arn: ARN.into(),
+            pricing_plan_arn: PLAN.into(),
+            primary_account: account(),
+            migration: migration_id(),
+        }
+    }
+
+    fn group(arn: &str) -> BillingGroupListElement {
+        BillingGroupListElement::builder()
+            .arn(arn)
+            .name("cam-01JNK4Q6X1V8W5Z2Y3A4B5C6D7")
+            .creation_time(START)
+            .account_grouping(ListBillingGroupAccountGrouping::builder().responsibility_transfer_arn(ARN).build())
+            .build()
+    }
+
+    #[tokio::test]
+    async fn the_billing_group_is_found_by_its_transfer_or_made_once() {
+        use aws_sdk_billingconductor::Client as Billing;
+        let orgs = || mock_client!(aws_sdk_organizations, RuleMode::Sequential, []);
+        // Made already: found by the transfer's ARN, nothing created.
+        let listed = mock!(Billing::list_billing_groups)
+            .match_requests(|r| r.filters().is_some_and(|f| f.responsibility_transfer_arns() == [ARN.to_owned()]))
+            .then_output(|| {
+                ListBillingGroupsOutput::builder()
+                    .billing_groups(group("arn:aws:billingconductor::999999999999:billinggroup/0123456789"))
+                    .build()
+            });
+        let create = mock!(Billing::create_billing_group).then_output(|| CreateBillingGroupOutput::builder().build());
+        let billing = mock_client!(aws_sdk_billingconductor, RuleMode::Sequential, [&listed, &create]);
+        let found = adapter(orgs(), Some(billing)).ensure_billing_group(&spec()).await.unwrap();
+        assert_eq!(found.created_at.timestamp(), START);
+        assert_eq!(create.num_calls(), 0);
+
+        // Not there: made with the transfer, the pricing plan and the migration as its token.
+        let none = mock!(Billing::list_billing_groups).then_output(|| ListBillingGroupsOutput::builder().build());
+        let create = mock!(Billing::create_billing_group)
+            .match_requests(|r| {
+                r.client_token() == Some("01JNK4Q6X1V8W5Z2Y3A4B5C6D7")
+                    && r.name() == Some("cam-01JNK4Q6X1V8W5Z2Y3A4B5C6D7")
+                    && r.account_grouping().and_then(|a| a.responsibility_transfer_arn()) == Some(ARN)
+                    && r.computation_preference().map(|c| c.pricing_plan_arn()) == Some(PLAN)
+                    && r.primary_account_id().is_none()
+            })
+            .then_output(|| {
+                CreateBillingGroupOutput::builder().arn("arn:aws:billingconductor::999999999999:billinggroup/9876543210").build()
+            });
+        let billing = mock_client!(aws_sdk_billingconductor, RuleMode::Sequential, [&none, &create]);
+        let made = adapter(orgs(), Some(billing)).ensure_billing_group(&spec()).await.unwrap();
+        assert!(made.arn.ends_with("9876543210"));
+
+        // Made concurrently: the conflict is resolved by listing again.
+        let none = mock!(Billing::list_billing_groups).then_output(|| ListBillingGroupsOutput::builder().build());
+        let conflict = mock!(Billing::create_billing_group)
+            .sequence()
+            .http_status(
+                409,
+                Some(r#"{"__type":"ConflictException","message":"exists","resourceId":"x","resourceType":"BillingGroup"}"#.to_owned()),
+            )
+            .build();
+        let listed = mock!(Billing::list_billing_groups).then_output(|| {
+            ListBillingGroupsOutput::builder()
+                .billing_groups(group("arn:aws:billingconductor::999999999999:billinggroup/0123456789"))
+                .build()
+        });
+        let billing = mock_client!(aws_sdk_billingconductor, RuleMode::Sequential, [&none, &conflict, &listed]);
+        let adopted = adapter(orgs(), Some(billing)).ensure_billing_group(&spec()).await.unwrap();
+        assert!(adopted.arn.ends_with("0123456789"));
+    }
+}

@@ -45,7 +45,7 @@ pub fn settings() -> Settings {
 }
 
 /// The Billing Conductor pricing plan of the simulated partner.
-pub const PRICING_PLAN_ARN: &str = "arn:aws:billingconductor::999999999999:pricingplan/simplan0001";
+pub const PRICING_PLAN_ARN: &str = "arn:aws:billingconductor::999999999999:pricingplan/simplan001";
 
 /// A billing-transfer request: optimized access (a billing transfer is not hardened), the
 /// start month left to the system unless given.

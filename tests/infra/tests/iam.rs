@@ -48,7 +48,16 @@ const DECLINED_LATER: &str = "000123456794"; // open at the wait; the watcher's 
 const TIMES_OUT: &str = "000123456795"; // open at the wait; then its execution times out
 const MANAGES: &str = "000123456796"; // the management account of its own organization: refused
 const RACED: &str = "000123456797"; // canceled while its invite was in flight: the invite withdraws its invitation
-const TRANSFERS: &str = "000123456798"; // a billing transfer at its start
+// Billing transfers, each a management account of its own organization:
+const TRANSFERS: &str = "000123456798"; // invited, accepted before the wait looks, confirmed at its start
+const TRANSFER_REUSED: &str = "000123456799"; // its invitation was sent already: the invite finds it
+const TRANSFER_MISSED: &str = "000123456780"; // still unanswered when the wait looks after the last day to accept
+const TRANSFER_SWEPT: &str = "000123456781"; // open at the wait; the watcher's sweep finds it accepted
+const TRANSFER_SWEPT_MISSED: &str = "000123456782"; // open at the wait; the sweep finds it unanswered too late
+const TRANSFER_CANCELED: &str = "000123456783"; // the customer cancels the open invitation
+/// Where every billing transfer of the scenarios starts: the earliest month a request made
+/// at `start()` (2026-03-02) can name.
+const TRANSFER_START: &str = "2026-04-01T00:00:00Z";
 const ROOT: &str = "r-ab12";
 
 fn root() -> PathBuf {
@@ -82,6 +91,7 @@ struct Doubles {
     sts: Vec<Rule>,
     sfn: Vec<Rule>,
     support: Vec<Rule>,
+    billing: Vec<Rule>,
 }
 
 struct World {
@@ -107,6 +117,7 @@ impl World {
             (Service::Sts, doubles.sts),
             (Service::StepFunctions, doubles.sfn),
             (Service::Support, doubles.support),
+            (Service::BillingConductor, doubles.billing),
         ] {
             let (http, interceptors) = double(rules);
             hooks = hooks.service(service, http, interceptors);
@@ -244,6 +255,123 @@ mod doubles {
             ],
         ]
         .concat()
+    }
+
+    pub fn transfer_start() -> i64 {
+        DateTime::parse_from_rfc3339(TRANSFER_START).unwrap().timestamp()
+    }
+
+    /// The billing transfer of `account` (`rt-<account>`) as the partner's management
+    /// account reads it: in `status`, from [`TRANSFER_START`].
+    fn responsibility_transfer(
+        account: &str,
+        status: aws_sdk_organizations::types::ResponsibilityTransferStatus,
+    ) -> aws_sdk_organizations::types::ResponsibilityTransfer {
+        use aws_sdk_organizations::types::{
+            ResponsibilityTransfer, ResponsibilityTransferStatus as Rts, ResponsibilityTransferType, TransferParticipant,
+        };
+        ResponsibilityTransfer::builder()
+            .id(format!("rt-{account}"))
+            .arn(format!("arn:aws:organizations::{}:transfer/{ORGANIZATION}/billing/inbound/rt-{account}", fixtures::PARTNER))
+            .r#type(ResponsibilityTransferType::Billing)
+            .status(status.clone())
+            .source(TransferParticipant::builder().management_account_id(account).build())
+            .target(TransferParticipant::builder().management_account_id(fixtures::PARTNER).build())
+            .start_timestamp(OrgTime::from_secs(transfer_start()))
+            .set_active_handshake_id((status == Rts::Requested).then(|| format!("h-t{account}")))
+            .build()
+    }
+
+    /// A billing-transfer invitation (`TRANSFER_RESPONSIBILITY`, `h-t<account>`) naming its transfer.
+    fn transfer_handshake(account: &str) -> Handshake {
+        use aws_sdk_organizations::types::{HandshakeResource, HandshakeResourceType};
+        Handshake::builder()
+            .id(format!("h-t{account}"))
+            .state(HandshakeState::Open)
+            .action(ActionType::TransferResponsibility)
+            .parties(HandshakeParty::builder().id(fixtures::PARTNER).r#type(HandshakePartyType::Account).build().unwrap())
+            .parties(HandshakeParty::builder().id(account).r#type(HandshakePartyType::Account).build().unwrap())
+            .resources(
+                HandshakeResource::builder().r#type(HandshakeResourceType::ResponsibilityTransfer).value(format!("rt-{account}")).build(),
+            )
+            .requested_timestamp(OrgTime::from_secs(start().timestamp()))
+            .expiration_timestamp(OrgTime::from_secs(transfer_start() - 86_400))
+            .build()
+    }
+
+    /// Organizations' billing transfers: `requested` have an open invitation already (the
+    /// inbound listing shows them), `states` says each transfer's status when described
+    /// (REQUESTED otherwise). Placed before [`organizations`]: the first rule that matches
+    /// answers, and these match the transfer handshakes (`h-t...`) only.
+    pub fn transfers(
+        requested: &'static [&'static str],
+        states: &'static [(&'static str, aws_sdk_organizations::types::ResponsibilityTransferStatus)],
+    ) -> Vec<Rule> {
+        use aws_sdk_organizations::Client;
+        use aws_sdk_organizations::operation::{
+            describe_handshake::DescribeHandshakeOutput, describe_responsibility_transfer::DescribeResponsibilityTransferOutput,
+            invite_organization_to_transfer_responsibility::InviteOrganizationToTransferResponsibilityOutput,
+            list_inbound_responsibility_transfers::ListInboundResponsibilityTransfersOutput,
+        };
+        use aws_sdk_organizations::types::ResponsibilityTransferStatus as Rts;
+        let status_of = move |id: &str| {
+            let account = id.trim_start_matches("rt-");
+            states.iter().find(|(a, _)| *a == account).map(|(_, s)| s.clone()).unwrap_or(Rts::Requested)
+        };
+        [
+            vec![
+                mock!(Client::list_inbound_responsibility_transfers)
+                    .sequence()
+                    .output(move || {
+                        ListInboundResponsibilityTransfersOutput::builder()
+                            .set_responsibility_transfers(Some(
+                                requested.iter().map(|a| responsibility_transfer(a, Rts::Requested)).collect(),
+                            ))
+                            .build()
+                    })
+                    .repeatedly()
+                    .build(),
+            ],
+            times!(mock!(Client::invite_organization_to_transfer_responsibility).then_compute_output(|i| {
+                let account = i.target().map(|t| t.id().to_owned()).unwrap_or_default();
+                InviteOrganizationToTransferResponsibilityOutput::builder().handshake(transfer_handshake(&account)).build()
+            })),
+            times!(mock!(Client::describe_responsibility_transfer).then_compute_output(move |i| {
+                let id = i.id().unwrap_or_default();
+                DescribeResponsibilityTransferOutput::builder()
+                    .responsibility_transfer(responsibility_transfer(id.trim_start_matches("rt-"), status_of(id)))
+                    .build()
+            })),
+            times!(
+                mock!(Client::describe_handshake)
+                    .match_requests(|i| i.handshake_id().is_some_and(|h| h.starts_with("h-t")))
+                    .then_compute_output(|i| {
+                        let id = i.handshake_id().unwrap_or_default();
+                        DescribeHandshakeOutput::builder().handshake(transfer_handshake(id.trim_start_matches("h-t"))).build()
+                    })
+            ),
+        ]
+        .concat()
+    }
+
+    /// Billing Conductor: no billing group yet; creating one succeeds.
+    pub fn billing() -> Vec<Rule> {
+        use aws_sdk_billingconductor::Client;
+        use aws_sdk_billingconductor::operation::{
+            create_billing_group::CreateBillingGroupOutput, list_billing_groups::ListBillingGroupsOutput,
+        };
+        vec![
+            mock!(Client::list_billing_groups).sequence().output(|| ListBillingGroupsOutput::builder().build()).repeatedly().build(),
+            mock!(Client::create_billing_group)
+                .sequence()
+                .output(|| {
+                    CreateBillingGroupOutput::builder()
+                        .arn(format!("arn:aws:billingconductor::{}:billinggroup/0123456789", fixtures::PARTNER))
+                        .build()
+                })
+                .repeatedly()
+                .build(),
+        ]
     }
 
     /// Organizations through the customer's role, in an account that manages an organization
@@ -395,6 +523,7 @@ mod doubles {
 }
 
 use aws_sdk_organizations::types::HandshakeState as Hs;
+use aws_sdk_organizations::types::ResponsibilityTransferStatus as Rts;
 use doubles::Start;
 
 fn doubles(members: &'static [&'static str], states: &'static [(&'static str, Hs)], start: Start) -> Doubles {
@@ -403,6 +532,7 @@ fn doubles(members: &'static [&'static str], states: &'static [(&'static str, Hs
         sts: doubles::sts(),
         sfn: doubles::sfn(start),
         support: doubles::support(),
+        billing: doubles::billing(),
     }
 }
 
@@ -574,17 +704,7 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
         functions_runtime::step_handler(&schedule, Step::ScheduleHardening, event(step(id))).await.unwrap();
     }
 
-    // confirm-transfer: a billing transfer at its start. Its Organizations and Billing
-    // Conductor calls go to the simulated AWS until their AWS adapter lands (the template
-    // grants them with it); its table calls are recorded here.
-    let billing = billing_transfer_at_its_start(&setup).await;
-    let confirm = Ports {
-        transfers: Arc::new(billing.sim.billing_transfers()),
-        clock: Arc::new(ManualClock::new(billing.start_at + Duration::hours(1))),
-        ..world.ports("confirm-transfer", doubles(&[], &[], Start::Succeeds))
-    };
-    functions_runtime::step_handler(&confirm, Step::ConfirmTransfer, event(step(billing.id))).await.unwrap();
-    assert_eq!(status(&setup, billing.id).await, Status::BillingTransferred);
+    billing_transfer_paths(&world, &setup, &api).await;
 
     // hardening-scan: the baseline OUs checked and given their SCPs (ListPoliciesForTarget,
     // AttachPolicy on each OU), then both Full Hardening accounts, from the root to the
@@ -605,21 +725,96 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
     world.log.calls()
 }
 
-struct BillingAtStart {
-    id: MigrationId,
-    start_at: DateTime<Utc>,
-    sim: migration_sim::SimAws,
+fn with_transfers(mut d: Doubles, requested: &'static [&'static str], states: &'static [(&'static str, Rts)]) -> Doubles {
+    d.organizations = [doubles::transfers(requested, states), d.organizations].concat();
+    d
 }
 
-/// A billing-transfer migration accepted by its customer (written by the test, not a
-/// recorded principal), and the simulated AWS that holds its accepted transfer.
-async fn billing_transfer_at_its_start(setup: &DynamoStore) -> BillingAtStart {
+fn ports_at(world: &World, function: &str, d: Doubles, at: DateTime<Utc>) -> Ports {
+    Ports { clock: Arc::new(ManualClock::new(at)), ..world.ports(function, d) }
+}
+
+/// Every billing-transfer path, each function on its real adapters: invite (a new
+/// invitation, and one found sent already), wait-for-handshake (accepted at once; still open;
+/// unanswered after the last day to accept, withdrawn), the customer's cancel, the watcher's
+/// sweep (accepted; unanswered too late, withdrawn) and confirm-transfer at the start.
+async fn billing_transfer_paths(world: &World, setup: &DynamoStore, api: &api::Api) {
+    let accepted: &'static [(&str, Rts)] = &[(TRANSFERS, Rts::Accepted), (TRANSFER_SWEPT, Rts::Accepted)];
+    let accounts = [TRANSFERS, TRANSFER_REUSED, TRANSFER_MISSED, TRANSFER_SWEPT, TRANSFER_SWEPT_MISSED, TRANSFER_CANCELED];
+    let mut ids = Vec::new();
+    for account in accounts {
+        ids.push(validated_billing_transfer(setup, account).await);
+    }
+    let [transfers, reused, missed, swept, swept_missed, canceled] = ids[..] else { unreachable!() };
+    let start_at = DateTime::parse_from_rfc3339(TRANSFER_START).unwrap().with_timezone(&Utc);
+    let accept_by = start_at - Duration::hours(24);
+
+    let invite = world.ports("invite", with_transfers(doubles(&[], &[], Start::Succeeds), &[TRANSFER_REUSED], &[]));
+    for id in [transfers, reused, missed, swept, swept_missed, canceled] {
+        functions_runtime::step_handler(&invite, Step::Invite, event(step(id))).await.unwrap_or_else(|e| panic!("invite {id}: {e:?}"));
+        assert_eq!(status(setup, id).await, Status::TransferInvited);
+    }
+
+    let waiting = |id: MigrationId| json!({ "migration_id": id.to_string(), "task_token": format!("token-{id}") });
+    let wait = world.ports("wait-for-handshake", with_transfers(doubles(&[], &[], Start::Succeeds), &[], accepted));
+    for id in [transfers, swept, swept_missed] {
+        functions_runtime::step_handler(&wait, Step::WaitForHandshake, event(waiting(id)))
+            .await
+            .unwrap_or_else(|e| panic!("wait {id}: {e:?}"));
+    }
+    assert_eq!(status(setup, transfers).await, Status::TransferAccepted, "accepted before the wait looked");
+    let late_wait = ports_at(
+        world,
+        "wait-for-handshake",
+        with_transfers(doubles(&[], &[], Start::Succeeds), &[], accepted),
+        accept_by + Duration::hours(1),
+    );
+    let outcome = functions_runtime::step_handler(&late_wait, Step::WaitForHandshake, event(waiting(missed))).await;
+    if let Err(e) = outcome {
+        assert_eq!(lambda_runtime::Diagnostic::from(e).error_type, "Migration.TransferWindowMissed");
+    }
+
+    let cancel = api::ApiRequest::new(
+        api::http::Method::POST,
+        &format!("/migrations/{canceled}/cancel"),
+        api::Identity::Customer(fixtures::admin()),
+        "cancel-transfer",
+    );
+    let transfer_api =
+        api::Api::new(world.ports("api", with_transfers(doubles(&[], &[], Start::Succeeds), &[], &[])), api::ApiConfig::default());
+    let response = transfer_api.handle(cancel).await;
+    assert_eq!(response.status.as_u16(), 200, "cancel a billing transfer: {}", response.json());
+    let _ = api;
+
+    let watcher = ports_at(
+        world,
+        "handshake-watcher",
+        with_transfers(doubles(&[], &[], Start::Ended), &[], accepted),
+        accept_by + Duration::hours(2),
+    );
+    let scheduled: Value = serde_json::from_str(include_str!("../../../functions/handshake-watcher/events/scheduled.json")).unwrap();
+    let report = functions_runtime::watcher_handler(&watcher, event(scheduled)).await.expect("the sweep runs to its end");
+    assert_eq!(status(setup, swept).await, Status::TransferAccepted, "{report}");
+    let swept_missed_record = setup.get(swept_missed).await.unwrap().unwrap();
+    assert!(swept_missed_record.due_at.is_none(), "the sweep withdrew the invitation nobody accepted in time: {report}");
+
+    let confirm = ports_at(
+        world,
+        "confirm-transfer",
+        with_transfers(doubles(&[], &[], Start::Succeeds), &[], accepted),
+        start_at + Duration::hours(1),
+    );
+    functions_runtime::step_handler(&confirm, Step::ConfirmTransfer, event(step(transfers))).await.unwrap();
+    assert_eq!(status(setup, transfers).await, Status::BillingTransferred);
+}
+
+/// A billing-transfer migration of `account`, validated (written by the test, not a
+/// recorded principal: validate's own calls are the join kind's, recorded above).
+async fn validated_billing_transfer(setup: &DynamoStore, account: &str) -> MigrationId {
     use migration::record::{Actor, ChangeBuilder, created_event};
-    use migration::transfer::{BillingTransfers, TransferInvitation};
-    let account: migration::AwsAccountId = TRANSFERS.parse().unwrap();
     let mut request = fixtures::transfer_request(None);
-    request.aws_account_id = TRANSFERS.into();
-    request.role_arn = format!("arn:aws:iam::{TRANSFERS}:role/CenturyLinkOptimized");
+    request.aws_account_id = account.into();
+    request.role_arn = format!("arn:aws:iam::{account}:role/CenturyLinkOptimized");
     let valid = request.validate().expect("a valid billing-transfer request");
     let record = migration::Migration::new(
         MigrationId::new_at(start()),
@@ -629,45 +824,15 @@ async fn billing_transfer_at_its_start(setup: &DynamoStore) -> BillingAtStart {
         valid,
         start(),
     );
-    setup.create(&record, &created_event(&record), None).await.unwrap();
-    let sim = migration_sim::SimAws::new(fixtures::PARTNER.parse().unwrap(), Arc::new(ManualClock::new(start())));
-    let start_at = record.billing_transfer.as_ref().unwrap().start_at();
-    let sent = sim
-        .billing_transfers()
-        .invite(&TransferInvitation {
-            account: account.clone(),
-            start_at,
-            source_name: migration::steps::SOURCE_NAME.into(),
-            notes: String::new(),
-            migration: record.id,
-        })
-        .await
-        .unwrap();
-    sim.add_standalone_customer(
-        &format!("arn:aws:iam::{TRANSFERS}:role/CenturyLinkOptimized").parse().unwrap(),
-        migration_sim::RoleTrust::NoExternalId,
-        migration_sim::SimSupportPlan::Business,
+    assert_eq!(
+        record.billing_transfer.as_ref().unwrap().start_at().to_rfc3339(),
+        DateTime::parse_from_rfc3339(TRANSFER_START).unwrap().to_rfc3339()
     );
-    sim.update_customer(&account, |c| {
-        c.own_organization = migration::rules::CustomerOrganization::ManagementAccount {
-            organization_id: "o-custorg0001".into(),
-            member_count: None,
-            all_features: true,
-        }
-    })
-    .unwrap();
-    sim.accept_transfer(&sent.handshake.id).unwrap();
-    let mut current = record;
-    for to in [Status::Validated, Status::TransferInvited, Status::TransferAccepted] {
-        let mut change = ChangeBuilder::new(&current, Actor::System("iam-test".into()), start()).transition(to, "set up").unwrap();
-        let bt = change.record().billing_transfer.as_mut().unwrap();
-        bt.handshake = Some(sent.handshake.clone());
-        bt.transfer_id = Some(sent.transfer.id.clone());
-        let change = change.build();
-        setup.update(&change).await.unwrap();
-        current = change.record;
-    }
-    BillingAtStart { id: current.id, start_at, sim }
+    setup.create(&record, &created_event(&record), None).await.unwrap();
+    let change =
+        ChangeBuilder::new(&record, Actor::System("iam-test".into()), start()).transition(Status::Validated, "set up").unwrap().build();
+    setup.update(&change).await.unwrap();
+    record.id
 }
 
 /// The hook of an invite's store: the customer cancels the record (through the API) just
@@ -729,6 +894,7 @@ fn parameters(table: &str) -> Value {
         "HardenedOuId": settings.hardened_ou_id,
         "HardeningScpIds": settings.hardening_scp_ids.join(","),
         "MigrationTable": table,
+        "BillingPricingPlanArn": settings.billing_pricing_plan_arn,
     })
 }
 

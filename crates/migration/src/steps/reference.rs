@@ -69,6 +69,9 @@ pub async fn put_terms(ports: &Ports, operator: &str, territory: Territory, docu
 pub struct Onboarding {
     pub profile: OrgProfile,
     pub terms: Option<Terms>,
+    /// The start months a billing transfer asked for now may name (earliest, latest); `None`
+    /// where the deployment does not offer billing transfers.
+    pub billing_transfer_months: Option<(crate::transfer::BillingMonth, crate::transfer::BillingMonth)>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -86,5 +89,8 @@ pub async fn onboarding(ports: &Ports, caller: &Caller) -> Result<Onboarding, On
         return Err(OnboardingError::NoProfile(rules::check_eligibility(None)));
     };
     let terms = ports.store.terms(&profile.territory).await?;
-    Ok(Onboarding { profile, terms })
+    let now = ports.clock.now();
+    let billing_transfer_months = (!ports.settings.billing_pricing_plan_arn.is_empty())
+        .then(|| (crate::transfer::BillingMonth::earliest(now), crate::transfer::BillingMonth::latest(now)));
+    Ok(Onboarding { profile, terms, billing_transfer_months })
 }
