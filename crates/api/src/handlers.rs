@@ -7,8 +7,10 @@ use migration::ports::ListQuery;
 use migration::ports::MigrationStore;
 use migration::rules::Caller;
 use migration::steps::{
-    self, CancelError, CreateError, OnboardingError, RecordEndedError, cancel_as_operator, cancel_migration, create_migration,
+    self, CancelError, CreateError, OnboardingError, RecordEndedError, TerminateError, cancel_as_operator, cancel_migration,
+    create_migration,
 };
+use migration::transfer::{MonthErrorCode, TransferError};
 use migration::{Migration, MigrationId, StepError, StoreError};
 use serde::Serialize;
 use tracing::{Instrument, Span, error, field, info, info_span, warn};
@@ -183,6 +185,11 @@ impl Api {
                 let record = cancel_migration(&self.ports, &caller, id).await.map_err(|e| cancel_problem(&e))?;
                 Ok(Reply::ok(self.view(&record).await?))
             }
+            Command::EndTransfer { caller, id, end_month } => {
+                record_migration(id);
+                let record = steps::end_transfer(&self.ports, &caller, id, end_month).await.map_err(|e| terminate_problem(&e, false))?;
+                Ok(Reply::ok(self.view(&record).await?))
+            }
             Command::GetOnboarding { caller } => match steps::onboarding(&self.ports, &caller).await {
                 Ok(onboarding) => {
                     let partner = self.ports.settings.partner_account_id.to_string();
@@ -237,6 +244,11 @@ impl Api {
                 cancel_as_operator(&self.ports, &operator, id).await.map_err(|e| cancel_problem(&e))?;
                 self.admin_view(id).await
             }
+            Command::AdminEndTransfer { operator, id, end_month } => {
+                record_migration(id);
+                steps::end_transfer_as_operator(&self.ports, &operator, id, end_month).await.map_err(|e| terminate_problem(&e, true))?;
+                self.admin_view(id).await
+            }
             Command::AdminRecordFailure { operator, id } => {
                 record_migration(id);
                 match steps::record_ended_execution(&self.ports, &operator, id).await {
@@ -289,6 +301,39 @@ impl Api {
 
 fn record_migration(id: MigrationId) {
     Span::current().record("migration_id", field::display(id));
+}
+
+fn terminate_problem(e: &TerminateError, operator: bool) -> Problem {
+    match e {
+        TerminateError::Forbidden(v) => Problem::from_violations(std::slice::from_ref(v)),
+        TerminateError::NotFound if operator => admin_not_found(),
+        TerminateError::NotFound => migration_not_found(),
+        TerminateError::NotTerminable(status) => Problem::new(
+            StatusCode::CONFLICT,
+            codes::NOT_TERMINABLE,
+            format!("the migration is {status}; only an accepted billing transfer can be ended (cancel one not accepted yet)"),
+        ),
+        TerminateError::Month(m) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            match m.code {
+                MonthErrorCode::MonthTooLate => codes::END_MONTH_TOO_LATE,
+                MonthErrorCode::MonthTooEarly | MonthErrorCode::InvalidMonth => codes::END_MONTH_TOO_EARLY,
+            },
+            m.message.clone(),
+        ),
+        // A transition AWS does not allow (e.g. the customer withdrew it meanwhile) is the
+        // record's state, not the request's form.
+        TerminateError::Refused(TransferError::InvalidTransition(m)) => {
+            Problem::new(StatusCode::CONFLICT, codes::NOT_TERMINABLE, format!("AWS does not allow ending the transfer now: {m}"))
+        }
+        TerminateError::Refused(TransferError::Refused { refusal, .. }) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            codes::TRANSFER_REFUSED,
+            format!("AWS refused to end the transfer ({}): {}", refusal.reason(), refusal.remediation()),
+        ),
+        TerminateError::Refused(other) => step_problem(&StepError::from(other.clone())),
+        TerminateError::Step(e) => step_problem(e),
+    }
 }
 
 fn cancel_problem(e: &CancelError) -> Problem {

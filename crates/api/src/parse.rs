@@ -13,6 +13,7 @@ use migration::rules::{Caller, Eligibility, TermsDocument};
 use migration::status::Status;
 use migration::steps::ProfileUpdate;
 use migration::text;
+use migration::transfer::BillingMonth;
 use serde::Deserialize;
 
 use crate::json::parse_strict;
@@ -54,6 +55,14 @@ pub struct TermsBody {
     pub documents: Vec<TermsDocument>,
 }
 
+/// `POST /migrations/{id}/end-transfer` and its operator twin.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndTransferBody {
+    /// The last month the partner pays the bill, `YYYY-MM`.
+    pub end_month: String,
+}
+
 /// A request the router understood, with every input typed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -61,6 +70,7 @@ pub enum Command {
     ListMigrations { caller: Caller, status: Option<Status>, limit: u32, cursor: Option<String> },
     GetMigration { caller: Caller, id: MigrationId },
     CancelMigration { caller: Caller, id: MigrationId },
+    EndTransfer { caller: Caller, id: MigrationId, end_month: BillingMonth },
     GetOnboarding { caller: Caller },
     PutOrgProfile { operator: String, org: OrgId, update: ProfileUpdate },
     GetOrgProfile { org: OrgId },
@@ -72,6 +82,7 @@ pub enum Command {
     AdminGetMigration { id: MigrationId },
     AdminCancelMigration { operator: String, id: MigrationId },
     AdminRecordFailure { operator: String, id: MigrationId },
+    AdminEndTransfer { operator: String, id: MigrationId, end_month: BillingMonth },
 }
 
 impl Command {
@@ -81,6 +92,7 @@ impl Command {
             Command::ListMigrations { .. } => RouteId::ListMigrations,
             Command::GetMigration { .. } => RouteId::GetMigration,
             Command::CancelMigration { .. } => RouteId::CancelMigration,
+            Command::EndTransfer { .. } => RouteId::EndTransfer,
             Command::GetOnboarding { .. } => RouteId::GetOnboarding,
             Command::PutOrgProfile { .. } => RouteId::PutOrgProfile,
             Command::GetOrgProfile { .. } => RouteId::GetOrgProfile,
@@ -92,6 +104,7 @@ impl Command {
             Command::AdminGetMigration { .. } => RouteId::AdminGetMigration,
             Command::AdminCancelMigration { .. } => RouteId::AdminCancelMigration,
             Command::AdminRecordFailure { .. } => RouteId::AdminRecordFailure,
+            Command::AdminEndTransfer { .. } => RouteId::AdminEndTransfer,
         }
     }
 }
@@ -140,6 +153,11 @@ pub fn parse(req: &ApiRequest) -> Result<Command, Problem> {
             let id = path_param(&params[0], "id")?;
             no_body(req, "cancel")?;
             Command::CancelMigration { caller, id }
+        }
+        (RouteId::EndTransfer, Who::Customer(caller)) => {
+            reject_query()?;
+            let id = path_param(&params[0], "id")?;
+            Command::EndTransfer { caller, id, end_month: end_month(required_body(req)?)? }
         }
         (RouteId::GetOnboarding, Who::Customer(caller)) => {
             reject_query()?;
@@ -210,6 +228,11 @@ pub fn parse(req: &ApiRequest) -> Result<Command, Problem> {
             let id = path_param(&params[0], "id")?;
             no_body(req, "record-failure")?;
             Command::AdminRecordFailure { operator, id }
+        }
+        (RouteId::AdminEndTransfer, Who::Operator(operator)) => {
+            reject_query()?;
+            let id = path_param(&params[0], "id")?;
+            Command::AdminEndTransfer { operator, id, end_month: end_month(required_body(req)?)? }
         }
         // `authorize` already matched the audience to the route.
         _ => return Err(Problem::internal()),
@@ -434,6 +457,14 @@ fn check_fields(violations: Vec<Option<ViolationView>>) -> Result<(), Problem> {
         Err(Problem::bad_request(codes::INVALID_BODY, format!("{} field(s) are not valid; see `violations`", violations.len()))
             .with_violations(violations))
     }
+}
+
+/// The end month's form (`YYYY-MM`); whether the transfer can end then is the use case's rule.
+fn end_month(body: EndTransferBody) -> Result<BillingMonth, Problem> {
+    body.end_month.parse::<BillingMonth>().map_err(|e| {
+        Problem::bad_request(codes::INVALID_BODY, "end_month is not a month")
+            .with_violations(vec![field_violation("end_month", &e.message)])
+    })
 }
 
 /// The body's strings as the domain's types, every invalid field reported at once.

@@ -29,6 +29,14 @@ pub mod codes {
     pub const INVALID_FIELD: &str = "INVALID_FIELD";
     pub const MIGRATION_NOT_FOUND: &str = "MIGRATION_NOT_FOUND";
     pub const NOT_CANCELLABLE: &str = "NOT_CANCELLABLE";
+    /// End-transfer: not an accepted billing transfer (before acceptance, cancel withdraws it).
+    pub const NOT_TERMINABLE: &str = "NOT_TERMINABLE";
+    /// End-transfer: the month is over, or before the transfer's first month.
+    pub const END_MONTH_TOO_EARLY: &str = "END_MONTH_TOO_EARLY";
+    /// End-transfer: further ahead than a transfer can be ended.
+    pub const END_MONTH_TOO_LATE: &str = "END_MONTH_TOO_LATE";
+    /// End-transfer: AWS refused the end; `detail` gives its reason.
+    pub const TRANSFER_REFUSED: &str = "TRANSFER_REFUSED";
     /// Record-failure: the execution still runs (or will run again) and records its own outcome.
     pub const EXECUTION_RUNNING: &str = "EXECUTION_RUNNING";
     /// Record-failure: no execution was started for the migration.

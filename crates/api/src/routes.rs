@@ -8,6 +8,7 @@ pub enum RouteId {
     ListMigrations,
     GetMigration,
     CancelMigration,
+    EndTransfer,
     GetOnboarding,
     PutOrgProfile,
     GetOrgProfile,
@@ -19,6 +20,7 @@ pub enum RouteId {
     AdminGetMigration,
     AdminCancelMigration,
     AdminRecordFailure,
+    AdminEndTransfer,
 }
 
 /// Who may call a route.
@@ -81,6 +83,14 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "cancelMigration",
         audience: CUSTOMER,
         statuses: &[200, 400, 401, 403, 404, 409, 413, 415, 503],
+    },
+    RouteSpec {
+        id: RouteId::EndTransfer,
+        method: "POST",
+        template: "/migrations/{id}/end-transfer",
+        operation_id: "endTransfer",
+        audience: CUSTOMER,
+        statuses: &[200, 400, 401, 403, 404, 409, 413, 415, 422, 503],
     },
     RouteSpec {
         id: RouteId::GetOnboarding,
@@ -169,6 +179,14 @@ pub const ROUTES: &[RouteSpec] = &[
         operation_id: "adminRecordFailure",
         audience: Audience::Operator,
         statuses: OPERATOR_ACT,
+    },
+    RouteSpec {
+        id: RouteId::AdminEndTransfer,
+        method: "POST",
+        template: "/admin/migrations/{id}/end-transfer",
+        operation_id: "adminEndTransfer",
+        audience: Audience::Operator,
+        statuses: &[200, 400, 401, 403, 404, 409, 413, 415, 422, 503],
     },
 ];
 

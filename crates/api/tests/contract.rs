@@ -106,8 +106,19 @@ fn the_validator_refuses_what_the_contract_forbids() {
 
 /// Drives every documented (operation, status) pair and checks the set seen equals the set
 /// documented. Each call is validated against its schema by `World::call`.
-#[tokio::test]
-async fn every_documented_status_is_produced_by_its_handler() {
+#[test]
+fn every_documented_status_is_produced_by_its_handler() {
+    // Its own thread with an 8 MiB stack (a Lambda's main thread's): the router's futures,
+    // nested this deep in one test, outgrow a test thread's 2 MiB in debug builds.
+    std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(|| tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(every_documented_status()))
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+async fn every_documented_status() {
     let w = World::new().await;
     let big = vec![b' '; api::MAX_BODY_BYTES + 1];
     let text = |r: api::ApiRequest| r.with_header("content-type", "text/plain").with_body("hello");
@@ -253,11 +264,55 @@ async fn every_documented_status_is_produced_by_its_handler() {
     assert_eq!(w.call(post(&format!("/admin/migrations/{requested}/record-failure"), operator())).await.status, 200);
     assert_eq!(w.call(post(&format!("/admin/migrations/{joined}/cancel"), operator())).await.status, 409);
 
+    // endTransfer and adminEndTransfer.
+    end_transfer_statuses(&w, joined).await;
+
     let documented: BTreeSet<(String, u16)> =
         ROUTES.iter().flat_map(|r| r.statuses.iter().map(|s| (r.operation_id.to_owned(), *s))).collect();
     let observed: BTreeSet<(String, u16)> = contract().observed().into_iter().filter(|(_, s)| *s != 500).collect();
     let never_produced: Vec<_> = documented.difference(&observed).collect();
     assert!(never_produced.is_empty(), "documented but never produced: {never_produced:?}");
+}
+
+/// endTransfer's and adminEndTransfer's statuses, on an accepted billing transfer; `joined`
+/// is a join-kind migration, which cannot be ended.
+async fn end_transfer_statuses(w: &World, joined: MigrationId) {
+    let big = vec![b' '; api::MAX_BODY_BYTES + 1];
+    let text = |r: api::ApiRequest| r.with_header("content-type", "text/plain").with_body("hello");
+    let too_big = |r: api::ApiRequest| r.with_header("content-type", "application/json").with_body(big.clone());
+    let (transfer, start_month) = common::transfer_accepted(w).await;
+    let end = json!({ "end_month": start_month });
+    for (base, who, not_who, other) in [
+        (format!("/migrations/{transfer}/end-transfer"), admin(), operator(), Some(other_org_admin())),
+        (format!("/admin/migrations/{transfer}/end-transfer"), operator(), admin(), None),
+    ] {
+        assert_eq!(w.call(post(&base, who.clone()).with_json(&json!({"end_month": "2027-13"}))).await.status, 400, "{base}");
+        assert_eq!(w.call(post(&base, who.clone()).with_json(&json!({"end_month": start_month, "x": 1}))).await.status, 400, "{base}");
+        assert_eq!(w.call(post(&base, api::Identity::Anonymous).with_json(&end)).await.status, 401, "{base}");
+        assert_eq!(w.call(post(&base, not_who).with_json(&end)).await.status, 403, "{base}");
+        match other {
+            Some(other) => assert_eq!(w.call(post(&base, other).with_json(&end)).await.status, 404, "{base}"),
+            None => {
+                let missing = format!("/admin/migrations/{}/end-transfer", MigrationId::new_at(t0()));
+                assert_eq!(w.call(post(&missing, who.clone()).with_json(&end)).await.status, 404, "{base}");
+            }
+        }
+        let joined_path = base.replace(&transfer.to_string(), &joined.to_string());
+        assert_eq!(w.call(post(&joined_path, who.clone()).with_json(&end)).await.status, 409, "{base}");
+        assert_eq!(w.call(too_big(post(&base, who.clone()))).await.status, 413, "{base}");
+        assert_eq!(w.call(text(post(&base, who.clone()))).await.status, 415, "{base}");
+        assert_eq!(w.call(post(&base, who.clone()).with_json(&json!({"end_month": "2025-01"}))).await.status, 422, "{base}");
+        w.flaky.set_unavailable();
+        assert_eq!(w.call(post(&base, who.clone()).with_json(&end)).await.status, 503, "{base}");
+        w.flaky.heal();
+        // The first end, then the same again: the end AWS has.
+        assert_eq!(w.call(post(&base, who.clone()).with_json(&end)).await.status, 200, "{base}");
+    }
+    let bt = w.record(transfer).billing_transfer.unwrap();
+    assert_eq!(
+        bt.billing_ends_at.map(|e| e.to_rfc3339()),
+        Some(start_month.parse::<migration::transfer::BillingMonth>().unwrap().end().to_rfc3339())
+    );
 }
 
 #[tokio::test]

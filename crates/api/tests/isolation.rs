@@ -355,6 +355,31 @@ fn probes(route: RouteId, a: &OrgA) -> Vec<Probe> {
             ));
             out
         }
+        RouteId::EndTransfer => {
+            let mut out = Vec::new();
+            let end = json!({"end_month": "2027-06"});
+            for (id, _, status) in &a.migrations {
+                out.push(probe(
+                    format!("end A's {status} migration's transfer"),
+                    post(&format!("/migrations/{id}/end-transfer"), b_admin()).with_json(&end),
+                    404,
+                    Some("MIGRATION_NOT_FOUND"),
+                ));
+                out.push(probe(
+                    format!("end A's {status} migration's transfer as a user"),
+                    post(&format!("/migrations/{id}/end-transfer"), b_user()).with_json(&end),
+                    403,
+                    Some("CALLER_NOT_ADMINISTRATOR"),
+                ));
+            }
+            out.push(probe(
+                "end the transfer of a migration that never was",
+                post(&format!("/migrations/{never}/end-transfer"), b_admin()).with_json(&end),
+                404,
+                Some("MIGRATION_NOT_FOUND"),
+            ));
+            out
+        }
         RouteId::GetOnboarding => vec![
             probe("onboarding", get("/onboarding", b_admin()), 200, None),
             probe("onboarding as a user", get("/onboarding", b_user()), 200, None),
@@ -369,7 +394,8 @@ fn probes(route: RouteId, a: &OrgA) -> Vec<Probe> {
         | RouteId::AdminListMigrations
         | RouteId::AdminGetMigration
         | RouteId::AdminCancelMigration
-        | RouteId::AdminRecordFailure => Vec::new(),
+        | RouteId::AdminRecordFailure
+        | RouteId::AdminEndTransfer => Vec::new(),
     }
 }
 

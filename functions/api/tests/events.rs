@@ -340,3 +340,26 @@ async fn an_operator_reads_lists_cancels_and_records_through_iam_signed_events()
     let res = invoke(&w, &with_id(event!("admin-record-failure"), &id)).await;
     assert_eq!((res.status.as_u16(), res.json()["migration"]["status"].as_str()), (200, Some("CANCELED")));
 }
+
+#[tokio::test]
+async fn a_billing_transfer_is_ended_by_the_customer_then_by_an_operator() {
+    let w = World::new().await;
+    let (id, start_month) = transfer_accepted(&w).await;
+    assert_eq!(start_month, "2026-04", "the fixtures' end_month is the transfer's first month");
+    let id = id.to_string();
+    let res = invoke(&w, &with_id(event!("end-transfer"), &id)).await;
+    assert_eq!(res.status, 200, "{}", res.json());
+    assert_eq!(res.json()["billing_transfer"]["billing_ends_at"], "2026-04-30T23:59:59.999Z");
+    // Another organization's administrator: missing, as every other route answers.
+    let other = event!("end-transfer").replace("\"cam:org\": \"acme\"", "\"cam:org\": \"globex\"");
+    let res = invoke(&w, &with_id(&other, &id)).await;
+    assert_eq!((res.status.as_u16(), code(&res)), (404, "MIGRATION_NOT_FOUND".to_owned()));
+    // The operator's end of the same transfer answers with the end AWS has.
+    let res = invoke(&w, &with_id(event!("admin-end-transfer"), &id)).await;
+    assert_eq!(res.status, 200, "{}", res.json());
+    assert_eq!(res.json()["migration"]["billing_transfer"]["billing_ends_at"], "2026-04-30T23:59:59.999Z");
+    // A join-kind migration cannot be ended.
+    let joined = w.insert("000000000777", fixtures::ORG, Status::Joined).await.to_string();
+    let res = invoke(&w, &with_id(event!("end-transfer"), &joined)).await;
+    assert_eq!((res.status.as_u16(), code(&res)), (409, "NOT_TERMINABLE".to_owned()));
+}

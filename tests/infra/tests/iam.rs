@@ -342,6 +342,14 @@ mod doubles {
                     .responsibility_transfer(responsibility_transfer(id.trim_start_matches("rt-"), status_of(id)))
                     .build()
             })),
+            times!(mock!(Client::terminate_responsibility_transfer).then_compute_output(|i| {
+                let id = i.id().unwrap_or_default();
+                let mut transfer = responsibility_transfer(id.trim_start_matches("rt-"), Rts::Withdrawn);
+                transfer.end_timestamp = i.end_timestamp().cloned();
+                aws_sdk_organizations::operation::terminate_responsibility_transfer::TerminateResponsibilityTransferOutput::builder()
+                    .responsibility_transfer(transfer)
+                    .build()
+            })),
             times!(
                 mock!(Client::describe_handshake)
                     .match_requests(|i| i.handshake_id().is_some_and(|h| h.starts_with("h-t")))
@@ -806,6 +814,18 @@ async fn billing_transfer_paths(world: &World, setup: &DynamoStore, api: &api::A
     );
     functions_runtime::step_handler(&confirm, Step::ConfirmTransfer, event(step(transfers))).await.unwrap();
     assert_eq!(status(setup, transfers).await, Status::BillingTransferred);
+
+    // Offboarding: the customer ends the transfer at the end of its first month.
+    let end = api::ApiRequest::new(
+        api::http::Method::POST,
+        &format!("/migrations/{transfers}/end-transfer"),
+        api::Identity::Customer(fixtures::admin()),
+        "end-transfer",
+    )
+    .with_json(&json!({ "end_month": "2026-04" }));
+    let response = transfer_api.handle(end).await;
+    assert_eq!(response.status.as_u16(), 200, "end a billing transfer: {}", response.json());
+    assert_eq!(response.json()["billing_transfer"]["billing_ends_at"], "2026-04-30T23:59:59.999Z");
 }
 
 /// A billing-transfer migration of `account`, validated (written by the test, not a

@@ -285,3 +285,22 @@ pub async fn invited(w: &World) -> (String, MigrationId) {
     migration::steps::wait_for_handshake(ports, mid, migration::ids::TaskToken::new(TOKEN)).await.unwrap();
     (id, mid)
 }
+
+/// A billing transfer the customer accepted (TRANSFER_ACCEPTED), of the seeded account made
+/// the management account of its own organization: its id, and its start month.
+pub async fn transfer_accepted(w: &World) -> (MigrationId, String) {
+    fixtures::make_management_account(&w.fixture.sim, true);
+    let body = serde_json::to_value(fixtures::transfer_request(None)).unwrap();
+    let res = w.call(post("/migrations", admin()).with_json(&body)).await;
+    assert_eq!(res.status, 202, "{}", res.json());
+    let id: MigrationId = res.json()["id"].as_str().unwrap().parse().unwrap();
+    let ports = &w.fixture.ports;
+    // Boxed: the steps' futures are deep, and the contract test's own is large.
+    Box::pin(migration::steps::validate(ports, id)).await.unwrap();
+    Box::pin(migration::steps::invite(ports, id)).await.unwrap();
+    let bt = w.record(id).billing_transfer.expect("a billing transfer");
+    w.fixture.sim.accept_transfer(&bt.handshake.expect("invited").id).unwrap();
+    Box::pin(migration::steps::wait_for_handshake(ports, id, migration::ids::TaskToken::new(TOKEN))).await.unwrap();
+    assert_eq!(w.record(id).status, Status::TransferAccepted);
+    (id, bt.start_month.to_string())
+}

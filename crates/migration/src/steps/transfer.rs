@@ -10,6 +10,7 @@ use crate::error::{StepError, StoreError};
 use crate::ids::MigrationId;
 use crate::ports::{Ports, TokenDelivery};
 use crate::record::{Actor, ChangeBuilder, HandshakeState, Migration};
+use crate::rules::Caller;
 use crate::status::Status;
 use crate::steps::invitation::InviteOutput;
 use crate::steps::{commit, load, system, update_with_retry};
@@ -355,6 +356,36 @@ pub enum TerminateError {
     Refused(TransferError),
     #[error(transparent)]
     Step(StepError),
+}
+
+/// The customer's end of their billing transfer (`POST /migrations/{id}/end-transfer`): an
+/// administrator of the migration's organization.
+#[instrument(skip(ports, caller), fields(migration_id = %id))]
+pub async fn end_transfer(ports: &Ports, caller: &Caller, id: MigrationId, end_month: BillingMonth) -> Result<Migration, TerminateError> {
+    crate::rules::check_administrator(caller).map_err(TerminateError::Forbidden)?;
+    let record = match load(ports, id).await {
+        Ok(r) if r.org_id == caller.org => r,
+        Ok(_) | Err(StepError::NotFound(_)) => return Err(TerminateError::NotFound),
+        Err(e) => return Err(TerminateError::Step(e)),
+    };
+    terminate_transfer(ports, Actor::User(caller.user.clone()), record, end_month).await
+}
+
+/// An operator's end of a billing transfer (`POST /admin/migrations/{id}/end-transfer`), on
+/// any organization's migration, recorded as the operator's.
+#[instrument(skip(ports, operator), fields(migration_id = %id))]
+pub async fn end_transfer_as_operator(
+    ports: &Ports,
+    operator: &str,
+    id: MigrationId,
+    end_month: BillingMonth,
+) -> Result<Migration, TerminateError> {
+    let record = match load(ports, id).await {
+        Ok(r) => r,
+        Err(StepError::NotFound(_)) => return Err(TerminateError::NotFound),
+        Err(e) => return Err(TerminateError::Step(e)),
+    };
+    terminate_transfer(ports, Actor::Operator(operator.to_owned()), record, end_month).await
 }
 
 /// Ends an accepted billing transfer at the end of `end_month` (offboarding), by the
