@@ -50,7 +50,8 @@ pub struct DemoOptions {
     #[arg(long)]
     pub never_upgrade: bool,
     /// What the customer's AWS account is today: standalone, a member of another
-    /// organization (a direct transfer), or the management account of its own organization.
+    /// organization (a direct transfer), or the management account of its own organization
+    /// (a billing transfer: it keeps its organization, the partner takes over its bill).
     #[arg(long, value_enum, default_value_t = Account::Standalone)]
     pub account: Account,
 }
@@ -101,7 +102,7 @@ impl DemoOptions {
 
     /// The outcome these options should produce (the scripted customers' one table).
     pub fn expected(&self) -> Status {
-        self.customer().expected(&fixtures::settings())
+        self.customer().expected(&fixtures::settings(), demo_start())
     }
 
     fn access_level(&self) -> AccessLevel {
@@ -112,8 +113,15 @@ impl DemoOptions {
     }
 }
 
+/// When the demo's customer asks to migrate (its virtual clock's start).
+pub fn demo_start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").expect("valid").with_timezone(&Utc)
+}
+
 pub struct DemoReport {
     pub migration_id: MigrationId,
+    /// A billing transfer's: when the partner started paying the bill.
+    pub billing_starts_at: Option<DateTime<Utc>>,
     pub outcome: Status,
     pub expected: Status,
     /// The execution's state transitions, as Step Functions bills them.
@@ -162,7 +170,7 @@ impl Timeline {
 /// the simulated AWS, on a virtual clock.
 pub async fn run(options: &DemoOptions) -> Result<DemoReport, StepError> {
     let wall = Instant::now();
-    let start = DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").expect("valid").with_timezone(&Utc);
+    let start = demo_start();
     let clock = asl::VirtualClock::new(start);
     let stack = LocalStack::new(asl::Clock::Virtual(clock.clone())).await.map_err(|e| StepError::Internal(e.to_string()))?;
     let f = &stack.fixture;
@@ -175,7 +183,7 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport, StepError> {
     let mut timeline = Timeline { start, feed: f.store.subscribe(), changes: 0 };
 
     println!("  {:<12}  {:<26} {:<26} what happened", "sim time", "from", "to");
-    let request = customer.request(fixtures::request(customer.access));
+    let request = customer.request(fixtures::request(customer.access_level()));
     let created =
         steps::create_migration(&f.ports, &fixtures::admin(), &request, None).await.map_err(|e| StepError::Internal(e.to_string()))?;
     let id = created.record.id;
@@ -194,10 +202,12 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport, StepError> {
     } else {
         record.status
     };
+    let billing_starts_at = f.store.get(id).await?.and_then(|r| r.billing_transfer).and_then(|bt| bt.billing_starts_at);
     Ok(DemoReport {
         migration_id: id,
+        billing_starts_at,
         outcome: final_status,
-        expected: customer.expected(&f.ports.settings),
+        expected: customer.expected(&f.ports.settings, start),
         state_transitions: outcome.transitions,
         execution_events: outcome.history.len(),
         status_changes: timeline.changes,
@@ -228,13 +238,26 @@ async fn drive(
             asl::Progress::Finished(outcome) => return Ok(*outcome),
             asl::Progress::Sleeping { until } => clock.advance((until - clock.now()).to_std().unwrap_or_default()),
             asl::Progress::AwaitingToken(_) => {
-                let handshake = record.handshake.clone().expect("invited before waiting");
+                let transfer = record.billing_transfer.is_some();
+                let handshake = match &record.billing_transfer {
+                    Some(bt) => bt.handshake.clone(),
+                    None => record.handshake.clone(),
+                }
+                .expect("invited before waiting");
                 clock.advance(poll);
                 if let Some((after_hours, accept)) = customer.answer.after() {
                     let due = clock.now() >= handshake.requested_at + Duration::hours(after_hours);
                     if !answered && due && clock.now() < handshake.expires_at {
                         answered = true;
-                        if accept {
+                        if transfer {
+                            let (answer, what) = if accept {
+                                (f.sim.accept_transfer(&handshake.id), "accepted the billing transfer in the Billing console")
+                            } else {
+                                (f.sim.decline_transfer(&handshake.id), "declined the billing transfer")
+                            };
+                            answer.map_err(|e| StepError::Internal(e.to_string()))?;
+                            timeline.customer(clock.now(), what);
+                        } else if accept {
                             let departed = f.sim.departures().len();
                             f.sim.accept(&handshake.id).map_err(|e| StepError::Internal(e.to_string()))?;
                             timeline.customer(clock.now(), "accepted the invitation");

@@ -42,6 +42,9 @@ async fn main() -> ExitCode {
                     "  {} state transitions and {} execution events; {} status changes and {} history entries",
                     report.state_transitions, report.execution_events, report.status_changes, report.history_events
                 );
+                if let Some(at) = report.billing_starts_at {
+                    println!("  the partner pays the organization's bill from {}", at.to_rfc3339());
+                }
                 println!("  {} simulated in {:.1?} wall time", human(report.simulated), report.wall);
                 if report.outcome == report.expected {
                     ExitCode::SUCCESS

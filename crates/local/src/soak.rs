@@ -44,7 +44,7 @@ impl Behaviour {
         // Most accounts today are members of some organization: they move directly.
         let account = match rng.range(0, 99) {
             0..40 => AccountKind::Member,
-            40..45 => AccountKind::Management,
+            40..50 => AccountKind::Management,
             _ => AccountKind::Standalone,
         };
         let customer = ScriptedCustomer { answer, upgrade_after_checks, access, account };
@@ -107,6 +107,8 @@ pub struct SoakReport {
     pub sweep_errors: u64,
     /// Members of another organization that moved directly (AccountDepartedOrganization).
     pub direct_transfers: usize,
+    /// Management accounts whose bill the partner pays (a billing transfer in force).
+    pub billing_transfers: usize,
     /// Invitations the invite step deferred because the daily quota was used up (its
     /// history entries), and the migrations that waited at least once.
     pub invitation_deferrals: usize,
@@ -127,7 +129,7 @@ impl SoakReport {
              faults: {} injected in {} port calls ({:.2}%), {} of them after the side effect\n\
              absorbed: {} transient task retries by the definition, {} create retries ({} replays), {} per-record sweep/scan failures retried on schedule\n\
              invariants: {} unexpected outcomes, {} FailedUnrecorded, {} duplicate invitations, {} orphaned locks, {} missing locks, {} history gaps; {} finished records holding a dead task token\n\
-             {} direct transfers from another organization\n\
+             {} direct transfers from another organization, {} billing transfers in force\n\
              invitations by day {:?} (at most {} in any 24 hours), {} deferrals of {} migrations\n\
              {} state transitions; {}d {}h simulated in {:.1?} wall",
             self.migrations,
@@ -148,6 +150,7 @@ impl SoakReport {
             self.history_gaps,
             self.stale_tokens,
             self.direct_transfers,
+            self.billing_transfers,
             self.invitations_by_day,
             self.most_invitations_in_24_hours,
             self.invitation_deferrals,
@@ -289,7 +292,7 @@ pub async fn run_soak(options: &SoakOptions) -> SoakReport {
             if c.id.is_some() || now < start + Duration::minutes(c.behaviour.requested_after_minutes) {
                 continue;
             }
-            let request = c.behaviour.customer.request(request_for(&c.account, c.behaviour.customer.access));
+            let request = c.behaviour.customer.request(request_for(&c.account, c.behaviour.customer.access_level()));
             let body = serde_json::to_value(request).expect("serializes");
             let key = format!("soak-{}-{i}", options.seed);
             for attempt in 0.. {
@@ -330,12 +333,22 @@ pub async fn run_soak(options: &SoakOptions) -> SoakReport {
         // Customers answer their invitation when they said they would.
         for c in customers.iter_mut().filter(|c| c.id.is_some() && !c.answered) {
             let Some((after, accept)) = c.behaviour.customer.answer.after() else { continue };
-            let Some(open) = sim.invitations_to(&c.account).into_iter().find(|h| h.state == HandshakeState::Open) else { continue };
+            // A management account answers a billing-transfer invitation, in the Billing console.
+            let transfer = c.behaviour.customer.account == AccountKind::Management;
+            let invitations = if transfer { sim.transfer_invitations_to(&c.account) } else { sim.invitations_to(&c.account) };
+            let Some(open) = invitations.into_iter().find(|h| h.state == HandshakeState::Open) else { continue };
             if now < open.requested_at + Duration::hours(after) {
                 continue;
             }
             c.answered = true;
-            if accept {
+            if transfer {
+                // No event follows: the watcher's sweep polls the transfer.
+                if accept {
+                    sim.accept_transfer(&open.id).expect("open");
+                } else {
+                    sim.decline_transfer(&open.id).expect("open");
+                }
+            } else if accept {
                 sim.accept(&open.id).expect("open");
                 // AccountJoinedOrganization; when it fails, the watcher's sweep catches up.
                 if steps::account_joined(&ports, &c.account).await.is_err() {
@@ -417,7 +430,7 @@ async fn check(
         };
         let record = store.get(id).await.expect("memory").expect("the record exists");
         *report.outcomes.entry(record.status.to_string()).or_default() += 1;
-        let expected = c.behaviour.customer.expected(settings);
+        let expected = c.behaviour.customer.expected(settings, record.requested_at);
         if record.status != expected {
             report.unexpected_outcomes += 1;
             report.violations.push(format!("{id} ({:?}): ended {} instead of {expected}", c.behaviour, record.status));
@@ -445,8 +458,13 @@ async fn check(
             }
         }
 
-        // One invitation per migration, ever; none for a refused one.
-        let invitations = sim.invitations_to(&c.account).len();
+        // One invitation per migration, ever (to join, or to transfer the bill); none for a
+        // refused one.
+        let invitations = if c.behaviour.customer.account == AccountKind::Management {
+            sim.transfer_invitations_to(&c.account).len()
+        } else {
+            sim.invitations_to(&c.account).len()
+        };
         let want = if expected == Status::Rejected { 0 } else { 1 };
         if invitations != want {
             report.duplicate_invitations += usize::from(invitations > 1);
@@ -460,6 +478,20 @@ async fn check(
             report.violations.push(format!("{id}: {departed} departures from the old organization ({:?})", c.behaviour));
         }
         report.direct_transfers += departed;
+
+        // A billing transfer in force started at 00:00 UTC on the first of a month (invoicing
+        // depends on it) and has its billing group; one that never came into force has neither.
+        if let Some(bt) = &record.billing_transfer {
+            let in_force = matches!(record.status, Status::Completed | Status::SupportUpgradeTimedOut);
+            match (bt.billing_starts_at, &bt.billing_group) {
+                (Some(at), Some(_)) if in_force && at == bt.start_month.start() => report.billing_transfers += 1,
+                (None, None) if !in_force => {}
+                (at, group) => report.violations.push(format!(
+                    "{id}: a {} billing transfer with billing_starts_at {at:?} (month {}) and billing group {group:?}",
+                    record.status, bt.start_month
+                )),
+            }
+        }
 
         // The lock exists iff the migration succeeded.
         let holds = locks.get(&c.account) == Some(&id);
@@ -511,8 +543,13 @@ async fn check(
             report.violations.push(format!("{id}: a finished record still holds a task token"));
         }
 
-        // Succeeded accounts carry their baseline, applied once.
-        if succeeded {
+        // Succeeded accounts carry their baseline, applied once; a billing transfer's
+        // account stays in the customer's own organization, hardened by nothing.
+        if succeeded && record.billing_transfer.is_some() {
+            if record.hardening.is_some() || sim.member_view(&c.account).is_some() {
+                report.violations.push(format!("{id}: a billing transfer's account was hardened or joined the partner organization"));
+            }
+        } else if succeeded {
             let full = c.behaviour.customer.access == AccessLevel::FullHardening;
             let job = record.hardening.as_ref();
             let applied: Vec<_> = job.map(|j| j.applied.iter().map(|a| a.control.clone()).collect()).unwrap_or_default();

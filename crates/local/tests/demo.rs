@@ -34,8 +34,30 @@ async fn every_customer_behaviour_reaches_its_outcome() {
             },
             Status::Completed,
         ),
-        // A management account: the refusal, until the billing-transfer path exists.
-        (|o| o.account = Account::Management, Status::Rejected),
+        // A management account keeps its organization and moves its bill: a billing transfer
+        // from April 1st (the earliest month a request on March 2nd can start in).
+        (|o| o.account = Account::Management, Status::Completed),
+        (
+            |o| {
+                o.account = Account::Management;
+                o.invitation = Invitation::Decline;
+            },
+            Status::TransferDeclined,
+        ),
+        (
+            |o| {
+                o.account = Account::Management;
+                o.invitation = Invitation::Ignore;
+            },
+            Status::TransferExpired,
+        ),
+        (
+            |o| {
+                o.account = Account::Management;
+                o.never_upgrade = true;
+            },
+            Status::SupportUpgradeTimedOut,
+        ),
     ];
     for (tweak, expected) in cases {
         let mut o = options();
@@ -44,6 +66,24 @@ async fn every_customer_behaviour_reaches_its_outcome() {
         let report = demo::run(&o).await.expect("the demo runs");
         assert_eq!(report.outcome, *expected, "{o:?}");
     }
+}
+
+#[tokio::test]
+async fn a_management_account_s_bill_is_transferred_from_the_first_of_the_month() {
+    let mut o = options();
+    o.account = Account::Management;
+    let report = demo::run(&o).await.expect("the demo runs");
+    assert_eq!(report.outcome, Status::Completed);
+    assert_eq!(report.billing_starts_at.map(|t| t.to_rfc3339()), Some("2026-04-01T00:00:00+00:00".to_owned()));
+    // The wait for the start (29 days 15 hours from the request) is simulated, not waited for.
+    assert!(report.simulated >= chrono::Duration::hours(29 * 24 + 15), "{:?}", report.simulated);
+    // The last day to accept is March 30th (24 hours before the start): 28 days after the
+    // request still counts, 29 are too late.
+    o.answer_after_hours = 24 * 28;
+    assert_eq!(demo::run(&o).await.unwrap().outcome, Status::Completed);
+    o.answer_after_hours = 24 * 29;
+    assert_eq!(o.expected(), Status::TransferExpired);
+    assert_eq!(demo::run(&o).await.unwrap().outcome, Status::TransferExpired);
 }
 
 #[tokio::test]

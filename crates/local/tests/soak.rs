@@ -21,7 +21,7 @@ async fn soak_100_migrations_under_transient_faults_in_every_port() {
     assert!(report.tally.total_after_effect() > 20, "some after the side effect: {:?}", report.tally);
     assert!(report.transient_retries > 0);
     assert!(report.direct_transfers > 10, "members of other organizations moved directly: {}", report.direct_transfers);
-    assert!(report.outcomes.get("REJECTED").is_some_and(|n| *n > 0), "management accounts were refused");
+    assert!(report.billing_transfers > 0, "management accounts moved their bill: {}", report.billing_transfers);
 }
 
 #[tokio::test]

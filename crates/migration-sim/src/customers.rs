@@ -11,7 +11,8 @@ use migration::settings::Settings;
 use migration::status::Status;
 use migration::steps::support_check_times;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
+use migration::transfer::BillingMonth;
 
 use crate::{INVITATION_LIFETIME, SimAws, SimError};
 
@@ -24,8 +25,8 @@ pub enum AccountKind {
     /// A member of another organization: it moves directly on acceptance (AWS's direct
     /// transfer), and the customer acknowledges what that changes.
     Member,
-    /// The management account of its own organization, with members: refused with both
-    /// ways forward.
+    /// The management account of its own organization (all features, with members): it
+    /// keeps its organization and moves its bill (the billing-transfer kind).
     Management,
 }
 
@@ -71,21 +72,34 @@ pub struct ScriptedCustomer {
 }
 
 impl ScriptedCustomer {
-    /// The status a migration of this customer ends in under `settings`: an answer that
-    /// comes when the invitation has expired is no answer, and an upgrade after more support
-    /// checks than fit before the deadline comes too late.
-    pub fn expected(&self, settings: &Settings) -> Status {
+    /// The status a migration of this customer, requested at `requested_at`, ends in under
+    /// `settings`: an answer that comes when the invitation has expired is no answer, and an
+    /// upgrade after more support checks than fit before the deadline comes too late.
+    pub fn expected(&self, settings: &Settings, requested_at: DateTime<Utc>) -> Status {
+        // The customer upgrades before support check `k + 1`; it counts if that check runs.
+        let checks = support_check_times(settings).len();
+        let upgraded = self.upgrade_after_checks.is_some_and(|k| usize::try_from(k).is_ok_and(|k| k < checks));
         if self.account == AccountKind::Management {
-            // Until the billing-transfer path exists: the management-account refusal.
-            return Status::Rejected;
+            // A billing transfer from the earliest month: its invitation (sent on request)
+            // can be accepted until 24 hours before that month starts, and expires then (the
+            // simulation's default `HandshakeLifetime::UntilAcceptBy`).
+            let window = BillingMonth::earliest(requested_at).accept_by() - requested_at;
+            return match self.answer.after() {
+                Some((hours, false)) if Duration::hours(hours) < window => Status::TransferDeclined,
+                Some((hours, true)) if Duration::hours(hours) < window => {
+                    if upgraded {
+                        Status::Completed
+                    } else {
+                        Status::SupportUpgradeTimedOut
+                    }
+                }
+                _ => Status::TransferExpired,
+            };
         }
         let answer = match self.answer.after() {
             Some((hours, accept)) if Duration::hours(hours) < INVITATION_LIFETIME => Some(accept),
             _ => None,
         };
-        // The customer upgrades before support check `k + 1`; it counts if that check runs.
-        let checks = support_check_times(settings).len();
-        let upgraded = self.upgrade_after_checks.is_some_and(|k| usize::try_from(k).is_ok_and(|k| k < checks));
         match (answer, upgraded, self.access) {
             (Some(false), ..) => Status::InvitationDeclined,
             (None, ..) => Status::InvitationExpired,
@@ -121,9 +135,20 @@ impl ScriptedCustomer {
         sim.update_customer(account, |c| c.own_organization = organization)
     }
 
-    /// The customer's request: a member acknowledges what the direct transfer changes.
+    /// The access the customer's role grants: a billing transfer hardens nothing, so a
+    /// management account's role is the Optimized one whatever `access` says.
+    pub fn access_level(&self) -> AccessLevel {
+        if self.account == AccountKind::Management { AccessLevel::Optimized } else { self.access }
+    }
+
+    /// The customer's request (`base` made for [`access_level`](Self::access_level)): a
+    /// member acknowledges what the direct transfer changes; a management account asks for a
+    /// billing transfer from the earliest month.
     pub fn request(&self, mut base: MigrationRequest) -> MigrationRequest {
         base.acknowledgements.direct_transfer = self.account == AccountKind::Member;
+        if self.account == AccountKind::Management {
+            base.kind = Some(migration::transfer::MigrationKind::BillingTransfer.as_str().to_owned());
+        }
         base
     }
 }
