@@ -112,6 +112,7 @@ async fn build(options: &ServeOptions) -> Result<(Router, Ports), Box<dyn std::e
     let router = Router::new()
         .route("/_local/customer/accept", post(accept))
         .route("/_local/customer/decline", post(decline))
+        .route("/_local/customer/withdraw-transfer", post(withdraw_transfer))
         .route("/_local/customer/support", post(support))
         .route("/_local/customers", post(add_customer))
         .route("/_local/events", get(events))
@@ -231,13 +232,30 @@ fn bad_request(message: impl std::fmt::Display) -> Response {
     (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": message.to_string() }))).into_response()
 }
 
+/// The open billing-transfer invitation of an account, if it has one.
+fn open_transfer(local: &Local, account: &AwsAccountId) -> Option<migration::record::Handshake> {
+    local.sim.transfer_invitations_to(account).into_iter().find(|h| !h.state.is_decided())
+}
+
+fn answered(result: Result<(), migration_sim::SimError>, key: &str, id: &migration::HandshakeId) -> Response {
+    match result {
+        Ok(()) => axum::Json(json!({ key: id, "kind": "billing_transfer" })).into_response(),
+        Err(e) => (StatusCode::CONFLICT, axum::Json(json!({ "error": e.to_string() }))).into_response(),
+    }
+}
+
 /// The customer's root user accepts the open invitation; AWS then emits
-/// AccountJoinedOrganization, which the watcher handles.
+/// AccountJoinedOrganization, which the watcher handles. A management account's
+/// administrator accepts a billing transfer in the Billing console instead: no event follows,
+/// the watcher's sweep polls the transfer.
 async fn accept(State(local): State<Local>, body: Bytes) -> Response {
     let body: AccountBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
         Err(e) => return bad_request(e),
     };
+    if let Some(open) = open_transfer(&local, &body.aws_account_id) {
+        return answered(local.sim.accept_transfer(&open.id), "accepted", &open.id);
+    }
     let Some(open) = local.sim.invitations_to(&body.aws_account_id).into_iter().find(|h| !h.state.is_decided()) else {
         return (StatusCode::NOT_FOUND, axum::Json(json!({ "error": "no open invitation for the account" }))).into_response();
     };
@@ -256,11 +274,43 @@ async fn decline(State(local): State<Local>, body: Bytes) -> Response {
         Ok(b) => b,
         Err(e) => return bad_request(e),
     };
+    if let Some(open) = open_transfer(&local, &body.aws_account_id) {
+        return answered(local.sim.decline_transfer(&open.id), "declined", &open.id);
+    }
     let Some(open) = local.sim.invitations_to(&body.aws_account_id).into_iter().find(|h| !h.state.is_decided()) else {
         return (StatusCode::NOT_FOUND, axum::Json(json!({ "error": "no open invitation for the account" }))).into_response();
     };
     match local.sim.decline(&open.id) {
         Ok(()) => axum::Json(json!({ "declined": open.id })).into_response(),
+        Err(e) => (StatusCode::CONFLICT, axum::Json(json!({ "error": e.to_string() }))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WithdrawBody {
+    aws_account_id: AwsAccountId,
+    /// The last month the partner pays, `YYYY-MM`.
+    end_month: migration::transfer::BillingMonth,
+}
+
+/// The customer's management account withdraws its accepted billing transfer (the Billing
+/// console's side of TerminateResponsibilityTransfer): it ends at the end of `end_month`.
+async fn withdraw_transfer(State(local): State<Local>, body: Bytes) -> Response {
+    let body: WithdrawBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => return bad_request(e),
+    };
+    let accepted = local
+        .sim
+        .transfers()
+        .into_iter()
+        .find(|t| t.customer_account == body.aws_account_id && t.status == migration::transfer::TransferStatus::Accepted);
+    let Some(transfer) = accepted else {
+        return (StatusCode::NOT_FOUND, axum::Json(json!({ "error": "no accepted billing transfer for the account" }))).into_response();
+    };
+    match local.sim.withdraw_transfer(&transfer.id, body.end_month.end()) {
+        Ok(()) => axum::Json(json!({ "withdrawn": transfer.id, "ends_at": body.end_month.end() })).into_response(),
         Err(e) => (StatusCode::CONFLICT, axum::Json(json!({ "error": e.to_string() }))).into_response(),
     }
 }

@@ -247,3 +247,46 @@ fn full_migration_with_the_store_on_moto() {
     let table = format!("cam-local-e2e-{}", std::process::id());
     full_migration(&serve(&["--aws-endpoint", &endpoint, "--table", &table]));
 }
+
+/// A management account's billing transfer over HTTP: invited, accepted in the (simulated)
+/// Billing console, then withdrawn by the customer; and another declined.
+#[test]
+fn billing_transfer_over_http() {
+    let server = serve(&["--account", "management"]);
+    let create = || {
+        let body = serde_json::to_value(fixtures::transfer_request(None)).unwrap();
+        let (status, record) = server.call("POST", "/migrations", Some(body));
+        assert_eq!(status, 202, "{record}");
+        record["id"].as_str().expect("an id").to_owned()
+    };
+    let account = json!({ "aws_account_id": fixtures::ACCOUNT });
+
+    let id = create();
+    let invited = server.wait_for(&id, status_is("TRANSFER_INVITED"));
+    assert!(invited.to_string().contains("ACCEPT_BILLING_TRANSFER"), "the customer is told to accept: {invited}");
+    let (status, answer) = server.call("POST", "/_local/customer/accept", Some(account.clone()));
+    assert_eq!((status, answer["kind"].as_str()), (200, Some("billing_transfer")), "{answer}");
+    // No event follows an acceptance: the watcher's sweep finds it.
+    let accepted = server.wait_for(&id, status_is("TRANSFER_ACCEPTED"));
+    let start_month = accepted["billing_transfer"]["start_month"].as_str().expect("a start month").to_owned();
+    // The customer withdraws it from its first month's end; nothing is open any more.
+    let withdraw = json!({ "aws_account_id": fixtures::ACCOUNT, "end_month": start_month });
+    let (status, answer) = server.call("POST", "/_local/customer/withdraw-transfer", Some(withdraw.clone()));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(server.call("POST", "/_local/customer/withdraw-transfer", Some(withdraw)).0, 404);
+    assert_eq!(server.call("POST", "/_local/customer/accept", Some(account.clone())).0, 404);
+    let bad = json!({ "aws_account_id": fixtures::ACCOUNT, "end_month": "2026-13" });
+    assert_eq!(server.call("POST", "/_local/customer/withdraw-transfer", Some(bad)).0, 400);
+
+    // Another transfer, declined, on a server of its own (the first one's account is taken).
+    drop(server);
+    let server = serve(&["--account", "management"]);
+    let body = serde_json::to_value(fixtures::transfer_request(None)).unwrap();
+    let (status, record) = server.call("POST", "/migrations", Some(body));
+    assert_eq!(status, 202, "{record}");
+    let id = record["id"].as_str().unwrap().to_owned();
+    server.wait_for(&id, status_is("TRANSFER_INVITED"));
+    assert_eq!(server.call("POST", "/_local/customer/decline", Some(account)).0, 200);
+    let declined = server.wait_for(&id, status_is("TRANSFER_DECLINED"));
+    assert!(declined.to_string().contains("Migration.TransferDeclined"), "{declined}");
+}
