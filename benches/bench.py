@@ -55,6 +55,7 @@ FUNCTIONS = {
     "wait-for-handshake": "step.json",
     "check-support": "step.json",
     "schedule-hardening": "step.json",
+    "confirm-transfer": "step.json",
     "record-failure": "caught-decline.json",
     "handshake-watcher": "account-joined.json",
     "hardening-scan": "scheduled.json",
