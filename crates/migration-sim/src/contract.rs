@@ -631,6 +631,135 @@ macro_rules! org_contract_tests {
     };
 }
 
+/// What only the customer's side can do to a billing transfer (the port is the partner's).
+#[async_trait]
+pub trait TransferCustomer: Send + Sync {
+    /// The customer's management account accepts the invitation in the Billing console.
+    async fn accept(&self, handshake: &migration::ids::HandshakeId);
+}
+
+#[async_trait]
+impl TransferCustomer for SimAws {
+    async fn accept(&self, handshake: &migration::ids::HandshakeId) {
+        self.accept_transfer(handshake).expect("the simulated customer accepts");
+    }
+}
+
+/// A billing-transfer port, the customer's side of it, and an account to invite.
+pub struct TransferFixture {
+    pub port: Arc<dyn migration::transfer::BillingTransfers>,
+    pub customer: Arc<dyn TransferCustomer>,
+    /// A management account whose organization has all features.
+    pub account: AwsAccountId,
+    /// The adapter's now.
+    pub now: DateTime<Utc>,
+}
+
+/// The simulation's billing transfers, at [`t0`].
+pub fn sim_transfer_fixture() -> TransferFixture {
+    let sim = SimAws::new("999999999999".parse().expect("valid"), Arc::new(ManualClock::new(t0())));
+    let account: AwsAccountId = "000123456789".parse().expect("valid");
+    let role = format!("arn:aws:iam::{account}:role/CenturyLinkOptimized").parse().expect("valid");
+    sim.add_standalone_customer(&role, RoleTrust::NoExternalId, SimSupportPlan::Business);
+    sim.update_customer(&account, |c| {
+        c.own_organization = migration::rules::CustomerOrganization::ManagementAccount {
+            organization_id: "o-custorg0001".into(),
+            member_count: Some(3),
+            all_features: true,
+        }
+    })
+    .expect("the customer exists");
+    TransferFixture { port: Arc::new(sim.billing_transfers()), customer: Arc::new(sim), account, now: t0() }
+}
+
+/// The billing-transfer checks: what the steps rely on from any adapter of the port.
+pub mod transfers {
+    use super::*;
+    use migration::transfer::{BillingGroupSpec, BillingMonth, TransferError, TransferInvitation, TransferStatus};
+
+    fn invitation(f: &TransferFixture) -> TransferInvitation {
+        TransferInvitation {
+            account: f.account.clone(),
+            start_at: BillingMonth::earliest(f.now).start(),
+            source_name: "CenturyLink".into(),
+            notes: "Contract check.".into(),
+            migration: MigrationId::new_at(f.now),
+        }
+    }
+
+    pub async fn inviting_twice_sends_one_invitation(f: TransferFixture) {
+        let first = f.port.invite(&invitation(&f)).await.expect("invited");
+        let again = f.port.invite(&invitation(&f)).await.expect("invited again");
+        assert_eq!((&again.transfer.id, &again.handshake.id), (&first.transfer.id, &first.handshake.id), "one invitation");
+        let t = f.port.describe(&first.transfer.id).await.expect("described");
+        assert_eq!((t.status, t.start_at, &t.customer_account), (TransferStatus::Requested, invitation(&f).start_at, &f.account));
+        assert_eq!(t.arn, first.transfer.arn);
+    }
+
+    pub async fn a_canceled_invitation_is_canceled_and_canceling_again_is_harmless(f: TransferFixture) {
+        let sent = f.port.invite(&invitation(&f)).await.expect("invited");
+        f.port.cancel_invitation(&sent.handshake.id).await.expect("canceled");
+        f.port.cancel_invitation(&sent.handshake.id).await.expect("canceled again");
+        assert_eq!(f.port.describe(&sent.transfer.id).await.expect("described").status, TransferStatus::Canceled);
+    }
+
+    pub async fn an_unknown_transfer_is_not_found(f: TransferFixture) {
+        let unknown: migration::ids::TransferId = "rt-0000nosuch".parse().expect("valid");
+        assert_eq!(f.port.describe(&unknown).await.unwrap_err(), TransferError::NotFound);
+    }
+
+    pub async fn an_unaccepted_transfer_cannot_be_ended(f: TransferFixture) {
+        let sent = f.port.invite(&invitation(&f)).await.expect("invited");
+        let end = BillingMonth::containing(sent.transfer.start_at).end();
+        assert!(matches!(f.port.terminate(&sent.transfer.id, end).await, Err(TransferError::InvalidTransition(_))));
+    }
+
+    pub async fn an_accepted_transfer_gets_one_billing_group_and_ends_at_a_month_s_end(f: TransferFixture) {
+        let sent = f.port.invite(&invitation(&f)).await.expect("invited");
+        f.customer.accept(&sent.handshake.id).await;
+        let t = f.port.describe(&sent.transfer.id).await.expect("described");
+        assert_eq!(t.status, TransferStatus::Accepted);
+        let spec = BillingGroupSpec {
+            name: format!("cam-{}", invitation(&f).migration),
+            transfer_arn: t.arn.clone(),
+            pricing_plan_arn: "arn:aws:billingconductor::999999999999:pricingplan/contract01".into(),
+            primary_account: f.account.clone(),
+            migration: invitation(&f).migration,
+        };
+        let group = f.port.ensure_billing_group(&spec).await.expect("made");
+        assert_eq!(f.port.ensure_billing_group(&spec).await.expect("found").arn, group.arn, "one billing group");
+        let end = BillingMonth::containing(t.start_at).end();
+        let ended = f.port.terminate(&t.id, end).await.expect("ended");
+        assert_eq!((ended.status, ended.end_at), (TransferStatus::Withdrawn, Some(end)));
+        assert!(matches!(f.port.terminate(&t.id, end).await, Err(TransferError::AlreadyInStatus(_))));
+    }
+}
+
+/// Turns the billing-transfer checks into one `#[tokio::test]` each. `$make` is an async fn
+/// returning `Option<TransferFixture>`.
+#[macro_export]
+macro_rules! transfer_contract_tests {
+    ($make:path) => {
+        $crate::transfer_contract_tests!(@each $make;
+            inviting_twice_sends_one_invitation,
+            a_canceled_invitation_is_canceled_and_canceling_again_is_harmless,
+            an_unknown_transfer_is_not_found,
+            an_unaccepted_transfer_cannot_be_ended,
+            an_accepted_transfer_gets_one_billing_group_and_ends_at_a_month_s_end
+        );
+    };
+    (@each $make:path; $($check:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                if let Some(fixture) = $make().await {
+                    $crate::contract::transfers::$check(fixture).await;
+                }
+            }
+        )*
+    };
+}
+
 #[cfg(test)]
 mod tests {
     //! The reference run: the in-memory adapters pass their own contract.
@@ -651,5 +780,13 @@ mod tests {
 
     mod org_contract {
         crate::org_contract_tests!(super::sim_orgs);
+    }
+
+    async fn sim_transfers() -> Option<TransferFixture> {
+        Some(sim_transfer_fixture())
+    }
+
+    mod transfer_contract {
+        crate::transfer_contract_tests!(super::sim_transfers);
     }
 }
