@@ -29,7 +29,7 @@ use serde_json::Value;
 pub(crate) const GLOBAL_REGION: &str = "us-east-1";
 
 /// The partner's configuration with the customer session's credentials, in us-east-1.
-#[cfg(any(all(feature = "sts", feature = "organizations"), feature = "support"))]
+#[cfg(any(all(feature = "sts", feature = "organizations"), feature = "support", feature = "usage"))]
 pub(crate) fn session_config(base: &SdkConfig, session: &migration::ports::CustomerSession) -> SdkConfig {
     use std::time::{Duration as StdDuration, UNIX_EPOCH};
 
@@ -57,6 +57,8 @@ pub enum Service {
     StepFunctions,
     Support,
     BillingConductor,
+    CostExplorer,
+    S3,
 }
 
 /// Who signs a request: the function's own role, or the customer's role it assumed.
@@ -191,6 +193,10 @@ client_builders! {
     support => aws_sdk_support, Service::Support;
     #[cfg(feature = "transfers")]
     billingconductor => aws_sdk_billingconductor, Service::BillingConductor;
+    #[cfg(feature = "usage")]
+    costexplorer => aws_sdk_costexplorer, Service::CostExplorer;
+    #[cfg(feature = "usage")]
+    s3 => aws_sdk_s3, Service::S3;
 }
 
 /// The interceptor: reads each request as it is about to be transmitted (serialized and

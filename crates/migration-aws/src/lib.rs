@@ -24,6 +24,8 @@ pub mod table;
 #[cfg(feature = "transfers")]
 pub mod transfers;
 pub mod unavailable;
+#[cfg(feature = "usage")]
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -48,6 +50,8 @@ pub use table::{IndexDefinition, TableDefinition, table_definition};
 #[cfg(feature = "transfers")]
 pub use transfers::AwsBillingTransfers;
 pub use unavailable::{NotConfigured, Unavailable};
+#[cfg(feature = "usage")]
+pub use usage::{AwsUsageHistory, S3Snapshots};
 
 /// An AWS timestamp as chrono's.
 #[cfg(any(feature = "organizations", feature = "sts"))]

@@ -631,6 +631,79 @@ macro_rules! org_contract_tests {
     };
 }
 
+/// Follows a download link: what it downloads, or `None` when it downloads nothing.
+pub type Follow = Box<dyn Fn(&str) -> Option<crate::usage::Download> + Send + Sync>;
+
+/// A snapshot bucket and a way to follow its links (an HTTP GET for S3's presigned URLs).
+pub struct SnapshotFixture {
+    pub store: Arc<dyn migration::usage::SnapshotStore>,
+    pub follow: Follow,
+    /// A key prefix no other check uses.
+    pub prefix: String,
+}
+
+/// The memory bucket.
+pub fn memory_snapshot_fixture() -> SnapshotFixture {
+    let bucket = crate::usage::MemorySnapshots::default();
+    let follower = bucket.clone();
+    SnapshotFixture {
+        store: Arc::new(bucket),
+        follow: Box::new(move |link| follower.follow(link)),
+        prefix: format!("migrations/{}/usage/", MigrationId::new_at(t0())),
+    }
+}
+
+/// The snapshot bucket's checks: what the status API's download relies on.
+pub mod snapshots {
+    use super::*;
+
+    pub async fn a_stored_file_downloads_through_its_link(f: SnapshotFixture) {
+        let key = format!("{}monthly-by-service.csv", f.prefix);
+        let body = b"period_start,period_end,service\n2026-01-01,2026-02-01,\"Amazon S3, Glacier\"\n".to_vec();
+        f.store.put(&key, body.clone(), "text/csv").await.expect("stored");
+        let link = f.store.download_link(&key, Duration::minutes(5)).await.expect("a link");
+        let (got, content_type) = (f.follow)(&link).expect("the link downloads");
+        assert_eq!((got, content_type.as_str()), (body, "text/csv"));
+    }
+
+    pub async fn storing_again_replaces_the_file(f: SnapshotFixture) {
+        let key = format!("{}manifest.json", f.prefix);
+        f.store.put(&key, b"{\"v\":1}".to_vec(), "application/json").await.expect("stored");
+        f.store.put(&key, b"{\"v\":2}".to_vec(), "application/json").await.expect("stored again");
+        let link = f.store.download_link(&key, Duration::minutes(5)).await.expect("a link");
+        assert_eq!((f.follow)(&link).expect("downloads").0, b"{\"v\":2}".to_vec());
+    }
+
+    pub async fn a_link_to_a_missing_file_downloads_nothing(f: SnapshotFixture) {
+        let key = format!("{}never-stored.csv", f.prefix);
+        let link = f.store.download_link(&key, Duration::minutes(5)).await.expect("a link is made without looking");
+        assert!((f.follow)(&link).is_none());
+    }
+}
+
+/// Turns the snapshot-bucket checks into one `#[tokio::test]` each. `$make` is an async fn
+/// returning `Option<SnapshotFixture>`.
+#[macro_export]
+macro_rules! snapshot_contract_tests {
+    ($make:path) => {
+        $crate::snapshot_contract_tests!(@each $make;
+            a_stored_file_downloads_through_its_link,
+            storing_again_replaces_the_file,
+            a_link_to_a_missing_file_downloads_nothing
+        );
+    };
+    (@each $make:path; $($check:ident),*) => {
+        $(
+            #[tokio::test]
+            async fn $check() {
+                if let Some(fixture) = $make().await {
+                    $crate::contract::snapshots::$check(fixture).await;
+                }
+            }
+        )*
+    };
+}
+
 /// What only the customer's side can do to a billing transfer (the port is the partner's).
 #[async_trait]
 pub trait TransferCustomer: Send + Sync {
@@ -788,5 +861,13 @@ mod tests {
 
     mod transfer_contract {
         crate::transfer_contract_tests!(super::sim_transfers);
+    }
+
+    async fn memory_snapshots() -> Option<SnapshotFixture> {
+        Some(memory_snapshot_fixture())
+    }
+
+    mod snapshot_contract {
+        crate::snapshot_contract_tests!(super::memory_snapshots);
     }
 }

@@ -19,6 +19,7 @@ pub mod hooks;
 mod ports;
 mod store;
 pub mod transfers;
+pub mod usage;
 
 pub use aws::{
     CustomerAccount, FULL_AWS_ACCESS, INVITATION_LIFETIME, MAX_SCPS_PER_TARGET, ROOT_ID, RoleTrust, SimAws, SimCustomerAccess, SimError,

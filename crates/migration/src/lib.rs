@@ -21,6 +21,7 @@ pub mod steps;
 pub mod text;
 pub mod throttle;
 pub mod transfer;
+pub mod usage;
 pub mod workflow;
 
 pub use error::{StepError, StoreError};

@@ -1,0 +1,103 @@
+//! The usage snapshot over the simulated Cost Explorer and bucket: what it saves, what it
+//! costs, and each way Cost Explorer refuses.
+
+use chrono::{DateTime, Utc};
+use migration::ports::CustomerSession;
+use migration::usage::{self, MAX_REQUESTS, SnapshotError, SnapshotManifest, UsageError};
+use migration::{AwsAccountId, MigrationId};
+use migration_sim::usage::{CostExplorer, MemorySnapshots, SimUsage};
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").unwrap().with_timezone(&Utc)
+}
+
+fn session() -> CustomerSession {
+    CustomerSession {
+        account_id: "000123456789".parse().unwrap(),
+        access_key_id: "ASIASIM".into(),
+        secret_access_key: "secret".into(),
+        session_token: "token".into(),
+        expires_at: now() + chrono::Duration::hours(1),
+    }
+}
+
+fn id() -> MigrationId {
+    "01JNK4Q6X1V8W5Z2Y3A4B5C6D7".parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_snapshot_saves_every_query_as_csv_with_a_manifest_that_checks_them() {
+    let (history, bucket) = (SimUsage::with_page_size(40), MemorySnapshots::default());
+    let manifest = usage::take(&history, &bucket, &session(), id(), now(), false).await.expect("taken");
+
+    assert_eq!(manifest.months(), 13);
+    // 13 months x 3 services, 13 x 2 regions, 61 days (January 1st to March 2nd) x 3 services.
+    let rows: Vec<usize> = manifest.files.iter().map(|f| f.rows).collect();
+    assert_eq!(rows, [39, 26, 183]);
+    // Pages of 40 rows: 1 + 1 + 5, and one for the tags: every request is counted.
+    assert_eq!((manifest.requests, history.requests()), (8, 8));
+    assert_eq!(manifest.cost_allocation_tags.len(), 2);
+    let prefix = usage::prefix(id());
+    let mut keys = bucket.keys();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["daily-by-service.csv", "manifest.json", "monthly-by-region.csv", "monthly-by-service.csv"].map(|k| format!("{prefix}{k}"))
+    );
+    for file in &manifest.files {
+        let (body, content_type) = bucket.get(&format!("{prefix}{}", file.name)).unwrap();
+        assert_eq!(content_type, "text/csv");
+        let digest: String = <sha2::Sha256 as sha2::Digest>::digest(&body).iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(digest, file.sha256, "{}", file.name);
+        assert_eq!(String::from_utf8(body).unwrap().lines().count(), file.rows + 1, "a header and one line per row");
+    }
+    let (stored, _) = bucket.get(&format!("{prefix}manifest.json")).unwrap();
+    assert_eq!(serde_json::from_slice::<SnapshotManifest>(&stored).unwrap(), manifest);
+    // Nothing of the customer's credentials is in what was saved.
+    for key in bucket.keys() {
+        let text = String::from_utf8(bucket.get(&key).unwrap().0).unwrap();
+        assert!(!text.contains("secret") && !text.contains("ASIASIM"), "{key}");
+    }
+}
+
+#[tokio::test]
+async fn a_management_account_s_snapshot_has_its_linked_accounts() {
+    let history = SimUsage::default();
+    let account: AwsAccountId = "000123456789".parse().unwrap();
+    history.set_members(&account, &["000123456789", "000222333444", "000222333445"]);
+    let manifest = usage::take(&history, &MemorySnapshots::default(), &session(), id(), now(), true).await.unwrap();
+    let linked = manifest.files.iter().find(|f| f.name == "monthly-by-linked-account.csv").expect("by linked account");
+    assert_eq!(linked.rows, 13 * 3);
+}
+
+#[tokio::test]
+async fn each_refusal_of_cost_explorer_is_named_with_what_to_change() {
+    let account: AwsAccountId = "000123456789".parse().unwrap();
+    for (mode, code, retryable) in [
+        (CostExplorer::Denied, "COST_EXPLORER_ACCESS_DENIED", false),
+        (CostExplorer::NotEnabled, "COST_EXPLORER_NOT_ENABLED", false),
+        (CostExplorer::Throttled, "COST_EXPLORER_THROTTLED", true),
+    ] {
+        let (history, bucket) = (SimUsage::default(), MemorySnapshots::default());
+        history.set(&account, mode);
+        let failure = usage::take(&history, &bucket, &session(), id(), now(), false).await.unwrap_err();
+        assert_eq!((failure.error.code(), failure.error.retryable(), failure.requests), (code, retryable, 1), "{mode:?}");
+        assert!(bucket.keys().is_empty(), "nothing is saved of a snapshot not taken");
+    }
+    let denied = SnapshotError::Usage(UsageError::AccessDenied(String::new()));
+    assert!(denied.remediation().contains("ce:GetCostAndUsage"));
+}
+
+#[tokio::test]
+async fn the_requests_are_bounded_and_a_bucket_failure_saves_no_manifest() {
+    // Pages of one row: far more pages than one snapshot may read.
+    let history = SimUsage::with_page_size(1);
+    let failure = usage::take(&history, &MemorySnapshots::default(), &session(), id(), now(), false).await.unwrap_err();
+    assert_eq!((failure.error.clone(), failure.requests, history.requests()), (SnapshotError::TooManyRequests, MAX_REQUESTS, MAX_REQUESTS));
+
+    let bucket = MemorySnapshots::default();
+    bucket.set_failing(true);
+    let failure = usage::take(&SimUsage::default(), &bucket, &session(), id(), now(), false).await.unwrap_err();
+    assert_eq!(failure.error.code(), "SNAPSHOT_NOT_STORED");
+    assert!(bucket.get(&format!("{}manifest.json", usage::prefix(id()))).is_none());
+}
