@@ -331,6 +331,14 @@ fn terminate_problem(e: &TerminateError, operator: bool) -> Problem {
             codes::TRANSFER_REFUSED,
             format!("AWS refused to end the transfer ({}): {}", refusal.reason(), refusal.remediation()),
         ),
+        TerminateError::EndsAlready(end) => Problem::new(
+            StatusCode::CONFLICT,
+            codes::NOT_TERMINABLE,
+            format!(
+                "the billing transfer already ends at {}; it cannot be given another end",
+                end.map_or_else(|| "an end AWS does not give".to_owned(), |e| e.to_rfc3339())
+            ),
+        ),
         TerminateError::Refused(other) => step_problem(&StepError::from(other.clone())),
         TerminateError::Step(e) => step_problem(e),
     }

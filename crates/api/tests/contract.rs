@@ -308,6 +308,10 @@ async fn end_transfer_statuses(w: &World, joined: MigrationId) {
         // The first end, then the same again: the end AWS has.
         assert_eq!(w.call(post(&base, who.clone()).with_json(&end)).await.status, 200, "{base}");
     }
+    // Another end than the one the transfer has is refused, not answered with the old one.
+    let later = start_month.parse::<migration::transfer::BillingMonth>().unwrap().next().to_string();
+    let res = w.call(post(&format!("/migrations/{transfer}/end-transfer"), admin()).with_json(&json!({ "end_month": later }))).await;
+    assert_eq!((res.status.as_u16(), res.json()["code"].as_str()), (409, Some("NOT_TERMINABLE")), "{}", res.json());
     let bt = w.record(transfer).billing_transfer.unwrap();
     assert_eq!(
         bt.billing_ends_at.map(|e| e.to_rfc3339()),

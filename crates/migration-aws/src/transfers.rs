@@ -19,14 +19,13 @@ use aws_sdk_organizations::operation::terminate_responsibility_transfer::Termina
 use aws_sdk_organizations::primitives::DateTime as AwsDateTime;
 use aws_sdk_organizations::types::{
     self, ActionType, HandshakeParty, HandshakePartyType, HandshakeResourceType, ResponsibilityTransferStatus, ResponsibilityTransferType,
-    Tag,
 };
 use chrono::{DateTime, Utc};
 use migration::ids::{AwsAccountId, HandshakeId, TransferId};
 use migration::record::Handshake;
 use migration::transfer::{
     BillingGroup, BillingGroupSpec, BillingTransfers, ResponsibilityTransfer, SentTransfer, TransferError, TransferInvitation,
-    TransferStatus,
+    TransferRefusal, TransferStatus,
 };
 use tracing::{debug, info, instrument};
 
@@ -167,14 +166,17 @@ impl AwsBillingTransfers {
         Self { organizations, billing }
     }
 
-    /// The inbound transfer still `REQUESTED` of `account` that starts at `start_at`: the
-    /// invitation a retried or concurrent invite step sent already. Every page is read (a
+    /// The inbound transfer still `REQUESTED` of `account`: the invitation a retried or
+    /// concurrent invite step sent already, whatever start it named (the account lock makes
+    /// any open invitation to the account this migration's, and a retry may have computed a
+    /// later default month); one starting at `start_at` is preferred. Every page is read (a
     /// page can be empty while more follow).
     async fn find_requested(
         &self,
         account: &AwsAccountId,
         start_at: DateTime<Utc>,
     ) -> Result<Option<types::ResponsibilityTransfer>, TransferError> {
+        let mut found: Option<types::ResponsibilityTransfer> = None;
         let mut next: Option<String> = None;
         loop {
             let page = self
@@ -185,17 +187,20 @@ impl AwsBillingTransfers {
                 .send()
                 .await
                 .map_err(|e| transfer_error(&e, e.as_service_error().and_then(list_reason)))?;
-            let found = page.responsibility_transfers().iter().find(|t| {
-                t.status() == Some(&ResponsibilityTransferStatus::Requested)
-                    && t.source().and_then(|s| s.management_account_id()) == Some(account.as_str())
-                    && t.start_timestamp().and_then(to_chrono) == Some(start_at)
-            });
-            if let Some(t) = found {
-                return Ok(Some(t.clone()));
+            for t in page.responsibility_transfers() {
+                let open = t.status() == Some(&ResponsibilityTransferStatus::Requested)
+                    && t.source().and_then(|s| s.management_account_id()) == Some(account.as_str());
+                if !open {
+                    continue;
+                }
+                if t.start_timestamp().and_then(to_chrono) == Some(start_at) {
+                    return Ok(Some(t.clone()));
+                }
+                found.get_or_insert_with(|| t.clone());
             }
             match page.next_token() {
                 Some(token) => next = Some(token.to_owned()),
-                None => return Ok(None),
+                None => return Ok(found),
             }
         }
     }
@@ -244,7 +249,8 @@ impl AwsBillingTransfers {
             let found = page
                 .billing_groups()
                 .iter()
-                .find(|g| g.account_grouping().and_then(|a| a.responsibility_transfer_arn()).is_none_or(|a| a == transfer_arn));
+                // The filter is AWS's; the group must still name the transfer itself.
+                .find(|g| g.account_grouping().and_then(|a| a.responsibility_transfer_arn()) == Some(transfer_arn));
             if let Some(g) = found {
                 let arn = g.arn().ok_or_else(|| malformed("billing group Arn"))?.to_owned();
                 let created_at = DateTime::from_timestamp(g.creation_time(), 0).ok_or_else(|| malformed("billing group CreationTime"))?;
@@ -269,7 +275,6 @@ impl BillingTransfers for AwsBillingTransfers {
         }
         let target =
             HandshakeParty::builder().id(invitation.account.as_str()).r#type(HandshakePartyType::Account).build().expect("id and type set");
-        let tag = Tag::builder().key("cam:migration-id").value(invitation.migration.to_string()).build().expect("key and value set");
         let sent = self
             .organizations
             .invite_organization_to_transfer_responsibility()
@@ -277,8 +282,9 @@ impl BillingTransfers for AwsBillingTransfers {
             .target(target)
             .start_timestamp(aws_time(invitation.start_at))
             .source_name(&invitation.source_name)
+            // No tags: tagging on create needs organizations:TagResource too (as for an
+            // invitation to join), and the notes name the migration already.
             .notes(&invitation.notes)
-            .tags(tag)
             .send()
             .await;
         match sent {
@@ -305,7 +311,16 @@ impl BillingTransfers for AwsBillingTransfers {
             {
                 self.adopt(invitation, "adopted the concurrent billing-transfer invitation").await
             }
-            Err(err) => Err(transfer_error(&err, err.as_service_error().and_then(invite_reason))),
+            Err(err) => match transfer_error(&err, err.as_service_error().and_then(invite_reason)) {
+                // An open invitation of ours that the first listing missed (sent meanwhile by
+                // a concurrent attempt) is refused this way too: adopt it if it is there.
+                TransferError::Refused { refusal: TransferRefusal::AlreadyExists | TransferRefusal::ActiveTransferProcess, .. }
+                    if self.find_requested(&invitation.account, invitation.start_at).await?.is_some() =>
+                {
+                    self.adopt(invitation, "adopted the billing-transfer invitation AWS reports as existing").await
+                }
+                other => Err(other),
+            },
         }
     }
 
@@ -364,7 +379,8 @@ impl BillingTransfers for AwsBillingTransfers {
             .computation_preference(
                 ComputationPreference::builder().pricing_plan_arn(&spec.pricing_plan_arn).build().expect("pricing plan set"),
             )
-            .tags("cam:migration-id", spec.migration.to_string())
+            // No tags: tagging on create needs billingconductor:TagResource too; the
+            // description names the migration.
             .send()
             .await;
         match created {

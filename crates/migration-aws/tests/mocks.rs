@@ -1233,7 +1233,9 @@ mod transfers {
                     && r.target().is_some_and(|t| t.id() == ACCOUNT && t.r#type() == &HandshakePartyType::Account)
                     && r.start_timestamp().is_some_and(|s| s.secs() == START && s.subsec_nanos() == 0)
                     && r.source_name() == Some("CenturyLink")
-                    && r.tags().iter().any(|t| t.key() == "cam:migration-id" && t.value() == "01JNK4Q6X1V8W5Z2Y3A4B5C6D7")
+                    // No tags: they would need organizations:TagResource as well.
+                    && r.tags().is_empty()
+                    && r.notes().is_some_and(|n| n.contains("01JNK4Q6X1V8W5Z2Y3A4B5C6D7"))
             })
             .then_output(|| InviteOrganizationToTransferResponsibilityOutput::builder().handshake(invitation_handshake(true)).build());
         let describe = mock!(Client::describe_responsibility_transfer).match_requests(|r| r.id() == Some(TRANSFER)).then_output(|| {
@@ -1248,6 +1250,38 @@ mod transfers {
         assert_eq!(sent.transfer.status, TransferStatus::Requested);
         assert_eq!(sent.transfer.start_at, start());
         assert_eq!((invite.num_calls(), describe.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn an_open_invitation_for_another_month_is_reused_not_duplicated() {
+        // A retry computed a later default month than the attempt that sent the invitation.
+        let listed = mock!(Client::list_inbound_responsibility_transfers)
+            .then_output(|| inbound(vec![aws_transfer(TRANSFER, ACCOUNT, Rts::Requested, START - 31 * 86_400)], None));
+        let described = mock!(Client::describe_handshake)
+            .then_output(|| DescribeHandshakeOutput::builder().handshake(invitation_handshake(true)).build());
+        let invite = mock!(Client::invite_organization_to_transfer_responsibility)
+            .then_output(|| InviteOrganizationToTransferResponsibilityOutput::builder().build());
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&listed, &described, &invite]);
+        let sent = adapter(client, None).invite(&invitation()).await.expect("reused");
+        assert_eq!((sent.transfer.id.as_str(), sent.transfer.start_at.timestamp()), (TRANSFER, START - 31 * 86_400));
+        assert_eq!(invite.num_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_invitation_aws_reports_as_existing_is_adopted_when_it_is_ours() {
+        let empty = mock!(Client::list_inbound_responsibility_transfers).then_output(|| inbound(vec![], None));
+        let exists = mock!(Client::invite_organization_to_transfer_responsibility)
+            .sequence()
+            .http_status(400, json_error("HandshakeConstraintViolationException", r#","Reason":"RESPONSIBILITY_TRANSFER_ALREADY_EXISTS""#))
+            .build();
+        let listed = mock!(Client::list_inbound_responsibility_transfers)
+            .then_output(|| inbound(vec![aws_transfer(TRANSFER, ACCOUNT, Rts::Requested, START)], None));
+        let relisted = mock!(Client::list_inbound_responsibility_transfers)
+            .then_output(|| inbound(vec![aws_transfer(TRANSFER, ACCOUNT, Rts::Requested, START)], None));
+        let described = mock!(Client::describe_handshake)
+            .then_output(|| DescribeHandshakeOutput::builder().handshake(invitation_handshake(true)).build());
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&empty, &exists, &listed, &relisted, &described]);
+        assert_eq!(adapter(client, None).invite(&invitation()).await.expect("adopted").transfer.id.as_str(), TRANSFER);
     }
 
     #[tokio::test]
@@ -1312,9 +1346,14 @@ mod transfers {
                 .sequence()
                 .http_status(400, json_error(exception_of(refusal), &extra))
                 .build();
-            let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&empty, &refused]);
+            // For the two reasons an invitation of ours could be refused with, the adapter
+            // looks again; none is open.
+            let still_empty = mock!(Client::list_inbound_responsibility_transfers).then_output(|| inbound(vec![], None));
+            let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&empty, &refused, &still_empty]);
             let err = adapter(client, None).invite(&invitation()).await.unwrap_err();
             assert!(matches!(&err, TransferError::Refused { refusal: r, .. } if r == refusal), "{}: {err:?}", refusal.reason());
+            let looked_again = matches!(refusal, TransferRefusal::AlreadyExists | TransferRefusal::ActiveTransferProcess);
+            assert_eq!(still_empty.num_calls(), usize::from(looked_again), "{}", refusal.reason());
         }
         // A request built wrong (INVALID_PATTERN) is a defect, not a refusal.
         let empty = mock!(Client::list_inbound_responsibility_transfers).then_output(|| inbound(vec![], None));
@@ -1443,6 +1482,20 @@ mod transfers {
         let found = adapter(orgs(), Some(billing)).ensure_billing_group(&spec()).await.unwrap();
         assert_eq!(found.created_at.timestamp(), START);
         assert_eq!(create.num_calls(), 0);
+
+        // A listed group that does not name the transfer is not taken for its group.
+        let stranger = mock!(Billing::list_billing_groups).then_output(|| {
+            ListBillingGroupsOutput::builder()
+                .billing_groups(
+                    BillingGroupListElement::builder().arn("arn:aws:billingconductor::999999999999:billinggroup/1111111111").build(),
+                )
+                .build()
+        });
+        let create = mock!(Billing::create_billing_group).then_output(|| {
+            CreateBillingGroupOutput::builder().arn("arn:aws:billingconductor::999999999999:billinggroup/2222222222").build()
+        });
+        let billing = mock_client!(aws_sdk_billingconductor, RuleMode::Sequential, [&stranger, &create]);
+        assert!(adapter(orgs(), Some(billing)).ensure_billing_group(&spec()).await.unwrap().arn.ends_with("2222222222"));
 
         // Not there: made with the transfer, the pricing plan and the migration as its token.
         let none = mock!(Billing::list_billing_groups).then_output(|| ListBillingGroupsOutput::builder().build());

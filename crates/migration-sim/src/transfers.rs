@@ -181,12 +181,11 @@ impl SimAws {
         let mut w = self.world();
         w.transfers.refresh(now);
         SimAws::count(&mut w, "ListInboundResponsibilityTransfers");
-        // Reuse: a REQUESTED transfer to the same account and start is ours already.
-        if let Some(t) = w.transfers.transfers.iter().find(|t| {
-            t.transfer.customer_account == inv.account
-                && t.transfer.status == TransferStatus::Requested
-                && t.transfer.start_at == inv.start_at
-        }) {
+        // Reuse: a REQUESTED transfer to the same account is ours already (the account lock),
+        // one with the same start preferred, as the AWS adapter does.
+        let open = |t: &&SimTransfer| t.transfer.customer_account == inv.account && t.transfer.status == TransferStatus::Requested;
+        let mut candidates = w.transfers.transfers.iter().filter(open);
+        if let Some(t) = candidates.clone().find(|t| t.transfer.start_at == inv.start_at).or_else(|| candidates.next()) {
             return Ok(SentTransfer { handshake: t.handshake.clone(), transfer: t.transfer.clone() });
         }
         SimAws::count(&mut w, "InviteOrganizationToTransferResponsibility");
@@ -291,7 +290,7 @@ impl SimAws {
         });
         if !accepted {
             return Err(TransferError::Other(
-                "ValidationException (BILLING_GROUP_INVALID_RESPONSIBILITY_TRANSFER): the transfer is not accepted (simulated)".into(),
+                "ValidationException: the responsibility transfer is not accepted (simulated; AWS's reason code for this is not documented)".into(),
             ));
         }
         let n = w.transfers.groups.len() + 1;

@@ -712,7 +712,7 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
         functions_runtime::step_handler(&schedule, Step::ScheduleHardening, event(step(id))).await.unwrap();
     }
 
-    billing_transfer_paths(&world, &setup, &api).await;
+    billing_transfer_paths(&world, &setup).await;
 
     // hardening-scan: the baseline OUs checked and given their SCPs (ListPoliciesForTarget,
     // AttachPolicy on each OU), then both Full Hardening accounts, from the root to the
@@ -746,7 +746,7 @@ fn ports_at(world: &World, function: &str, d: Doubles, at: DateTime<Utc>) -> Por
 /// invitation, and one found sent already), wait-for-handshake (accepted at once; still open;
 /// unanswered after the last day to accept, withdrawn), the customer's cancel, the watcher's
 /// sweep (accepted; unanswered too late, withdrawn) and confirm-transfer at the start.
-async fn billing_transfer_paths(world: &World, setup: &DynamoStore, api: &api::Api) {
+async fn billing_transfer_paths(world: &World, setup: &DynamoStore) {
     let accepted: &'static [(&str, Rts)] = &[(TRANSFERS, Rts::Accepted), (TRANSFER_SWEPT, Rts::Accepted)];
     let accounts = [TRANSFERS, TRANSFER_REUSED, TRANSFER_MISSED, TRANSFER_SWEPT, TRANSFER_SWEPT_MISSED, TRANSFER_CANCELED];
     let mut ids = Vec::new();
@@ -777,10 +777,13 @@ async fn billing_transfer_paths(world: &World, setup: &DynamoStore, api: &api::A
         with_transfers(doubles(&[], &[], Start::Succeeds), &[], accepted),
         accept_by + Duration::hours(1),
     );
-    let outcome = functions_runtime::step_handler(&late_wait, Step::WaitForHandshake, event(waiting(missed))).await;
-    if let Err(e) = outcome {
-        assert_eq!(lambda_runtime::Diagnostic::from(e).error_type, "Migration.TransferWindowMissed");
-    }
+    // The wait step withdraws the invitation nobody can accept any more and tells the
+    // execution through its token (SendTaskFailure), so the step itself succeeds.
+    functions_runtime::step_handler(&late_wait, Step::WaitForHandshake, event(waiting(missed))).await.expect("the wait step runs");
+    let late = setup.get(missed).await.unwrap().unwrap();
+    let handshake = late.billing_transfer.as_ref().and_then(|bt| bt.handshake.as_ref()).expect("invited");
+    assert_eq!(handshake.state, migration::record::HandshakeState::Canceled, "the invitation was withdrawn");
+    assert!(late.due_at.is_none() && late.task_token.is_none(), "nothing waits on it any more");
 
     let cancel = api::ApiRequest::new(
         api::http::Method::POST,
@@ -792,7 +795,6 @@ async fn billing_transfer_paths(world: &World, setup: &DynamoStore, api: &api::A
         api::Api::new(world.ports("api", with_transfers(doubles(&[], &[], Start::Succeeds), &[], &[])), api::ApiConfig::default());
     let response = transfer_api.handle(cancel).await;
     assert_eq!(response.status.as_u16(), 200, "cancel a billing transfer: {}", response.json());
-    let _ = api;
 
     let watcher = ports_at(
         world,

@@ -74,10 +74,16 @@ pub(crate) async fn invite_transfer(ports: &Ports, record: Migration) -> Result<
         migration: record.id,
     };
     let sent = ports.transfers.invite(&invitation).await?;
+    // The start AWS has: an invitation a retry found open may name an earlier month than
+    // this attempt computed (the default month moves on eight days before a month starts).
+    let start_month = BillingMonth::containing(sent.transfer.start_at);
+    if sent.transfer.start_at != invitation.start_at {
+        warn!(start_at = %sent.transfer.start_at.to_rfc3339(), "the open invitation found starts in another month than computed");
+    }
     let note = format!(
         "billing transfer {} invited to start {}; the customer's management account accepts by {}",
         sent.transfer.id,
-        invitation.start_at.to_rfc3339(),
+        sent.transfer.start_at.to_rfc3339(),
         start_month.accept_by().to_rfc3339()
     );
     let mut change = ChangeBuilder::new(&record, system("invite"), now).transition(Status::TransferInvited, note)?;
@@ -103,7 +109,7 @@ pub(crate) async fn invite_transfer(ports: &Ports, record: Migration) -> Result<
         }
         Err(e) => return Err(e.into()),
     }
-    info!(transfer_id = %sent.transfer.id, start_at = %invitation.start_at.to_rfc3339(), "billing transfer invited");
+    info!(transfer_id = %sent.transfer.id, start_at = %sent.transfer.start_at.to_rfc3339(), "billing transfer invited");
     Ok(output(&change.record))
 }
 
@@ -354,6 +360,10 @@ pub enum TerminateError {
     Month(MonthError),
     #[error(transparent)]
     Refused(TransferError),
+    /// Ended already, at another end than the one asked (by the other side, or an earlier
+    /// request).
+    #[error("the billing transfer already ends at {}", .0.map_or_else(|| "an end AWS does not give".to_owned(), |e| e.to_rfc3339()))]
+    EndsAlready(Option<DateTime<Utc>>),
     #[error(transparent)]
     Step(StepError),
 }
@@ -406,11 +416,17 @@ pub async fn terminate_transfer(
     let transfer_id = bt.transfer_id.clone().ok_or(TerminateError::NotTerminable(record.status))?;
     let transfer = match ports.transfers.terminate(&transfer_id, end_month.end()).await {
         Ok(t) => t,
-        // Ended already (by either side): what AWS has is the answer.
-        Err(TransferError::AlreadyInStatus(_)) => {
-            ports.transfers.describe(&transfer_id).await.map_err(|e| TerminateError::Step(e.into()))?
+        // Ended already (by either side), or a transition AWS refuses: what AWS has decides.
+        // The same end asked again is done; another end is not what was asked.
+        Err(e @ (TransferError::AlreadyInStatus(_) | TransferError::InvalidTransition(_))) => {
+            let t = ports.transfers.describe(&transfer_id).await.map_err(|e| TerminateError::Step(e.into()))?;
+            match (t.status, t.end_at) {
+                (TransferStatus::Withdrawn, Some(end)) if end == end_month.end() => t,
+                (TransferStatus::Withdrawn, end) => return Err(TerminateError::EndsAlready(end)),
+                _ => return Err(TerminateError::Refused(e)),
+            }
         }
-        Err(e @ (TransferError::Refused { .. } | TransferError::InvalidTransition(_))) => return Err(TerminateError::Refused(e)),
+        Err(e @ TransferError::Refused { .. }) => return Err(TerminateError::Refused(e)),
         Err(e) => return Err(TerminateError::Step(e.into())),
     };
     let record = update_with_retry(ports, record.id, |current| {
