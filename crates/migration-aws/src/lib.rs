@@ -238,6 +238,9 @@ impl AwsPorts {
             support: or_unavailable(support, || unavailable("the support probe")),
             executions: or_unavailable(executions, || unavailable("the executions port")),
             transfers: or_unavailable(transfers, || unavailable("the billing-transfer port")),
+            // No function takes the usage snapshot yet (its step is not in the definition).
+            usage: unavailable("the usage-history port"),
+            snapshots: unavailable("the snapshot bucket"),
             clock,
             settings: Arc::new(settings),
         }

@@ -242,6 +242,35 @@ impl BillingTransfers for Unavailable {
     }
 }
 
+#[async_trait]
+impl migration::usage::UsageHistory for Unavailable {
+    async fn cost_and_usage(
+        &self,
+        _: &CustomerSession,
+        _: &migration::usage::UsageQuery,
+        _: Option<&str>,
+    ) -> Result<migration::usage::UsagePage, migration::usage::UsageError> {
+        Err(migration::usage::UsageError::Other(format!("cost_and_usage: {}", self.0)))
+    }
+    async fn active_cost_allocation_tags(
+        &self,
+        _: &CustomerSession,
+        _: Option<&str>,
+    ) -> Result<(Vec<migration::usage::CostAllocationTag>, Option<String>), migration::usage::UsageError> {
+        Err(migration::usage::UsageError::Other(format!("active_cost_allocation_tags: {}", self.0)))
+    }
+}
+
+#[async_trait]
+impl migration::usage::SnapshotStore for Unavailable {
+    async fn put(&self, _: &str, _: Vec<u8>, _: &str) -> Result<(), String> {
+        Err(format!("put: {}", self.0))
+    }
+    async fn download_link(&self, _: &str, _: chrono::Duration) -> Result<String, String> {
+        Err(format!("download_link: {}", self.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use migration::StepError;

@@ -177,6 +177,9 @@ pub struct SimAws {
     world: Arc<Mutex<World>>,
     clock: Arc<dyn Clock>,
     partner: AwsAccountId,
+    /// Cost Explorer of every customer account, and the snapshot bucket.
+    usage: crate::usage::SimUsage,
+    snapshots: crate::usage::MemorySnapshots,
 }
 
 impl SimAws {
@@ -187,7 +190,23 @@ impl SimAws {
             scps: BTreeSet::from([FULL_AWS_ACCESS.to_owned()]),
             ..World::default()
         };
-        Self { world: Arc::new(Mutex::new(world)), clock, partner }
+        Self {
+            world: Arc::new(Mutex::new(world)),
+            clock,
+            partner,
+            usage: crate::usage::SimUsage::default(),
+            snapshots: crate::usage::MemorySnapshots::default(),
+        }
+    }
+
+    /// The customers' Cost Explorer.
+    pub fn usage(&self) -> crate::usage::SimUsage {
+        self.usage.clone()
+    }
+
+    /// The snapshot bucket.
+    pub fn snapshots(&self) -> crate::usage::MemorySnapshots {
+        self.snapshots.clone()
     }
 
     /// CreateOrganizationalUnit under the root: the new OU carries FullAWSAccess only.

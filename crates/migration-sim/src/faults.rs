@@ -383,6 +383,9 @@ pub fn faulty_ports(ports: &Ports, faults: &Arc<Faults>) -> Ports {
         support: Arc::new(FaultySupport::new(ports.support.clone(), faults.clone())),
         executions: Arc::new(FaultyExecutions::new(ports.executions.clone(), faults.clone())),
         transfers: Arc::new(FaultyTransfers::new(ports.transfers.clone(), faults.clone())),
+        // Not decorated yet: the snapshot step is not in the definition the soak runs.
+        usage: ports.usage.clone(),
+        snapshots: ports.snapshots.clone(),
         clock: ports.clock.clone(),
         settings: ports.settings.clone(),
     }

@@ -34,6 +34,8 @@ impl SimAws {
             support: Arc::new(self.support()),
             executions,
             transfers: Arc::new(self.billing_transfers()),
+            usage: Arc::new(self.usage()),
+            snapshots: Arc::new(self.snapshots()),
             clock,
             settings: Arc::new(settings),
         }

@@ -101,3 +101,69 @@ async fn the_requests_are_bounded_and_a_bucket_failure_saves_no_manifest() {
     assert_eq!(failure.error.code(), "SNAPSHOT_NOT_STORED");
     assert!(bucket.get(&format!("{}manifest.json", usage::prefix(id()))).is_none());
 }
+
+mod step {
+    //! The snapshot step on a validated migration of the seeded customer.
+    use migration::Status;
+    use migration::ports::MigrationStore;
+    use migration::request::AccessLevel;
+    use migration::steps;
+    use migration::usage::SnapshotState;
+    use migration_sim::fixtures::{self, Fixture};
+    use migration_sim::usage::CostExplorer;
+
+    async fn validated() -> (Fixture, migration::MigrationId) {
+        let (f, _) = Fixture::with_recorder(super::now()).await;
+        let id = steps::create_migration(&f.ports, &fixtures::admin(), &fixtures::request(AccessLevel::Optimized), None)
+            .await
+            .unwrap()
+            .record
+            .id;
+        steps::validate(&f.ports, id).await.unwrap();
+        (f, id)
+    }
+
+    #[tokio::test]
+    async fn the_snapshot_is_recorded_once_and_the_migration_goes_on() {
+        let (f, id) = validated().await;
+        let record = steps::snapshot_usage(&f.ports, id).await.expect("taken");
+        assert_eq!(record.status, Status::Validated);
+        let Some(SnapshotState::Taken { months, files, requests, .. }) = &record.usage_snapshot else {
+            panic!("{:?}", record.usage_snapshot)
+        };
+        assert_eq!((*months, files.len(), *requests), (13, 4, f.sim.usage().requests()));
+        let history = f.store.history(id).await.unwrap();
+        assert!(history.last().unwrap().note.starts_with("usage snapshot taken: 13 months"), "{:?}", history.last());
+        // Again: nothing more is read or written.
+        let requests = f.sim.usage().requests();
+        steps::snapshot_usage(&f.ports, id).await.unwrap();
+        assert_eq!((f.sim.usage().requests(), f.store.history(id).await.unwrap().len()), (requests, history.len()));
+        assert_eq!(f.sim.snapshots().keys().len(), 4);
+    }
+
+    #[tokio::test]
+    async fn a_role_without_cost_explorer_leaves_a_named_reason_and_no_file() {
+        let (f, id) = validated().await;
+        f.sim.usage().set(&fixtures::account(), CostExplorer::Denied);
+        let record = steps::snapshot_usage(&f.ports, id).await.expect("the migration goes on");
+        let Some(SnapshotState::Failed { code, remediation, retryable, .. }) = &record.usage_snapshot else { panic!() };
+        assert_eq!((code.as_str(), *retryable), ("COST_EXPLORER_ACCESS_DENIED", false));
+        assert!(remediation.contains("ce:GetCostAndUsage"));
+        assert!(f.sim.snapshots().keys().is_empty());
+        // The customer fixes the role; the step taken again saves the snapshot.
+        f.sim.usage().set(&fixtures::account(), CostExplorer::Enabled);
+        let record = steps::snapshot_usage(&f.ports, id).await.unwrap();
+        assert!(matches!(record.usage_snapshot, Some(SnapshotState::Taken { .. })));
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retried_by_the_definition_and_records_nothing() {
+        let (f, id) = validated().await;
+        f.sim.usage().set(&fixtures::account(), CostExplorer::Throttled);
+        let before = f.store.history(id).await.unwrap().len();
+        let err = steps::snapshot_usage(&f.ports, id).await.unwrap_err();
+        assert_eq!(err.name(), "Migration.Transient");
+        assert_eq!(f.store.history(id).await.unwrap().len(), before);
+        assert!(f.store.get(id).await.unwrap().unwrap().usage_snapshot.is_none());
+    }
+}

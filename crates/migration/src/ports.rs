@@ -303,6 +303,10 @@ pub struct Ports {
     pub executions: Arc<dyn Executions>,
     /// Billing transfers, through the partner's management account.
     pub transfers: Arc<dyn crate::transfer::BillingTransfers>,
+    /// Cost Explorer, through the customer's role (the usage snapshot).
+    pub usage: Arc<dyn crate::usage::UsageHistory>,
+    /// Where usage snapshots are kept.
+    pub snapshots: Arc<dyn crate::usage::SnapshotStore>,
     pub clock: Arc<dyn Clock>,
     pub settings: Arc<crate::settings::Settings>,
 }

@@ -333,6 +333,9 @@ pub struct Migration {
     /// A billing transfer's month, invitation and transfer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_transfer: Option<BillingTransferState>,
+    /// The usage snapshot, once one was attempted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_snapshot: Option<crate::usage::SnapshotState>,
     /// The organization the account leaves by a direct transfer, as validate saw it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direct_transfer: Option<crate::readiness::DirectTransfer>,
@@ -374,6 +377,7 @@ impl Migration {
             requested_at: now,
             kind: request.kind,
             billing_transfer: (request.kind == MigrationKind::BillingTransfer).then(|| BillingTransferState::new(request.start_month, now)),
+            usage_snapshot: None,
             provider_name: request.provider_name,
             aws_account_id: request.aws_account_id,
             role_arn: request.role_arn,

@@ -288,6 +288,38 @@ impl fmt::Display for SnapshotFailure {
     }
 }
 
+/// A migration's usage snapshot as the record keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SnapshotState {
+    /// Saved under [`prefix`]: what it holds.
+    Taken { taken_at: DateTime<Utc>, months: u32, rows: usize, files: Vec<String>, requests: u32 },
+    /// Not taken, and why.
+    Failed { at: DateTime<Utc>, code: String, remediation: String, retryable: bool, requests: u32 },
+}
+
+impl SnapshotState {
+    pub fn taken(manifest: &SnapshotManifest) -> Self {
+        SnapshotState::Taken {
+            taken_at: manifest.taken_at,
+            months: manifest.months(),
+            rows: manifest.rows(),
+            files: manifest.files.iter().map(|f| f.name.clone()).chain(["manifest.json".to_owned()]).collect(),
+            requests: manifest.requests,
+        }
+    }
+
+    pub fn failed(failure: &SnapshotFailure, at: DateTime<Utc>) -> Self {
+        SnapshotState::Failed {
+            at,
+            code: failure.error.code().to_owned(),
+            remediation: failure.error.remediation().to_owned(),
+            retryable: failure.error.retryable(),
+            requests: failure.requests,
+        }
+    }
+}
+
 /// The prefix of a migration's snapshot in the bucket.
 pub fn prefix(migration: MigrationId) -> String {
     format!("migrations/{migration}/usage/")

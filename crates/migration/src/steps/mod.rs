@@ -14,6 +14,7 @@ mod record_failure;
 mod reference;
 mod resolve;
 mod schedule_hardening;
+mod snapshot;
 pub(crate) mod transfer;
 mod validate;
 mod wait_for_handshake;
@@ -31,6 +32,7 @@ pub use resolve::{
     SweepReport, WatcherRun, account_joined, execution_timed_out, resolve_handshake, sweep_handshakes, sweep_unstarted, watcher_run,
 };
 pub use schedule_hardening::{ScheduleOutput, schedule_hardening};
+pub use snapshot::snapshot_usage;
 pub use transfer::{
     ConfirmOutput, SOURCE_NAME, TerminateError, confirm_transfer, end_transfer, end_transfer_as_operator, resolve_transfer,
     terminate_transfer,
