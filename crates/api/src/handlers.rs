@@ -170,7 +170,11 @@ impl Api {
             Command::GetMigration { caller, id } => {
                 record_migration(id);
                 let record = self.own_migration(&caller, id).await?;
-                Ok(Reply::ok(self.view(&record).await?))
+                let mut view = self.view(&record).await?;
+                if migration::rules::check_administrator(&caller).is_ok() {
+                    self.sign_snapshot_links(&mut view, id).await;
+                }
+                Ok(Reply::ok(view))
             }
             Command::ListMigrations { caller, status, limit, cursor } => {
                 let query = ListQuery::org(caller.org, status);
@@ -273,6 +277,25 @@ impl Api {
                 }
             }
         }
+    }
+
+    /// Fresh download links of a taken usage snapshot. A link that cannot be signed leaves the
+    /// view without links (logged), never the read failed.
+    async fn sign_snapshot_links(&self, view: &mut views::MigrationView, id: MigrationId) {
+        let Some(snapshot) = view.usage_snapshot.as_mut() else { return };
+        let migration::usage::SnapshotState::Taken { files, .. } = &snapshot.state else { return };
+        let expires_in = chrono::Duration::minutes(views::SNAPSHOT_LINK_MINUTES);
+        let mut links = Vec::new();
+        for name in files {
+            match self.ports.snapshots.download_link(&format!("{}{name}", migration::usage::prefix(id)), expires_in).await {
+                Ok(url) => links.push(views::SnapshotFileLink { name: name.clone(), url }),
+                Err(e) => {
+                    warn!(error = %e, "a usage snapshot link could not be signed");
+                    return;
+                }
+            }
+        }
+        snapshot.download = Some(views::SnapshotDownloadView { expires_at: self.ports.clock.now() + expires_in, files: links });
     }
 
     /// `GET /admin/migrations/{id}`'s answer, which the operator's actions answer too.

@@ -40,6 +40,9 @@ pub struct MigrationView {
     pub kind: MigrationKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub billing_transfer: Option<BillingTransferView>,
+    /// The account's cost and usage history, saved before the move, once attempted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_snapshot: Option<UsageSnapshotView>,
     /// The organization the account leaves on acceptance, when it is a member of another.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direct_transfer: Option<DirectTransferView>,
@@ -240,6 +243,32 @@ pub struct BillingTransferGuidance {
     pub acceptance: &'static str,
 }
 
+/// The usage snapshot as the status API shows it: what it holds, or why it was not taken.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsageSnapshotView {
+    #[serde(flatten)]
+    pub state: migration::usage::SnapshotState,
+    /// To the organization's administrators only, on `GET /migrations/{id}`: a link per
+    /// file, freshly signed on each read, valid for [`SNAPSHOT_LINK_MINUTES`] minutes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download: Option<SnapshotDownloadView>,
+}
+
+/// How long a snapshot's download links work.
+pub const SNAPSHOT_LINK_MINUTES: i64 = 15;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotDownloadView {
+    pub expires_at: DateTime<Utc>,
+    pub files: Vec<SnapshotFileLink>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotFileLink {
+    pub name: String,
+    pub url: String,
+}
+
 /// A billing transfer's side of a migration.
 #[derive(Debug, Clone, Serialize)]
 pub struct BillingTransferView {
@@ -350,6 +379,7 @@ fn view_for(m: &Migration, history: &[HistoryEvent], viewer: Viewer) -> Migratio
             .collect(),
         acknowledgements: m.acknowledgements,
         kind: m.kind,
+        usage_snapshot: m.usage_snapshot.as_ref().map(|s| UsageSnapshotView { state: s.clone(), download: None }),
         billing_transfer: m.billing_transfer.as_ref().map(|bt| BillingTransferView {
             start_month: bt.start_month,
             start_at: bt.start_at(),

@@ -246,3 +246,31 @@ async fn a_migration_waiting_for_the_daily_invitation_quota_says_when_its_invita
     let list = w.call(get("/migrations", user())).await.json();
     assert_eq!(list["items"][0]["next_action"]["code"], "WAIT_FOR_INVITATION");
 }
+
+#[tokio::test]
+async fn the_usage_snapshot_is_shown_and_only_administrators_get_its_download_links() {
+    let w = World::new().await;
+    let id = w.create().await;
+    let mid = id.parse().unwrap();
+    steps::validate(&w.fixture.ports, mid).await.unwrap();
+    steps::snapshot_usage(&w.fixture.ports, mid).await.unwrap();
+
+    let admin_view = w.call(get(&format!("/migrations/{id}"), admin())).await.json();
+    let snapshot = &admin_view["usage_snapshot"];
+    assert_eq!((snapshot["state"].as_str(), snapshot["months"].as_u64()), (Some("taken"), Some(13)), "{snapshot}");
+    let links = snapshot["download"]["files"].as_array().expect("links for an administrator");
+    assert_eq!(links.len(), 4);
+    // Each link downloads the file it names, from the migration's own prefix.
+    let bucket = w.fixture.sim.snapshots();
+    for link in links {
+        let (body, _) = bucket.follow(link["url"].as_str().unwrap()).expect("the link downloads");
+        assert!(!body.is_empty());
+        assert!(link["url"].as_str().unwrap().contains(&format!("migrations/{id}/usage/{}", link["name"].as_str().unwrap())));
+    }
+    // Signed afresh on each read; a user of the organization sees the snapshot, not its links.
+    let user_view = w.call(get(&format!("/migrations/{id}"), user())).await.json();
+    assert_eq!(user_view["usage_snapshot"]["state"], "taken");
+    assert!(user_view["usage_snapshot"].get("download").is_none(), "{}", user_view["usage_snapshot"]);
+    // Another organization learns nothing of it.
+    assert_eq!(w.call(get(&format!("/migrations/{id}"), other_org_admin())).await.status, 404);
+}
