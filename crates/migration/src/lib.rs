@@ -15,6 +15,7 @@ pub mod readiness;
 pub mod record;
 pub mod request;
 pub mod rules;
+pub mod session;
 pub mod settings;
 pub mod status;
 pub mod steps;

@@ -1,7 +1,6 @@
 //! The ports: what the domain needs from the world. Adapters implement them: in memory in
 //! `migration-sim`, on AWS in `migration-aws`.
 
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -158,24 +157,9 @@ pub trait Organizations: Send + Sync {
     async fn tag_account(&self, account: &AwsAccountId, tags: &[(String, String)]) -> Result<(), OrgError>;
 }
 
-/// Temporary credentials of the customer role.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CustomerSession {
-    pub account_id: AwsAccountId,
-    pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-impl fmt::Debug for CustomerSession {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CustomerSession")
-            .field("account_id", &self.account_id)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}
+/// Temporary credentials of the customer role (in its own module: the usage snapshot's ports
+/// take it too, and the ports name those).
+pub use crate::session::CustomerSession;
 
 /// The customer's account, through the role they created for the partner.
 #[async_trait]

@@ -335,7 +335,7 @@ pub struct Migration {
     pub billing_transfer: Option<BillingTransferState>,
     /// The usage snapshot, once one was attempted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub usage_snapshot: Option<crate::usage::SnapshotState>,
+    pub usage_snapshot: Option<SnapshotState>,
     /// The organization the account leaves by a direct transfer, as validate saw it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direct_transfer: Option<crate::readiness::DirectTransfer>,
@@ -588,6 +588,16 @@ pub struct IdempotencyRecord {
     pub migration_id: MigrationId,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// A migration's usage snapshot as the record keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum SnapshotState {
+    /// Saved under [`prefix`]: what it holds.
+    Taken { taken_at: DateTime<Utc>, months: u32, rows: usize, files: Vec<String>, requests: u32 },
+    /// Not taken, and why.
+    Failed { at: DateTime<Utc>, code: String, remediation: String, retryable: bool, requests: u32 },
 }
 
 #[cfg(test)]

@@ -23,7 +23,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::ids::MigrationId;
-use crate::ports::CustomerSession;
+/// The record keeps the snapshot's state (defined with the record, which imports nothing of
+/// this module).
+pub use crate::record::SnapshotState;
+use crate::session::CustomerSession;
 
 /// The metrics of every query, in this order in every file.
 pub const METRICS: [&str; 4] = ["UnblendedCost", "AmortizedCost", "NetUnblendedCost", "UsageQuantity"];
@@ -286,16 +289,6 @@ impl fmt::Display for SnapshotFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (after {} Cost Explorer requests)", self.error, self.requests)
     }
-}
-
-/// A migration's usage snapshot as the record keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum SnapshotState {
-    /// Saved under [`prefix`]: what it holds.
-    Taken { taken_at: DateTime<Utc>, months: u32, rows: usize, files: Vec<String>, requests: u32 },
-    /// Not taken, and why.
-    Failed { at: DateTime<Utc>, code: String, remediation: String, retryable: bool, requests: u32 },
 }
 
 impl SnapshotState {
