@@ -51,6 +51,10 @@ class Resolver:
                 return f"arn:{partition}:dynamodb:{region}:{account}:table/{name}"
             if kind == "AWS::SQS::Queue":
                 return f"arn:{partition}:sqs:{region}:{account}:{name}"
+            if kind == "AWS::S3::Bucket":
+                return f"arn:{partition}:s3:::{name}"
+            if kind == "AWS::KMS::Key":
+                return f"arn:{partition}:kms:{region}:{account}:key/{name}"
             if kind == "AWS::Events::EventBus":
                 return f"arn:{partition}:events:{region}:{account}:event-bus/{name}"
             return f"arn:{partition}:test:{region}:{account}:{kind}/{name}"

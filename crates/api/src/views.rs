@@ -43,6 +43,8 @@ pub struct MigrationView {
     /// The account's cost and usage history, saved before the move, once attempted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage_snapshot: Option<UsageSnapshotView>,
+    /// The request asked the migration to wait for a usage snapshot.
+    pub usage_snapshot_required: bool,
     /// The organization the account leaves on acceptance, when it is a member of another.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direct_transfer: Option<DirectTransferView>,
@@ -380,6 +382,7 @@ fn view_for(m: &Migration, history: &[HistoryEvent], viewer: Viewer) -> Migratio
         acknowledgements: m.acknowledgements,
         kind: m.kind,
         usage_snapshot: m.usage_snapshot.as_ref().map(|s| UsageSnapshotView { state: s.clone(), download: None }),
+        usage_snapshot_required: m.usage_snapshot_required,
         billing_transfer: m.billing_transfer.as_ref().map(|bt| BillingTransferView {
             start_month: bt.start_month,
             start_at: bt.start_at(),

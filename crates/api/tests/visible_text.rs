@@ -153,8 +153,18 @@ const FIELDS: &[Field] = &[
 
 /// The string properties of request bodies that are identifiers, with patterns of their own
 /// (ASCII), enums or a month: everything else is free text under the visible-text rule.
-const IDENTIFIERS: &[&str] =
-    &["aws_account_id", "role_arn", "access_level", "external_id", "territory", "documents.url", "kind", "start_month", "end_month"];
+const IDENTIFIERS: &[&str] = &[
+    "aws_account_id",
+    "role_arn",
+    "access_level",
+    "external_id",
+    "territory",
+    "documents.url",
+    "kind",
+    "start_month",
+    "end_month",
+    "usage_snapshot",
+];
 
 fn body_of(field: &Field, value: &str) -> Value {
     let mut body = match field.schema {

@@ -34,13 +34,15 @@ pub enum Function {
 }
 
 impl Function {
-    pub const ALL: [Function; 9] = [
+    pub const ALL: [Function; 11] = [
         Function::Step(Step::Validate),
+        Function::Step(Step::SnapshotUsage),
         Function::Step(Step::Invite),
         Function::Step(Step::WaitForHandshake),
         Function::Step(Step::CheckSupport),
         Function::Step(Step::ScheduleHardening),
         Function::Step(Step::RecordFailure),
+        Function::Step(Step::ConfirmTransfer),
         Function::HandshakeWatcher,
         Function::HardeningScan,
         Function::Api,
@@ -67,6 +69,9 @@ impl Function {
         match self {
             // The program rules: the customer's role, their organization, their plan.
             Function::Step(Step::Validate) => Needs { customer_access: true, support: true, ..store },
+            // Cost Explorer through the customer's role (which also reads whether the account
+            // manages an organization), and the bucket it is saved to.
+            Function::Step(Step::SnapshotUsage) => Needs { customer_access: true, usage: true, snapshots: true, ..store },
             // Membership, then the invitation (or the billing-transfer invitation).
             Function::Step(Step::Invite) => Needs { organizations: true, transfers: true, ..store },
             // The handshake's (or the transfer's) state, and the token when it is decided.
@@ -81,8 +86,8 @@ impl Function {
             // Membership, OUs, SCPs and tags; the customer's role for Full Hardening.
             Function::HardeningScan => Needs { organizations: true, customer_access: true, ..store },
             // Create starts the execution; cancel cancels the invitation and stops it; a
-            // billing transfer's end is asked of AWS.
-            Function::Api => Needs { organizations: true, executions: true, transfers: true, ..store },
+            // billing transfer's end is asked of AWS; the usage snapshot's links are signed.
+            Function::Api => Needs { organizations: true, executions: true, transfers: true, snapshots: true, ..store },
         }
     }
 
@@ -92,8 +97,10 @@ impl Function {
     pub const fn features(self) -> &'static [&'static str] {
         match self {
             Function::Step(Step::Validate) => &["organizations", "sts", "support"],
+            Function::Step(Step::SnapshotUsage) => &["organizations", "sts", "usage", "snapshots"],
             Function::Step(Step::Invite) => &["organizations", "transfers"],
-            Function::Step(Step::WaitForHandshake) | Function::HandshakeWatcher | Function::Api => &["organizations", "sfn", "transfers"],
+            Function::Step(Step::WaitForHandshake) | Function::HandshakeWatcher => &["organizations", "sfn", "transfers"],
+            Function::Api => &["organizations", "sfn", "transfers", "snapshots"],
             Function::Step(Step::ConfirmTransfer) => &["transfers"],
             Function::Step(Step::CheckSupport) => &["sts", "support"],
             Function::Step(Step::ScheduleHardening) | Function::Step(Step::RecordFailure) => &[],
@@ -113,6 +120,8 @@ pub fn only(ports: Ports, needs: Needs) -> Ports {
         support: if needs.support { ports.support } else { refuse("the support probe") },
         executions: if needs.executions { ports.executions } else { refuse("the executions port") },
         transfers: if needs.transfers { ports.transfers } else { refuse("the billing-transfer port") },
+        usage: if needs.usage { ports.usage } else { refuse("the usage-history port") },
+        snapshots: if needs.snapshots { ports.snapshots } else { refuse("the snapshot bucket") },
         ..ports
     }
 }
@@ -134,6 +143,10 @@ pub struct Config {
     pub scan_organizations_interval: Duration,
     /// The CloudWatch namespace of the EMF metrics (`METRICS_NAMESPACE`).
     pub metrics_namespace: String,
+    /// The usage snapshots' bucket and KMS key (`SNAPSHOT_BUCKET`, `SNAPSHOT_KMS_KEY_ARN`),
+    /// given only to the functions that write or sign them.
+    pub snapshot_bucket: Option<String>,
+    pub snapshot_kms_key: Option<String>,
 }
 
 impl Config {
@@ -151,6 +164,8 @@ impl Config {
             metrics_namespace: lookup("METRICS_NAMESPACE")
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| metrics::DEFAULT_NAMESPACE.to_owned()),
+            snapshot_bucket: lookup("SNAPSHOT_BUCKET").filter(|v| !v.trim().is_empty()),
+            snapshot_kms_key: lookup("SNAPSHOT_KMS_KEY_ARN").filter(|v| !v.trim().is_empty()),
         })
     }
 
@@ -161,8 +176,17 @@ impl Config {
     /// ([`metrics::MeteredStore`]).
     pub async fn ports(&self, function: Function) -> Result<Ports, NotBuilt> {
         metrics::init(&self.metrics_namespace, function.name());
-        let aws = migration_aws::AwsPorts::from_env(function.needs(), &self.table_name, &self.state_machine_arn).await?;
+        let aws = migration_aws::AwsPorts::from_env(function.needs(), &self.resources()).await?;
         Ok(metered(aws.into_ports(Arc::new(SystemClock), self.settings.clone())))
+    }
+
+    /// The stack's resources the adapters address.
+    pub fn resources(&self) -> migration_aws::Resources {
+        let resources = migration_aws::Resources::new(&self.table_name, &self.state_machine_arn);
+        match &self.snapshot_bucket {
+            Some(bucket) => resources.with_snapshot_bucket(bucket, self.snapshot_kms_key.as_deref()),
+            None => resources,
+        }
     }
 
     /// The hardening scan's ports: its AWS adapters, with Organizations calls paced.

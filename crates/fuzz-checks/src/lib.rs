@@ -99,6 +99,7 @@ pub fn answer_http_api_event(data: &[u8]) -> Option<ApiResponse> {
 fn payload_of(call: &StepCall) -> Value {
     match call {
         StepCall::Validate(id)
+        | StepCall::SnapshotUsage(id)
         | StepCall::Invite(id)
         | StepCall::CheckSupport(id)
         | StepCall::ScheduleHardening(id)

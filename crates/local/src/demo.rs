@@ -122,6 +122,8 @@ pub struct DemoReport {
     pub migration_id: MigrationId,
     /// A billing transfer's: when the partner started paying the bill.
     pub billing_starts_at: Option<DateTime<Utc>>,
+    /// What the usage snapshot saved before the invitation, or why it could not.
+    pub usage_snapshot: Option<migration::usage::SnapshotState>,
     pub outcome: Status,
     pub expected: Status,
     /// The execution's state transitions, as Step Functions bills them.
@@ -139,6 +141,9 @@ struct Timeline {
     start: DateTime<Utc>,
     feed: broadcast::Receiver<StatusChanged>,
     changes: usize,
+    store: std::sync::Arc<migration_sim::MemoryStore>,
+    /// The history entries already printed besides the status changes (the usage snapshot's).
+    printed: std::collections::BTreeSet<u64>,
 }
 
 impl Timeline {
@@ -148,20 +153,35 @@ impl Timeline {
     }
 
     /// Prints the status changes published since the last call, and what the customer is
-    /// asked to do: the API's `next_action` (`migration::progress`), word for word.
-    fn drain(&mut self) {
+    /// asked to do: the API's `next_action` (`migration::progress`), word for word. The usage
+    /// snapshot's entries of the history (progress inside VALIDATED) come in their place.
+    async fn drain(&mut self) {
         while let Ok(e) = self.feed.try_recv() {
+            let history = self.store.history(e.migration_id).await.unwrap_or_default();
+            for h in history.iter().filter(|h| h.seq < e.seq && h.note.starts_with("usage snapshot")) {
+                if self.printed.insert(h.seq) {
+                    println!("  {}  {:<26} {:<26} {}", self.elapsed(h.at), "", "", h.note);
+                }
+            }
             self.changes += 1;
             let from = e.from.map_or_else(|| "-".to_owned(), |s| s.to_string());
             println!("  {}  {:<26} {:<26} {}", self.elapsed(e.at), from, e.to.to_string(), e.note);
             if let Some((_, title)) = progress::asked_on_reaching(e.to) {
-                println!("  {}  {:<26} {:<26} customer is asked: {title}", self.elapsed(e.at), "", "");
+                // The acceptance ends the account's Cost Explorer history: download it first.
+                let first = if matches!(e.to, Status::Invited | Status::TransferInvited)
+                    && history.iter().any(|h| h.seq < e.seq && h.note.starts_with("usage snapshot taken"))
+                {
+                    "Download your usage history (usage_snapshot), then: "
+                } else {
+                    ""
+                };
+                println!("  {}  {:<26} {:<26} customer is asked: {first}{title}", self.elapsed(e.at), "", "");
             }
         }
     }
 
-    fn customer(&mut self, at: DateTime<Utc>, what: &str) {
-        self.drain();
+    async fn customer(&mut self, at: DateTime<Utc>, what: &str) {
+        self.drain().await;
         println!("  {}  {:<26} {:<26} customer: {what}", self.elapsed(at), "", "");
     }
 }
@@ -180,7 +200,7 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport, StepError> {
         f.sim.upgrade_support_after_checks(&fixtures::account(), checks + 1, SimSupportPlan::BusinessSupportPlus);
     }
     customer.set_up(&f.sim, &fixtures::account()).map_err(|e| StepError::Internal(e.to_string()))?;
-    let mut timeline = Timeline { start, feed: f.store.subscribe(), changes: 0 };
+    let mut timeline = Timeline { start, feed: f.store.subscribe(), changes: 0, store: f.store.clone(), printed: Default::default() };
 
     println!("  {:<12}  {:<26} {:<26} what happened", "sim time", "from", "to");
     let request = customer.request(fixtures::request(customer.access_level()));
@@ -190,22 +210,24 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport, StepError> {
     let execution = stack.execution(id).ok_or_else(|| StepError::Internal("the execution did not start".into()))?;
 
     let outcome = drive(&stack, &clock, &execution, &mut timeline, customer, id).await?;
-    timeline.drain();
+    timeline.drain().await;
     let record = f.store.get(id).await?.expect("exists");
     let final_status = if record.status == Status::HardeningScheduled || record.hardening.as_ref().is_some_and(|h| h.completed_at.is_none())
     {
         // The hardening scan runs every 15 minutes.
         clock.advance(std::time::Duration::from_secs(15 * 60));
         steps::hardening_scan(&f.ports, 100, || true).await?;
-        timeline.drain();
+        timeline.drain().await;
         f.store.get(id).await?.expect("exists").status
     } else {
         record.status
     };
-    let billing_starts_at = f.store.get(id).await?.and_then(|r| r.billing_transfer).and_then(|bt| bt.billing_starts_at);
+    let last = f.store.get(id).await?.expect("exists");
+    let billing_starts_at = last.billing_transfer.and_then(|bt| bt.billing_starts_at);
     Ok(DemoReport {
         migration_id: id,
         billing_starts_at,
+        usage_snapshot: last.usage_snapshot,
         outcome: final_status,
         expected: customer.expected(&f.ports.settings, start),
         state_transitions: outcome.transitions,
@@ -232,7 +254,7 @@ async fn drive(
     let mut answered = false;
     loop {
         let progress = execution.run_until_blocked().await;
-        timeline.drain();
+        timeline.drain().await;
         let record = f.store.get(id).await?.expect("exists");
         match progress {
             asl::Progress::Finished(outcome) => return Ok(*outcome),
@@ -256,24 +278,26 @@ async fn drive(
                                 (f.sim.decline_transfer(&handshake.id), "declined the billing transfer")
                             };
                             answer.map_err(|e| StepError::Internal(e.to_string()))?;
-                            timeline.customer(clock.now(), what);
+                            timeline.customer(clock.now(), what).await;
                         } else if accept {
                             let departed = f.sim.departures().len();
                             f.sim.accept(&handshake.id).map_err(|e| StepError::Internal(e.to_string()))?;
-                            timeline.customer(clock.now(), "accepted the invitation");
+                            timeline.customer(clock.now(), "accepted the invitation").await;
                             for d in f.sim.departures().iter().skip(departed) {
-                                timeline.customer(
-                                    d.at,
-                                    &format!(
-                                        "moved directly out of organization {} (AccountDepartedOrganization, departureMethod {})",
-                                        d.organization_id, d.departure_method
-                                    ),
-                                );
+                                timeline
+                                    .customer(
+                                        d.at,
+                                        &format!(
+                                            "moved directly out of organization {} (AccountDepartedOrganization, departureMethod {})",
+                                            d.organization_id, d.departure_method
+                                        ),
+                                    )
+                                    .await;
                             }
                             steps::account_joined(&f.ports, &fixtures::account()).await?;
                         } else {
                             f.sim.decline(&handshake.id).map_err(|e| StepError::Internal(e.to_string()))?;
-                            timeline.customer(clock.now(), "declined the invitation");
+                            timeline.customer(clock.now(), "declined the invitation").await;
                         }
                     }
                 }

@@ -76,17 +76,19 @@ struct Local {
 
 /// Builds the local world and serves it until the process is stopped.
 pub async fn run(options: ServeOptions) -> Result<(), Box<dyn std::error::Error>> {
-    let (router, ports) = build(&options).await?;
+    let (router, ports, sim) = build(&options).await?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port))).await?;
     let addr = listener.local_addr()?;
     // The first line a caller (or a test) waits for.
     println!("listening on http://{addr}");
+    // The usage snapshot's download links point at this server's route.
+    sim.snapshots().serve_links_at(&format!("http://{addr}{SNAPSHOT_ROUTE}/"));
     tokio::spawn(timers(ports, Duration::from_secs(options.sweep_every.max(1))));
     axum::serve(listener, router).with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap_or(()) }).await?;
     Ok(())
 }
 
-async fn build(options: &ServeOptions) -> Result<(Router, Ports), Box<dyn std::error::Error>> {
+async fn build(options: &ServeOptions) -> Result<(Router, Ports, SimAws), Box<dyn std::error::Error>> {
     let clock = asl::Clock::System(asl::SystemClock);
     let domain_clock: Arc<dyn Clock> = Arc::new(ExecutorClock(clock.clone()));
     let store: Arc<dyn MigrationStore> = match &options.aws_endpoint {
@@ -108,7 +110,7 @@ async fn build(options: &ServeOptions) -> Result<(Router, Ports), Box<dyn std::e
         fixtures::seed_customer(&sim, SimSupportPlan::Basic);
         sim.update_customer(&fixtures::account(), |c| c.own_organization = options.account.organization())?;
     }
-    let local = Local { api: api::Api::new(ports.clone(), api::ApiConfig::default()), sim, ports: ports.clone() };
+    let local = Local { api: api::Api::new(ports.clone(), api::ApiConfig::default()), sim: sim.clone(), ports: ports.clone() };
     let router = Router::new()
         .route("/_local/customer/accept", post(accept))
         .route("/_local/customer/decline", post(decline))
@@ -116,9 +118,24 @@ async fn build(options: &ServeOptions) -> Result<(Router, Ports), Box<dyn std::e
         .route("/_local/customer/support", post(support))
         .route("/_local/customers", post(add_customer))
         .route("/_local/events", get(events))
+        .route(&format!("{SNAPSHOT_ROUTE}/{{*key}}"), get(snapshot_file))
         .fallback(forward)
         .with_state(local);
-    Ok((router, ports))
+    Ok((router, ports, sim))
+}
+
+/// Where `serve` answers the usage snapshot's download links, as S3 answers presigned ones.
+pub const SNAPSHOT_ROUTE: &str = "/_local/snapshots";
+
+/// A file of a usage snapshot, by its key. As with a presigned link, the link is the
+/// authorization: the status API gives it to the organization's administrators only. Its
+/// expiry is not enforced here (a presigned S3 link's is; `crates/migration-aws/tests/usage_moto.rs`
+/// follows real ones).
+async fn snapshot_file(State(local): State<Local>, axum::extract::Path(key): axum::extract::Path<String>) -> Response {
+    match local.sim.snapshots().get(&key) {
+        Some((body, content_type)) => ([(axum::http::header::CONTENT_TYPE, content_type)], body).into_response(),
+        None => (StatusCode::NOT_FOUND, "no such snapshot file").into_response(),
+    }
 }
 
 async fn dynamo_store(endpoint: &str, table: &str) -> Result<migration_aws::DynamoStore, Box<dyn std::error::Error>> {

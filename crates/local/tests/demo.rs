@@ -145,3 +145,22 @@ fn numeric_options_are_range_checked_instead_of_overflowing() {
     let ok = Cli::try_parse_from(["demo", "--answer-after-hours", "8760", "--upgrade-after-checks", "1000"]).unwrap();
     assert_eq!((ok.demo.answer_after_hours, ok.demo.upgrade_after_checks), (8760, 1000));
 }
+
+/// The usage snapshot is taken after validation and before the invitation, for both kinds,
+/// and the record says what it holds.
+#[tokio::test]
+async fn the_usage_history_is_saved_before_the_invitation() {
+    for account in [Account::Standalone, Account::Management] {
+        let mut o = options();
+        o.account = account;
+        if account == Account::Management {
+            o.access = Access::Optimized;
+        }
+        let report = demo::run(&o).await.expect("the demo runs");
+        let Some(migration::usage::SnapshotState::Taken { months, rows, requests, .. }) = report.usage_snapshot else {
+            panic!("{account:?}: {:?}", report.usage_snapshot)
+        };
+        assert_eq!(months, 13, "{account:?}");
+        assert!(rows > 0 && requests > 0 && requests <= migration::usage::MAX_REQUESTS, "{account:?}: {rows} rows, {requests} requests");
+    }
+}

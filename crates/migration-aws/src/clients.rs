@@ -2,7 +2,7 @@
 //!
 //! Every client of every adapter is built here, from the one `SdkConfig`, through
 //! [`ClientHooks`]; only the clients of the SDKs this build links (the crate's features:
-//! `organizations`, `sts`, `support`, `sfn`, `transfers`; DynamoDB always), and of those only the ones
+//! `organizations`, `sts`, `support`, `sfn`, `transfers`, `usage`, `snapshots`; DynamoDB always), and of those only the ones
 //! a function's [`Needs`](crate::Needs) name. In production the hooks are empty. The IAM check (tests/infra) sets a
 //! [`CallLog`]: every request any client sends is then recorded through an SDK interceptor
 //! as the IAM authorization requests it makes (action and resource), tagged with who signs
@@ -80,6 +80,9 @@ pub struct ArnContext {
     pub account: String,
     /// The partner organization (`o-...`): Organizations ARNs name it.
     pub organization: String,
+    /// The key of the snapshot bucket's objects: a GetObject of one needs `kms:Decrypt` on
+    /// it, which the request does not name.
+    pub snapshot_kms_key: Option<String>,
 }
 
 /// One IAM authorization request an SDK call makes.
@@ -195,7 +198,7 @@ client_builders! {
     billingconductor => aws_sdk_billingconductor, Service::BillingConductor;
     #[cfg(feature = "usage")]
     costexplorer => aws_sdk_costexplorer, Service::CostExplorer;
-    #[cfg(feature = "usage")]
+    #[cfg(feature = "snapshots")]
     s3 => aws_sdk_s3, Service::S3;
 }
 
@@ -221,8 +224,15 @@ impl Intercept for CallRecorder {
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let metadata = cfg.load::<Metadata>().ok_or("the operation's metadata is missing")?;
-        let body = context.request().body().bytes().unwrap_or_default();
-        let requests = iam_requests(metadata.service(), metadata.name(), body, &self.arns)?;
+        let request = context.request();
+        let requests = if metadata.service() == "S3" {
+            // S3 names its resource in the URL and the KMS key in a header, not in the body
+            // (the object itself).
+            let kms_key = request.headers().get("x-amz-server-side-encryption-aws-kms-key-id");
+            s3_iam_requests(metadata.name(), request.uri(), kms_key, &self.arns)?
+        } else {
+            iam_requests(metadata.service(), metadata.name(), request.body().bytes().unwrap_or_default(), &self.arns)?
+        };
         let operation = format!("{}.{}", metadata.service(), metadata.name());
         self.log.push(requests.into_iter().map(|(action, resource)| AwsCall {
             principal: self.principal.clone(),
@@ -238,7 +248,7 @@ impl Intercept for CallRecorder {
 /// the Service Authorization Reference lists each action's resource types. Operations whose
 /// actions support no resource-level permission are `*`.
 pub fn iam_requests(service: &str, operation: &str, body: &[u8], arns: &ArnContext) -> Result<Vec<(String, String)>, BoxError> {
-    let ArnContext { partition, region, account, organization } = arns;
+    let ArnContext { partition, region, account, organization, .. } = arns;
     let json = || -> Result<Value, BoxError> { Ok(serde_json::from_slice(body)?) };
     let field = |v: &Value, name: &str| -> Result<String, BoxError> {
         v.get(name)
@@ -350,6 +360,8 @@ pub fn iam_requests(service: &str, operation: &str, body: &[u8], arns: &ArnConte
             vec![(format!("states:{operation}"), resource)]
         }
         "Support" => vec![(format!("support:{operation}"), "*".to_owned())],
+        // GetCostAndUsage and ListCostAllocationTags support no resource-level permission.
+        "Cost Explorer" => vec![(format!("ce:{operation}"), "*".to_owned())],
         "billingconductor" => {
             let v = json()?;
             let resource = match operation {
@@ -368,9 +380,85 @@ pub fn iam_requests(service: &str, operation: &str, body: &[u8], arns: &ArnConte
     })
 }
 
+/// The IAM requests of an S3 request: the object its URL names (path-style, as an emulator
+/// is addressed, or virtual-hosted, as AWS is), and the KMS key SSE-KMS uses on the caller's
+/// behalf: `kms:GenerateDataKey` on the key a PutObject names, `kms:Decrypt` on the
+/// snapshot key ([`ArnContext::snapshot_kms_key`]) for a GetObject (a presigned link is
+/// authorized as its signer's GetObject when it is followed).
+pub fn s3_iam_requests(operation: &str, uri: &str, kms_key: Option<&str>, arns: &ArnContext) -> Result<Vec<(String, String)>, BoxError> {
+    let after_scheme = uri.split_once("://").map_or(uri, |(_, rest)| rest);
+    let (host, path) = after_scheme.split_once('/').unwrap_or((after_scheme, ""));
+    let path = path.split('?').next().unwrap_or_default();
+    let host = host.split(':').next().unwrap_or_default();
+    let object = match host.split_once(".s3.") {
+        Some((bucket, _)) => format!("{bucket}/{path}"),
+        None => path.to_owned(),
+    };
+    let object = percent_decode(&object);
+    if !object.contains('/') {
+        return Err(format!("S3.{operation}: no bucket and key in {uri}").into());
+    }
+    let partition = &arns.partition;
+    let mut out = vec![(format!("s3:{operation}"), format!("arn:{partition}:s3:::{object}"))];
+    match (operation, kms_key, &arns.snapshot_kms_key) {
+        ("PutObject", Some(key), _) => out.push(("kms:GenerateDataKey".to_owned(), key.to_owned())),
+        ("GetObject", _, Some(key)) => out.push(("kms:Decrypt".to_owned(), key.clone())),
+        _ => {}
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_s3_request_names_its_object_and_the_key_sse_kms_uses() {
+        let arns = ArnContext { snapshot_kms_key: Some("arn:aws:kms:us-east-1:111122223333:key/k1".into()), ..arns() };
+        let put = s3_iam_requests(
+            "PutObject",
+            "http://127.0.0.1:5055/snaps/migrations/01J/usage/manifest.json?x-id=PutObject",
+            Some("arn:aws:kms:us-east-1:111122223333:key/k1"),
+            &arns,
+        )
+        .unwrap();
+        assert_eq!(
+            put,
+            vec![
+                ("s3:PutObject".into(), "arn:aws:s3:::snaps/migrations/01J/usage/manifest.json".into()),
+                ("kms:GenerateDataKey".into(), "arn:aws:kms:us-east-1:111122223333:key/k1".into()),
+            ]
+        );
+        let get = s3_iam_requests(
+            "GetObject",
+            "https://snaps.s3.us-east-1.amazonaws.com/migrations/01J/usage/a%20b.csv?X-Amz-Expires=900",
+            None,
+            &arns,
+        )
+        .unwrap();
+        assert_eq!(get[0], ("s3:GetObject".into(), "arn:aws:s3:::snaps/migrations/01J/usage/a b.csv".into()));
+        assert_eq!(get[1].0, "kms:Decrypt");
+        assert!(s3_iam_requests("GetObject", "http://127.0.0.1:5055/", None, &arns).is_err());
+    }
 
     fn arns() -> ArnContext {
         ArnContext {
@@ -378,6 +466,7 @@ mod tests {
             region: "us-east-1".into(),
             account: "111122223333".into(),
             organization: "o-partner0001".into(),
+            snapshot_kms_key: None,
         }
     }
 

@@ -4,8 +4,8 @@
 //! A function builds only the clients of the ports it uses ([`Needs`],
 //! [`AwsPorts::from_env`]), all from one `SdkConfig`; the other ports get the
 //! [`Unavailable`] adapter, which fails closed. The cargo features `organizations`, `sts`,
-//! `support`, `sfn` and `transfers` (all on by default) decide which SDKs a build links at
-//! all; DynamoDB is always linked. `AWS_ENDPOINT_URL` points the clients at an emulator.
+//! `support`, `sfn`, `transfers`, `usage` and `snapshots` (all on by default) decide which
+//! SDKs a build links at all; DynamoDB is always linked. `AWS_ENDPOINT_URL` points the clients at an emulator.
 
 pub mod clients;
 #[cfg(feature = "sts")]
@@ -16,6 +16,8 @@ pub mod executions;
 pub mod keys;
 #[cfg(feature = "organizations")]
 pub mod organizations;
+#[cfg(feature = "snapshots")]
+pub mod snapshots;
 pub mod store;
 pub mod stream;
 #[cfg(feature = "support")]
@@ -32,6 +34,7 @@ use std::sync::Arc;
 use aws_config::{BehaviorVersion, SdkConfig};
 use migration::ports::{Clock, CustomerAccess, Executions, MigrationStore, Organizations, SupportProbe};
 use migration::transfer::BillingTransfers;
+use migration::usage::{SnapshotStore, UsageHistory};
 
 pub use clients::{ArnContext, AwsCall, CallLog, ClientHooks, Service, Signer};
 
@@ -42,6 +45,8 @@ pub use errors::error_code;
 pub use executions::StepFunctionsExecutions;
 #[cfg(feature = "organizations")]
 pub use organizations::AwsOrganizations;
+#[cfg(feature = "snapshots")]
+pub use snapshots::S3Snapshots;
 pub use store::DynamoStore;
 pub use stream::status_changed_from_stream_image;
 #[cfg(feature = "support")]
@@ -51,7 +56,7 @@ pub use table::{IndexDefinition, TableDefinition, table_definition};
 pub use transfers::AwsBillingTransfers;
 pub use unavailable::{NotConfigured, Unavailable};
 #[cfg(feature = "usage")]
-pub use usage::{AwsUsageHistory, S3Snapshots};
+pub use usage::AwsUsageHistory;
 
 /// An AWS timestamp as chrono's.
 #[cfg(any(feature = "organizations", feature = "sts"))]
@@ -76,13 +81,33 @@ pub struct Needs {
     pub executions: bool,
     /// Billing transfers (Organizations and Billing Conductor, management account credentials).
     pub transfers: bool,
+    /// The account's usage history (Cost Explorer, with the customer's session).
+    pub usage: bool,
+    /// The snapshot bucket (S3, the function's own role).
+    pub snapshots: bool,
 }
 
 impl Needs {
-    pub const NOTHING: Needs =
-        Needs { store: false, organizations: false, customer_access: false, support: false, executions: false, transfers: false };
-    pub const EVERYTHING: Needs =
-        Needs { store: true, organizations: true, customer_access: true, support: true, executions: true, transfers: true };
+    pub const NOTHING: Needs = Needs {
+        store: false,
+        organizations: false,
+        customer_access: false,
+        support: false,
+        executions: false,
+        transfers: false,
+        usage: false,
+        snapshots: false,
+    };
+    pub const EVERYTHING: Needs = Needs {
+        store: true,
+        organizations: true,
+        customer_access: true,
+        support: true,
+        executions: true,
+        transfers: true,
+        usage: true,
+        snapshots: true,
+    };
 
     /// The ports this build can serve: the store always, the others by cargo feature.
     pub const fn built() -> Needs {
@@ -93,6 +118,8 @@ impl Needs {
             support: cfg!(feature = "support"),
             executions: cfg!(feature = "sfn"),
             transfers: cfg!(feature = "transfers"),
+            usage: cfg!(feature = "usage"),
+            snapshots: cfg!(feature = "snapshots"),
         }
     }
 
@@ -105,6 +132,8 @@ impl Needs {
             (self.support && !built.support, NotConfigured::feature("the support probe", "support")),
             (self.executions && !built.executions, NotConfigured::feature("the executions port", "sfn")),
             (self.transfers && !built.transfers, NotConfigured::feature("the billing-transfer port", "transfers")),
+            (self.usage && !built.usage, NotConfigured::feature("the usage-history port", "usage")),
+            (self.snapshots && !built.snapshots, NotConfigured::feature("the snapshot bucket", "snapshots")),
         ]
         .into_iter()
         .filter_map(|(missing, why)| missing.then_some(why))
@@ -139,45 +168,71 @@ pub struct AwsPorts {
     pub executions: Option<StepFunctionsExecutions>,
     #[cfg(feature = "transfers")]
     pub transfers: Option<AwsBillingTransfers>,
+    #[cfg(feature = "usage")]
+    pub usage: Option<AwsUsageHistory>,
+    #[cfg(feature = "snapshots")]
+    pub snapshots: Option<S3Snapshots>,
+}
+
+/// The stack's resources the adapters address: the table, the state machine, and the
+/// snapshot bucket with its KMS key (`SNAPSHOT_BUCKET`, `SNAPSHOT_KMS_KEY_ARN`; only the
+/// functions that need the bucket are given it).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub table_name: String,
+    pub state_machine_arn: String,
+    pub snapshot_bucket: Option<String>,
+    pub snapshot_kms_key: Option<String>,
+}
+
+impl Resources {
+    pub fn new(table_name: &str, state_machine_arn: &str) -> Self {
+        Self { table_name: table_name.to_owned(), state_machine_arn: state_machine_arn.to_owned(), ..Self::default() }
+    }
+
+    /// With the snapshot bucket and the key its objects are encrypted with.
+    pub fn with_snapshot_bucket(self, bucket: &str, kms_key: Option<&str>) -> Self {
+        Self { snapshot_bucket: Some(bucket.to_owned()), snapshot_kms_key: kms_key.map(str::to_owned), ..self }
+    }
 }
 
 impl AwsPorts {
     /// Loads the standard AWS configuration (environment, `AWS_ENDPOINT_URL`, the Lambda
     /// role) once and builds the clients of the ports in `needs` from it. Fails, before any
     /// configuration is loaded, when this build does not link a port `needs` names.
-    pub async fn from_env(needs: Needs, table_name: &str, state_machine_arn: &str) -> Result<Self, NotBuilt> {
+    pub async fn from_env(needs: Needs, resources: &Resources) -> Result<Self, NotBuilt> {
         let missing = needs.not_built();
         if !missing.is_empty() {
             return Err(NotBuilt(missing));
         }
         let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        Self::for_needs(&config, needs, table_name, state_machine_arn, &ClientHooks::default())
+        Self::for_needs(&config, needs, resources, &ClientHooks::default())
     }
 
     /// Every port this build links, without hooks.
-    pub fn from_config(config: &SdkConfig, table_name: &str, state_machine_arn: &str) -> Self {
-        Self::from_config_with(config, table_name, state_machine_arn, &ClientHooks::default())
+    pub fn from_config(config: &SdkConfig, resources: &Resources) -> Self {
+        Self::from_config_with(config, resources, &ClientHooks::default())
     }
 
     /// Every port this build links, every client built through `hooks` (tests: the IAM
-    /// check's call recorder, doubles).
-    pub fn from_config_with(config: &SdkConfig, table_name: &str, state_machine_arn: &str, hooks: &ClientHooks) -> Self {
-        Self::for_needs(config, Needs::built(), table_name, state_machine_arn, hooks).expect("the built ports are built")
+    /// check's call recorder, doubles). The snapshot bucket only when `resources` names one.
+    pub fn from_config_with(config: &SdkConfig, resources: &Resources, hooks: &ClientHooks) -> Self {
+        let needs = Needs { snapshots: Needs::built().snapshots && resources.snapshot_bucket.is_some(), ..Needs::built() };
+        Self::for_needs(config, needs, resources, hooks).expect("the built ports are built")
     }
 
-    /// The clients of the ports in `needs` only, through `hooks`.
-    pub fn for_needs(
-        config: &SdkConfig,
-        needs: Needs,
-        table_name: &str,
-        state_machine_arn: &str,
-        hooks: &ClientHooks,
-    ) -> Result<Self, NotBuilt> {
-        let missing = needs.not_built();
+    /// The clients of the ports in `needs` only, through `hooks`. A function that needs the
+    /// snapshot bucket fails here when `resources` names none.
+    pub fn for_needs(config: &SdkConfig, needs: Needs, resources: &Resources, hooks: &ClientHooks) -> Result<Self, NotBuilt> {
+        let mut missing = needs.not_built();
+        if needs.snapshots && resources.snapshot_bucket.is_none() {
+            missing.push(NotConfigured::port("the snapshot bucket (SNAPSHOT_BUCKET)"));
+        }
         if !missing.is_empty() {
             return Err(NotBuilt(missing));
         }
         let own = Signer::Function;
+        let (table_name, state_machine_arn) = (resources.table_name.as_str(), resources.state_machine_arn.as_str());
         #[cfg(not(feature = "sfn"))]
         let _ = state_machine_arn;
         Ok(Self {
@@ -200,6 +255,17 @@ impl AwsPorts {
                 let global = config.to_builder().region(aws_config::Region::from_static(clients::GLOBAL_REGION)).build();
                 AwsBillingTransfers::new(hooks.organizations(&global, own), hooks.billingconductor(&global, own))
             }),
+            #[cfg(feature = "usage")]
+            usage: needs.usage.then(|| AwsUsageHistory::with_hooks(config.clone(), hooks.clone())),
+            #[cfg(feature = "snapshots")]
+            snapshots: match (needs.snapshots, &resources.snapshot_bucket) {
+                (true, Some(bucket)) => Some(S3Snapshots::new(
+                    snapshots::path_style_off_aws(config, hooks.s3(config, own)),
+                    bucket,
+                    resources.snapshot_kms_key.clone(),
+                )),
+                _ => None,
+            },
         })
     }
 
@@ -231,6 +297,14 @@ impl AwsPorts {
         let transfers: Option<Arc<dyn BillingTransfers>> = self.transfers.map(|a| Arc::new(a) as _);
         #[cfg(not(feature = "transfers"))]
         let transfers: Option<Arc<dyn BillingTransfers>> = None;
+        #[cfg(feature = "usage")]
+        let usage: Option<Arc<dyn UsageHistory>> = self.usage.map(|a| Arc::new(a) as _);
+        #[cfg(not(feature = "usage"))]
+        let usage: Option<Arc<dyn UsageHistory>> = None;
+        #[cfg(feature = "snapshots")]
+        let snapshots: Option<Arc<dyn SnapshotStore>> = self.snapshots.map(|a| Arc::new(a) as _);
+        #[cfg(not(feature = "snapshots"))]
+        let snapshots: Option<Arc<dyn SnapshotStore>> = None;
         migration::Ports {
             store: or_unavailable(store, || unavailable("the store")),
             orgs: or_unavailable(orgs, || unavailable("the Organizations port")),
@@ -238,9 +312,8 @@ impl AwsPorts {
             support: or_unavailable(support, || unavailable("the support probe")),
             executions: or_unavailable(executions, || unavailable("the executions port")),
             transfers: or_unavailable(transfers, || unavailable("the billing-transfer port")),
-            // No function takes the usage snapshot yet (its step is not in the definition).
-            usage: unavailable("the usage-history port"),
-            snapshots: unavailable("the snapshot bucket"),
+            usage: or_unavailable(usage, || unavailable("the usage-history port")),
+            snapshots: or_unavailable(snapshots, || unavailable("the snapshot bucket")),
             clock,
             settings: Arc::new(settings),
         }

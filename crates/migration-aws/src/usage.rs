@@ -1,26 +1,19 @@
-//! The usage snapshot's adapters: Cost Explorer through the customer's role (us-east-1, where
-//! Cost Explorer answers), and the stack's snapshot bucket (S3, SSE-KMS, presigned downloads)
-//! with the function's own role.
+//! The usage snapshot's Cost Explorer adapter, through the customer's role (us-east-1, where
+//! Cost Explorer answers). The bucket it is saved to is `crate::snapshots`.
 
 use std::collections::BTreeMap;
-use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
 use aws_sdk_costexplorer::operation::get_cost_and_usage::GetCostAndUsageError;
 use aws_sdk_costexplorer::operation::list_cost_allocation_tags::ListCostAllocationTagsError;
 use aws_sdk_costexplorer::types::{CostAllocationTagStatus, DateInterval, GroupDefinition, GroupDefinitionType};
-use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::ServerSideEncryption;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use migration::ports::CustomerSession;
-use migration::usage::{
-    Amount, CostAllocationTag, Granularity, METRICS, SnapshotStore, UsageError, UsageHistory, UsagePage, UsageQuery, UsageRow,
-};
+use migration::usage::{Amount, CostAllocationTag, Granularity, METRICS, UsageError, UsageHistory, UsagePage, UsageQuery, UsageRow};
 use tracing::instrument;
 
 use crate::clients::{ClientHooks, Signer, session_config};
@@ -146,42 +139,6 @@ impl AwsUsageHistory {
             .map(|t| CostAllocationTag { key: t.tag_key().to_owned(), tag_type: t.r#type().as_str().to_owned() })
             .collect();
         Ok((tags, out.next_token().map(str::to_owned)))
-    }
-}
-
-/// The AWS adapter of [`SnapshotStore`]: the stack's bucket, encrypted with its KMS key.
-#[derive(Clone, Debug)]
-pub struct S3Snapshots {
-    client: aws_sdk_s3::Client,
-    bucket: String,
-    kms_key: Option<String>,
-}
-
-impl S3Snapshots {
-    /// `kms_key`: the key objects are encrypted with (SSE-KMS); `None` leaves the bucket's
-    /// default encryption to apply (the template sets the same key as the default).
-    pub fn new(client: aws_sdk_s3::Client, bucket: &str, kms_key: Option<String>) -> Self {
-        Self { client, bucket: bucket.to_owned(), kms_key }
-    }
-}
-
-#[async_trait]
-impl SnapshotStore for S3Snapshots {
-    #[instrument(skip(self, body))]
-    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), String> {
-        let mut put = self.client.put_object().bucket(&self.bucket).key(key).content_type(content_type).body(ByteStream::from(body));
-        if let Some(kms) = &self.kms_key {
-            put = put.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(kms);
-        }
-        put.send().await.map(|_| ()).map_err(|e| error_message(&e))
-    }
-
-    #[instrument(skip(self))]
-    async fn download_link(&self, key: &str, expires_in: Duration) -> Result<String, String> {
-        let seconds = u64::try_from(expires_in.num_seconds()).map_err(|_| "a negative expiry".to_owned())?;
-        let config = PresigningConfig::expires_in(StdDuration::from_secs(seconds)).map_err(|e| e.to_string())?;
-        let request = self.client.get_object().bucket(&self.bucket).key(key).presigned(config).await.map_err(|e| error_message(&e))?;
-        Ok(request.uri().to_owned())
     }
 }
 

@@ -205,7 +205,10 @@ async fn assume_role_produces_a_session_named_after_the_migration() {
     // moto accepts any ExternalId: this proves the call shape and the session name, not
     // that the ExternalId is enforced.
     let Some(config) = moto_config().await else { return };
-    let ports = AwsPorts::from_config(&config, "unused", "arn:aws:states:us-east-1:123456789012:stateMachine:unused");
+    let ports = AwsPorts::from_config(
+        &config,
+        &migration_aws::Resources::new("unused", "arn:aws:states:us-east-1:123456789012:stateMachine:unused"),
+    );
     let role = "arn:aws:iam::123456789012:role/CenturyLinkFullHardening".parse().unwrap();
     let id = MigrationId::new_at(t0());
 

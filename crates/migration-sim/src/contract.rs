@@ -44,6 +44,7 @@ pub fn sample_record(org: &str, account: &str, at: DateTime<Utc>) -> Migration {
         },
         kind: None,
         start_month: None,
+        usage_snapshot: None,
     }
     .validate()
     .expect("a valid sample request");

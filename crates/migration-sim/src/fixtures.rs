@@ -53,6 +53,7 @@ pub fn transfer_request(start_month: Option<&str>) -> MigrationRequest {
     MigrationRequest {
         kind: Some("billing_transfer".into()),
         start_month: start_month.map(str::to_owned),
+        usage_snapshot: None,
         ..request(AccessLevel::Optimized)
     }
 }
@@ -98,6 +99,7 @@ pub fn request(access: AccessLevel) -> MigrationRequest {
         },
         kind: None,
         start_month: None,
+        usage_snapshot: None,
     }
 }
 

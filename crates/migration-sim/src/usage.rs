@@ -166,14 +166,26 @@ pub type Download = (Vec<u8>, String);
 /// How the memory bucket's links begin.
 pub const LINK_SCHEME: &str = "local-snapshot://";
 
-/// The snapshot bucket in memory: objects by key, links as `local-snapshot://<key>?expires-in=`.
+/// The snapshot bucket in memory: objects by key, links as `<base><key>?expires-in=`, the
+/// base [`LINK_SCHEME`] unless [`MemorySnapshots::serve_links_at`] set one.
 #[derive(Clone, Default)]
 pub struct MemorySnapshots {
     objects: Arc<Mutex<BTreeMap<String, Download>>>,
     failing: Arc<Mutex<bool>>,
+    link_base: Arc<Mutex<Option<String>>>,
 }
 
 impl MemorySnapshots {
+    /// Links from now on begin with `base` (`cam-local serve`: its download route, whose
+    /// address is known once it listens).
+    pub fn serve_links_at(&self, base: &str) {
+        *self.link_base.lock().expect("snapshots") = Some(base.to_owned());
+    }
+
+    fn base(&self) -> String {
+        self.link_base.lock().expect("snapshots").clone().unwrap_or_else(|| LINK_SCHEME.to_owned())
+    }
+
     /// Every `put` fails from now on (or works again).
     pub fn set_failing(&self, failing: bool) {
         *self.failing.lock().expect("snapshots") = failing;
@@ -186,7 +198,7 @@ impl MemorySnapshots {
 
     /// What following `link` downloads: the object and its content type.
     pub fn follow(&self, link: &str) -> Option<Download> {
-        let key = link.strip_prefix(LINK_SCHEME)?.split('?').next()?;
+        let key = link.strip_prefix(&self.base())?.split('?').next()?;
         self.get(key)
     }
 
@@ -208,6 +220,6 @@ impl SnapshotStore for MemorySnapshots {
     /// Like a presigned URL, made without looking at the object: a link to a missing key
     /// fails when it is followed, not when it is made.
     async fn download_link(&self, key: &str, expires_in: Duration) -> Result<String, String> {
-        Ok(format!("{LINK_SCHEME}{key}?expires-in={}", expires_in.num_seconds()))
+        Ok(format!("{}{key}?expires-in={}", self.base(), expires_in.num_seconds()))
     }
 }

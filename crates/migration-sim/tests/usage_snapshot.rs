@@ -157,13 +157,75 @@ mod step {
     }
 
     #[tokio::test]
-    async fn throttling_is_retried_by_the_definition_and_records_nothing() {
+    async fn throttling_is_retried_for_a_minute_then_the_migration_goes_on() {
         let (f, id) = validated().await;
         f.sim.usage().set(&fixtures::account(), CostExplorer::Throttled);
         let before = f.store.history(id).await.unwrap().len();
         let err = steps::snapshot_usage(&f.ports, id).await.unwrap_err();
         assert_eq!(err.name(), "Migration.Transient");
-        assert_eq!(f.store.history(id).await.unwrap().len(), before);
-        assert!(f.store.get(id).await.unwrap().unwrap().usage_snapshot.is_none());
+        let recorded = f.store.get(id).await.unwrap().unwrap().usage_snapshot;
+        let Some(SnapshotState::Failed { code, retryable: true, at, .. }) = &recorded else { panic!("{recorded:?}") };
+        assert_eq!((code.as_str(), *at), ("COST_EXPLORER_THROTTLED", super::now()));
+        assert_eq!(f.store.history(id).await.unwrap().len(), before + 1, "recorded once");
+        // The definition's retries, 15 and 30 s later: still within the patience, nothing new.
+        for wait in [15, 30] {
+            f.clock.advance(chrono::Duration::seconds(wait));
+            assert_eq!(steps::snapshot_usage(&f.ports, id).await.unwrap_err().name(), "Migration.Transient");
+        }
+        assert_eq!(f.store.history(id).await.unwrap().len(), before + 1, "the same failure is not written again");
+        // 60 s later (105 s after the first): the patience is over and the default goes on.
+        f.clock.advance(chrono::Duration::seconds(60));
+        let record = steps::snapshot_usage(&f.ports, id).await.expect("the migration goes on");
+        assert!(matches!(record.usage_snapshot, Some(SnapshotState::Failed { retryable: true, .. })));
+        assert_eq!(record.status, Status::Validated);
+    }
+
+    async fn validated_requiring_a_snapshot() -> (Fixture, migration::MigrationId) {
+        let (f, _) = Fixture::with_recorder(super::now()).await;
+        let mut request = fixtures::request(AccessLevel::Optimized);
+        request.usage_snapshot = Some("required".into());
+        let id = steps::create_migration(&f.ports, &fixtures::admin(), &request, None).await.unwrap().record.id;
+        steps::validate(&f.ports, id).await.unwrap();
+        (f, id)
+    }
+
+    #[tokio::test]
+    async fn a_required_snapshot_holds_the_migration_until_the_customer_fixes_the_role() {
+        let (f, id) = validated_requiring_a_snapshot().await;
+        assert!(f.store.get(id).await.unwrap().unwrap().usage_snapshot_required);
+        f.sim.usage().set(&fixtures::account(), CostExplorer::Denied);
+        let err = steps::snapshot_usage(&f.ports, id).await.unwrap_err();
+        assert_eq!(err.name(), "Migration.UsageSnapshotRequired");
+        assert!(err.to_string().contains("COST_EXPLORER_ACCESS_DENIED"), "{err}");
+        let record = f.store.get(id).await.unwrap().unwrap();
+        let action = migration::progress::next_action(&record).expect("the customer has something to do");
+        assert_eq!(action.code, "GRANT_COST_EXPLORER_READ");
+        assert!(action.description.contains("ce:GetCostAndUsage"), "{}", action.description);
+        let entries = f.store.history(id).await.unwrap().len();
+        // An hour later, still denied: the same failure, not written again.
+        f.clock.advance(chrono::Duration::hours(1));
+        assert_eq!(steps::snapshot_usage(&f.ports, id).await.unwrap_err().name(), "Migration.UsageSnapshotRequired");
+        assert_eq!(f.store.history(id).await.unwrap().len(), entries);
+        // The customer updates the role: the next hourly attempt takes it, and the invitation
+        // comes next, its action saying to download first.
+        f.sim.usage().set(&fixtures::account(), CostExplorer::Enabled);
+        f.clock.advance(chrono::Duration::hours(1));
+        let record = steps::snapshot_usage(&f.ports, id).await.expect("taken");
+        assert!(matches!(record.usage_snapshot, Some(SnapshotState::Taken { .. })));
+        assert_eq!(migration::progress::next_action(&record).unwrap().code, "DOWNLOAD_USAGE_SNAPSHOT");
+        steps::invite(&f.ports, id).await.unwrap();
+        let invited = f.store.get(id).await.unwrap().unwrap();
+        assert_eq!(invited.status, Status::Invited);
+        let action = migration::progress::next_action(&invited).unwrap();
+        assert_eq!((action.code, action.first.map(|a| a.code)), ("ACCEPT_INVITATION", Some("DOWNLOAD_USAGE_SNAPSHOT")));
+    }
+
+    #[tokio::test]
+    async fn a_required_snapshot_also_waits_out_throttling_that_lasts() {
+        let (f, id) = validated_requiring_a_snapshot().await;
+        f.sim.usage().set(&fixtures::account(), CostExplorer::Throttled);
+        assert_eq!(steps::snapshot_usage(&f.ports, id).await.unwrap_err().name(), "Migration.Transient");
+        f.clock.advance(chrono::Duration::seconds(61));
+        assert_eq!(steps::snapshot_usage(&f.ports, id).await.unwrap_err().name(), "Migration.UsageSnapshotRequired");
     }
 }

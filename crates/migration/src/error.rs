@@ -190,6 +190,10 @@ pub enum StepError {
     TransferWindowMissed { accept_by: chrono::DateTime<chrono::Utc> },
     #[error("AWS refused the billing transfer: {}", .0.reason())]
     TransferRefused(crate::transfer::TransferRefusal),
+    /// The request asked to wait for a usage snapshot and this attempt could not take one:
+    /// the code of why (`usage::SnapshotError::code`). The definition retries it hourly.
+    #[error("the usage snapshot the request waits for could not be taken ({code}): {remediation}")]
+    UsageSnapshotRequired { code: &'static str, remediation: &'static str },
     /// The migration was canceled (through the API) while the step ran.
     #[error("the migration was canceled")]
     Canceled,
@@ -231,6 +235,7 @@ pub mod names {
     pub const TRANSFER_WITHDRAWN: &str = "Migration.TransferWithdrawn";
     pub const TRANSFER_WINDOW_MISSED: &str = "Migration.TransferWindowMissed";
     pub const TRANSFER_REFUSED: &str = "Migration.TransferRefused";
+    pub const USAGE_SNAPSHOT_REQUIRED: &str = "Migration.UsageSnapshotRequired";
     pub const TRANSIENT: &str = "Migration.Transient";
     pub const NOT_FOUND: &str = "Migration.NotFound";
     pub const WRONG_STATUS: &str = "Migration.WrongStatus";
@@ -260,6 +265,7 @@ pub mod names {
         TRANSFER_WITHDRAWN,
         TRANSFER_WINDOW_MISSED,
         TRANSFER_REFUSED,
+        USAGE_SNAPSHOT_REQUIRED,
         TRANSIENT,
         NOT_FOUND,
         WRONG_STATUS,
@@ -288,6 +294,7 @@ impl StepError {
             StepError::TransferWithdrawn => names::TRANSFER_WITHDRAWN,
             StepError::TransferWindowMissed { .. } => names::TRANSFER_WINDOW_MISSED,
             StepError::TransferRefused(_) => names::TRANSFER_REFUSED,
+            StepError::UsageSnapshotRequired { .. } => names::USAGE_SNAPSHOT_REQUIRED,
             StepError::Transient(_) => names::TRANSIENT,
             StepError::NotFound(_) => names::NOT_FOUND,
             StepError::WrongStatus { .. } => names::WRONG_STATUS,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::record::{EventKind, HandshakeState, HistoryEvent, Migration, PLAN_TO_BUY, SupportPlan};
+use crate::record::{EventKind, HandshakeState, HistoryEvent, Migration, PLAN_TO_BUY, SnapshotState, SupportPlan};
 use crate::status::Status;
 
 /// Where the customer's root user accepts the invitation.
@@ -19,7 +19,8 @@ pub const CONSOLE_SUPPORT_PLANS_URL: &str = "https://console.aws.amazon.com/supp
 /// What the customer must do for the migration to go on, with the console link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NextAction {
-    /// `WAIT_FOR_INVITATION`, `ACCEPT_INVITATION`, `UPGRADE_SUPPORT_PLAN`,
+    /// `WAIT_FOR_INVITATION`, `DOWNLOAD_USAGE_SNAPSHOT`, `GRANT_COST_EXPLORER_READ`,
+    /// `ACCEPT_INVITATION`, `ACCEPT_BILLING_TRANSFER`, `UPGRADE_SUPPORT_PLAN`,
     /// `GRANT_SUPPORT_READ` or `REVIEW_FAILURE`.
     pub code: &'static str,
     pub title: &'static str,
@@ -28,6 +29,41 @@ pub struct NextAction {
     pub url: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deadline: Option<DateTime<Utc>>,
+    /// What to do before this: download the usage snapshot before accepting, since the
+    /// acceptance is what makes the account's Cost Explorer history unreadable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first: Option<FirstAction>,
+}
+
+/// An action to take before the next one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FirstAction {
+    /// `DOWNLOAD_USAGE_SNAPSHOT`.
+    pub code: &'static str,
+    pub title: &'static str,
+    pub description: String,
+}
+
+const DOWNLOAD_USAGE_SNAPSHOT: (&str, &str) = ("DOWNLOAD_USAGE_SNAPSHOT", "Download your usage history");
+const GRANT_COST_EXPLORER_READ: (&str, &str) = ("GRANT_COST_EXPLORER_READ", "Let the CenturyLink role read Cost Explorer");
+
+fn download_description(m: &Migration, months: u32) -> String {
+    format!(
+        "CenturyLink saved {months} months of AWS account {}'s Cost Explorer history, which the account can no longer read once it moves under the new payer. Your organization's administrators download it from this migration's usage_snapshot (CSV files and a manifest; each link works for 15 minutes and is signed again on every read).",
+        m.aws_account_id
+    )
+}
+
+/// The download to do first, while a taken snapshot waits for the customer's acceptance.
+fn download_first(m: &Migration) -> Option<FirstAction> {
+    match &m.usage_snapshot {
+        Some(SnapshotState::Taken { months, .. }) => Some(FirstAction {
+            code: DOWNLOAD_USAGE_SNAPSHOT.0,
+            title: DOWNLOAD_USAGE_SNAPSHOT.1,
+            description: download_description(m, *months),
+        }),
+        _ => None,
+    }
 }
 
 /// One step of the procedure, as a progress bar shows it.
@@ -64,6 +100,34 @@ pub fn next_action(m: &Migration) -> Option<NextAction> {
     match m.status {
         // Nothing to do yet, but the customer should know when the invitation comes, and why
         // it did not come at once.
+        // The migration waits for a snapshot the request requires: the customer fixes the role.
+        Status::Validated
+            if m.usage_snapshot_required && matches!(&m.usage_snapshot, Some(SnapshotState::Failed { retryable: false, .. })) =>
+        {
+            let Some(SnapshotState::Failed { code, remediation, .. }) = &m.usage_snapshot else { return None };
+            Some(NextAction {
+                code: GRANT_COST_EXPLORER_READ.0,
+                title: GRANT_COST_EXPLORER_READ.1,
+                description: format!(
+                    "The migration waits for a usage snapshot (the request set usage_snapshot to `required`), and the CenturyLink role in AWS account {} could not take one ({code}): {remediation} The migration tries again every hour, for two days.",
+                    m.aws_account_id
+                ),
+                url: None,
+                deadline: None,
+                first: None,
+            })
+        }
+        Status::Validated if m.invitation_wait.is_none() => {
+            let first = download_first(m)?;
+            Some(NextAction {
+                code: first.code,
+                title: first.title,
+                description: first.description,
+                url: None,
+                deadline: None,
+                first: None,
+            })
+        }
         Status::Validated => {
             let w = m.invitation_wait.as_ref()?;
             Some(NextAction {
@@ -76,6 +140,7 @@ pub fn next_action(m: &Migration) -> Option<NextAction> {
                 ),
                 url: None,
                 deadline: None,
+                first: download_first(m),
             })
         }
         Status::Invited => {
@@ -89,6 +154,7 @@ pub fn next_action(m: &Migration) -> Option<NextAction> {
                 ),
                 url: Some(CONSOLE_INVITATIONS_URL),
                 deadline: Some(h.expires_at),
+                first: download_first(m),
             })
         }
         Status::TransferInvited => {
@@ -106,6 +172,7 @@ pub fn next_action(m: &Migration) -> Option<NextAction> {
                 ),
                 url: Some(CONSOLE_BILLING_TRANSFERS_URL),
                 deadline: Some(bt.accept_by()),
+                first: download_first(m),
             })
         }
         // The role cannot read the plan: that is the customer's to fix, not the plan.
@@ -123,6 +190,7 @@ pub fn next_action(m: &Migration) -> Option<NextAction> {
                 ),
                 url: None,
                 deadline: Some(s.deadline),
+                first: None,
             })
         }
         // Not at JOINED: Basic at the first check right after the join may be AWS's plan
@@ -138,6 +206,7 @@ pub fn next_action(m: &Migration) -> Option<NextAction> {
                 ),
                 url: Some(CONSOLE_SUPPORT_PLANS_URL),
                 deadline: Some(s.deadline),
+                first: None,
             })
         }
         s if s.is_failure() && s != Status::Canceled => {
@@ -148,6 +217,7 @@ pub fn next_action(m: &Migration) -> Option<NextAction> {
                 description: f.remediation.clone(),
                 url: None,
                 deadline: None,
+                first: None,
             })
         }
         _ => None,

@@ -336,6 +336,9 @@ pub struct Migration {
     /// The usage snapshot, once one was attempted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage_snapshot: Option<SnapshotState>,
+    /// The request asked the migration to wait for a usage snapshot before the invitation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub usage_snapshot_required: bool,
     /// The organization the account leaves by a direct transfer, as validate saw it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub direct_transfer: Option<crate::readiness::DirectTransfer>,
@@ -378,6 +381,7 @@ impl Migration {
             kind: request.kind,
             billing_transfer: (request.kind == MigrationKind::BillingTransfer).then(|| BillingTransferState::new(request.start_month, now)),
             usage_snapshot: None,
+            usage_snapshot_required: request.usage_snapshot_required,
             provider_name: request.provider_name,
             aws_account_id: request.aws_account_id,
             role_arn: request.role_arn,

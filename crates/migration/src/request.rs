@@ -93,6 +93,13 @@ pub struct MigrationRequest {
     /// accept in time ([`BillingMonth::earliest`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_month: Option<String>,
+    /// Whether the migration waits for a usage snapshot: `optional` (absent: the default; a
+    /// snapshot that cannot be taken is recorded and the migration goes on, since the
+    /// customer acknowledged the loss of the history) or `required` (the migration waits
+    /// before the invitation, retrying, until the customer's role lets it take one). Left out
+    /// of the fingerprint when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_snapshot: Option<String>,
 }
 
 /// A request whose every field is valid.
@@ -107,6 +114,8 @@ pub struct ValidRequest {
     pub kind: MigrationKind,
     /// Only for a billing transfer, and only when the request named it.
     pub start_month: Option<BillingMonth>,
+    /// The request asked to wait for a usage snapshot (`usage_snapshot: required`).
+    pub usage_snapshot_required: bool,
 }
 
 const MAX_TERMS_ACCEPTED: usize = 32;
@@ -208,6 +217,19 @@ impl MigrationRequest {
             ));
         }
 
+        let usage_snapshot_required = match self.usage_snapshot.as_deref() {
+            None | Some("optional") => false,
+            Some("required") => true,
+            Some(_) => {
+                violations.push(Violation::on_field(
+                    InvalidUsageSnapshotChoice,
+                    "usage_snapshot",
+                    "must be `optional` (the default) or `required`",
+                ));
+                false
+            }
+        };
+
         match (account, role, access_level, kind) {
             (Ok(aws_account_id), Ok(role_arn), Some(access_level), Some(kind)) if violations.is_empty() => Ok(ValidRequest {
                 provider_name: provider_name.to_owned(),
@@ -218,6 +240,7 @@ impl MigrationRequest {
                 acknowledgements: acks,
                 kind,
                 start_month,
+                usage_snapshot_required,
             }),
             _ => Err(violations),
         }
@@ -243,6 +266,7 @@ pub(crate) mod tests {
             },
             kind: None,
             start_month: None,
+            usage_snapshot: None,
         }
     }
 
@@ -287,6 +311,7 @@ pub(crate) mod tests {
             ("unknown kind", |r| r.kind = Some("merge".into()), &[InvalidMigrationKind]),
             ("join named", |r| r.kind = Some("join_organization".into()), &[]),
             ("start month on a join", |r| r.start_month = Some("2027-01".into()), &[StartMonthNotApplicable]),
+            ("usage snapshot choice", |r| r.usage_snapshot = Some("always".into()), &[InvalidUsageSnapshotChoice]),
             ("billing transfer with full hardening", |r| r.kind = Some("billing_transfer".into()), &[FullHardeningNotWithBillingTransfer]),
             (
                 "billing transfer, optimized, a month",

@@ -112,6 +112,8 @@ violation_codes! {
         "Choose `join_organization` (the account joins CenturyLink's organization; the default) or `billing_transfer` (a management account keeps its organization and CenturyLink takes over its bill).";
     InvalidStartMonth => "INVALID_START_MONTH", InvalidInput,
         "Name the billing transfer's first month as YYYY-MM (e.g. 2027-03), or leave start_month out for the earliest month you can accept in time.";
+    InvalidUsageSnapshotChoice => "INVALID_USAGE_SNAPSHOT_CHOICE", InvalidInput,
+        "Choose usage_snapshot `optional` (the default: the migration goes on when the usage history cannot be saved) or `required` (the migration waits before the invitation until the CenturyLink role can read Cost Explorer).";
     StartMonthNotApplicable => "START_MONTH_NOT_APPLICABLE", InvalidInput,
         "Only a billing transfer starts in a month. Leave start_month out, or ask for kind `billing_transfer`.";
     StartMonthTooEarly => "START_MONTH_TOO_EARLY", InvalidInput,

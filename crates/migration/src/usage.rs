@@ -37,6 +37,9 @@ pub const MONTHS: u32 = 13;
 /// Months of daily figures, ending today.
 pub const DAILY_MONTHS: u32 = 3;
 
+/// What Cost Explorer charges per paginated API request (2026 price list).
+pub const USD_PER_REQUEST: f64 = 0.01;
+
 /// The most Cost Explorer requests one snapshot makes (pages of every query and of the tag
 /// listing together): USD 0.50 at most per migration.
 pub const MAX_REQUESTS: u32 = 50;

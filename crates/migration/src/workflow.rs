@@ -15,6 +15,8 @@ use crate::steps::{self, StepInput};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Step {
     Validate,
+    /// The account's Cost Explorer history, saved before the invitation.
+    SnapshotUsage,
     Invite,
     WaitForHandshake,
     CheckSupport,
@@ -25,8 +27,9 @@ pub enum Step {
 }
 
 impl Step {
-    pub const ALL: [Step; 7] = [
+    pub const ALL: [Step; 8] = [
         Step::Validate,
+        Step::SnapshotUsage,
         Step::Invite,
         Step::WaitForHandshake,
         Step::CheckSupport,
@@ -39,6 +42,7 @@ impl Step {
     pub fn function_name(self) -> &'static str {
         match self {
             Step::Validate => "validate",
+            Step::SnapshotUsage => "snapshot-usage",
             Step::Invite => "invite",
             Step::WaitForHandshake => "wait-for-handshake",
             Step::CheckSupport => "check-support",
@@ -52,6 +56,7 @@ impl Step {
     pub fn substitution(self) -> &'static str {
         match self {
             Step::Validate => "ValidateFunctionArn",
+            Step::SnapshotUsage => "SnapshotUsageFunctionArn",
             Step::Invite => "InviteFunctionArn",
             Step::WaitForHandshake => "WaitForHandshakeFunctionArn",
             Step::CheckSupport => "CheckSupportFunctionArn",
@@ -66,6 +71,7 @@ impl Step {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepCall {
     Validate(MigrationId),
+    SnapshotUsage(MigrationId),
     Invite(MigrationId),
     WaitForHandshake { migration_id: MigrationId, task_token: TaskToken },
     CheckSupport(MigrationId),
@@ -98,6 +104,7 @@ fn parse<T: DeserializeOwned>(payload: Value) -> Result<T, StepError> {
 pub fn parse_step_payload(step: Step, payload: Value) -> Result<StepCall, StepError> {
     Ok(match step {
         Step::Validate => StepCall::Validate(parse::<StepInput>(payload)?.migration_id),
+        Step::SnapshotUsage => StepCall::SnapshotUsage(parse::<StepInput>(payload)?.migration_id),
         Step::Invite => StepCall::Invite(parse::<StepInput>(payload)?.migration_id),
         Step::CheckSupport => StepCall::CheckSupport(parse::<StepInput>(payload)?.migration_id),
         Step::ScheduleHardening => StepCall::ScheduleHardening(parse::<StepInput>(payload)?.migration_id),
@@ -121,6 +128,11 @@ fn to_json(value: impl serde::Serialize) -> Result<Value, StepError> {
 pub async fn run_step(ports: &Ports, step: Step, payload: Value) -> Result<Value, StepError> {
     match parse_step_payload(step, payload)? {
         StepCall::Validate(id) => to_json(steps::validate(ports, id).await?),
+        StepCall::SnapshotUsage(id) => {
+            let m = steps::snapshot_usage(ports, id).await?;
+            // What the snapshot holds (or why not), not the whole record.
+            Ok(serde_json::json!({ "migration_id": id, "usage_snapshot": m.usage_snapshot }))
+        }
         StepCall::Invite(id) => to_json(steps::invite(ports, id).await?),
         StepCall::CheckSupport(id) => to_json(steps::check_support(ports, id).await?),
         StepCall::ScheduleHardening(id) => to_json(steps::schedule_hardening(ports, id).await?),

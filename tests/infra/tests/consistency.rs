@@ -253,8 +253,12 @@ fn every_function_gets_every_variable_the_functions_read() {
         });
         (result, read.into_inner())
     };
-    let (result, read) = config(None);
+    let (result, mut read) = config(None);
     result.expect("the sample environment is a valid configuration");
+    // Read by every function's Config, given only to those that need the bucket (below).
+    for own in ["SNAPSHOT_BUCKET", "SNAPSHOT_KMS_KEY_ARN"] {
+        assert!(read.remove(own), "functions_runtime::Config reads {own}");
+    }
     let provided: BTreeSet<String> = variables.keys().cloned().collect();
     for name in samples.keys() {
         assert!(provided.contains(*name), "the template does not set {name}");
@@ -268,13 +272,18 @@ fn every_function_gets_every_variable_the_functions_read() {
             assert!(provided.contains(name), "the functions require {name}, which the template does not set");
         }
     }
-    // Only the API has variables of its own, read by its main.rs (SAM merges them with
-    // Globals'): who the operators are, and where the customer's role template lives.
+    // Only the API and snapshot-usage have variables of their own (SAM merges them with
+    // Globals'): who the operators are and where the customer's role template lives (the
+    // API's main.rs reads them); the snapshot bucket and its key (functions_runtime::Config),
+    // for the two functions that write or sign snapshots.
     for (id, binary) in template_functions() {
         let own = &resource(&id)["Properties"]["Environment"]["Variables"];
         let names: BTreeSet<&str> = own.as_object().map(|m| m.keys().map(String::as_str).collect()).unwrap_or_default();
-        let expected: BTreeSet<&str> =
-            if binary == "api" { ["OPERATOR_PRINCIPAL_ARNS", "ROLE_TEMPLATE_URL"].into() } else { BTreeSet::new() };
+        let expected: BTreeSet<&str> = match binary.as_str() {
+            "api" => ["OPERATOR_PRINCIPAL_ARNS", "ROLE_TEMPLATE_URL", "SNAPSHOT_BUCKET", "SNAPSHOT_KMS_KEY_ARN"].into(),
+            "snapshot-usage" => ["SNAPSHOT_BUCKET", "SNAPSHOT_KMS_KEY_ARN"].into(),
+            _ => BTreeSet::new(),
+        };
         assert_eq!(names, expected, "{id}'s own environment; keep shared variables in Globals");
         for name in names {
             assert!(!provided.contains(name), "{id} overrides the shared {name}");
@@ -420,7 +429,7 @@ fn the_customer_role_trusts_only_the_functions_that_assume_it_with_the_external_
         })
         .map(|(_, binary)| binary)
         .collect();
-    assert_eq!(assumers.len(), 3, "validate, check-support and hardening-scan assume the customer's role: {assumers:?}");
+    assert_eq!(assumers.len(), 4, "validate, snapshot-usage, check-support and hardening-scan assume the customer's role: {assumers:?}");
     assert_eq!(admitted, assumers, "the role trusts exactly the functions allowed to assume it ({pattern})");
     for other in [
         "arn:aws:iam::999999999999:role/Admin",
@@ -639,4 +648,28 @@ fn alarms_and_the_dashboard_name_the_metrics_the_functions_emit() {
     for name in names_of::ALL {
         assert!(body.contains(&format!("\"{name}\"")) || body.contains(&format!("\\\"{name}\\\"")), "the dashboard does not show {name}");
     }
+}
+
+/// The snapshot step's patience with throttling (`steps::TRANSIENT_PATIENCE`) ends before its
+/// state's last `Migration.Transient` retry, whatever the jitter: the retries have none, so
+/// the last attempt always decides (go on, or wait for the snapshot) instead of failing the
+/// migration over a snapshot it may not need. And a required snapshot is retried for two days.
+#[test]
+fn the_snapshot_step_decides_before_its_transient_retries_run_out() {
+    let definition: Value = serde_json::from_str(&definition()).expect("definition JSON");
+    let state = &definition["States"]["SnapshotUsage"];
+    assert_eq!(definition["States"]["Validate"]["Next"], "SnapshotUsage", "after validation");
+    assert_eq!(state["Next"], "Invite", "before the invitation, for both kinds");
+    let retry = |error: &str| state["Retry"].as_array().unwrap().iter().find(|r| r["ErrorEquals"] == json!([error])).cloned().expect(error);
+    let transient = retry("Migration.Transient");
+    assert_eq!(transient["JitterStrategy"], "NONE");
+    let (interval, rate) = (transient["IntervalSeconds"].as_f64().unwrap(), transient["BackoffRate"].as_f64().unwrap());
+    let attempts = transient["MaxAttempts"].as_i64().unwrap();
+    // The delays before the last retry, at their shortest (the step runs in no time).
+    let before_last: f64 = (0..attempts).map(|k| interval * rate.powi(i32::try_from(k).unwrap())).sum();
+    let patience = migration::steps::TRANSIENT_PATIENCE.num_seconds() as f64;
+    assert!(before_last > patience, "the last retry comes {before_last} s after the first attempt; the patience is {patience} s");
+    let required = retry("Migration.UsageSnapshotRequired");
+    let waited = required["IntervalSeconds"].as_i64().unwrap() * required["MaxAttempts"].as_i64().unwrap();
+    assert_eq!(waited, 2 * 86_400, "the README and the status promise two days of hourly retries");
 }

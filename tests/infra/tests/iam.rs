@@ -29,7 +29,7 @@ use migration::request::AccessLevel;
 use migration::rules::Approval;
 use migration::workflow::Step;
 use migration::{MigrationId, Status};
-use migration_aws::{ArnContext, AwsCall, AwsPorts, CallLog, ClientHooks, DynamoStore, Service, table_definition};
+use migration_aws::{ArnContext, AwsCall, AwsPorts, CallLog, ClientHooks, DynamoStore, Resources, Service, table_definition};
 use migration_sim::ManualClock;
 use migration_sim::fixtures;
 use migration_sim::hooks::{HookedStore, StoreCall, StoreHook, Verdict};
@@ -72,8 +72,21 @@ fn start() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-03-02T09:00:00Z").unwrap().with_timezone(&Utc)
 }
 
+/// The snapshot bucket's KMS key, by the id `parameters` gives the template's `SnapshotKey`.
+const SNAPSHOT_KEY_ID: &str = "snapshot-key-0001";
+
+fn snapshot_key_arn() -> String {
+    format!("arn:aws:kms:{REGION}:{}:key/{SNAPSHOT_KEY_ID}", fixtures::PARTNER)
+}
+
 fn arns() -> ArnContext {
-    ArnContext { partition: "aws".into(), region: REGION.into(), account: fixtures::PARTNER.into(), organization: ORGANIZATION.into() }
+    ArnContext {
+        partition: "aws".into(),
+        region: REGION.into(),
+        account: fixtures::PARTNER.into(),
+        organization: ORGANIZATION.into(),
+        snapshot_kms_key: Some(snapshot_key_arn()),
+    }
 }
 
 fn state_machine_arn() -> String {
@@ -92,12 +105,15 @@ struct Doubles {
     sfn: Vec<Rule>,
     support: Vec<Rule>,
     billing: Vec<Rule>,
+    cost_explorer: Vec<Rule>,
 }
 
 struct World {
     log: CallLog,
     moto: SdkConfig,
     table: String,
+    /// The snapshot bucket, on moto.
+    bucket: String,
     clock: Arc<ManualClock>,
 }
 
@@ -118,12 +134,13 @@ impl World {
             (Service::StepFunctions, doubles.sfn),
             (Service::Support, doubles.support),
             (Service::BillingConductor, doubles.billing),
+            (Service::CostExplorer, doubles.cost_explorer),
         ] {
             let (http, interceptors) = double(rules);
             hooks = hooks.service(service, http, interceptors);
         }
-        AwsPorts::from_config_with(&self.moto, &self.table, &state_machine_arn(), &hooks)
-            .into_ports(self.clock.clone(), fixtures::settings())
+        let resources = Resources::new(&self.table, &state_machine_arn()).with_snapshot_bucket(&self.bucket, Some(&snapshot_key_arn()));
+        AwsPorts::from_config_with(&self.moto, &resources, &hooks).into_ports(self.clock.clone(), fixtures::settings())
     }
 }
 
@@ -413,6 +430,38 @@ mod doubles {
     }
 
     /// STS as the customer's role answers: only with the ExternalId.
+    /// Cost Explorer, through the customer's role: one page of each query (moto has no
+    /// ListCostAllocationTags), and one active tag.
+    pub fn cost_explorer() -> Vec<Rule> {
+        use aws_sdk_costexplorer::Client;
+        use aws_sdk_costexplorer::operation::get_cost_and_usage::GetCostAndUsageOutput;
+        use aws_sdk_costexplorer::operation::list_cost_allocation_tags::ListCostAllocationTagsOutput;
+        use aws_sdk_costexplorer::types::{CostAllocationTag, CostAllocationTagStatus, CostAllocationTagType};
+        vec![
+            mock!(Client::get_cost_and_usage)
+                .sequence()
+                .output(|| GetCostAndUsageOutput::builder().set_results_by_time(Some(vec![])).build())
+                .repeatedly()
+                .build(),
+            mock!(Client::list_cost_allocation_tags)
+                .sequence()
+                .output(|| {
+                    ListCostAllocationTagsOutput::builder()
+                        .cost_allocation_tags(
+                            CostAllocationTag::builder()
+                                .tag_key("CostCenter")
+                                .r#type(CostAllocationTagType::UserDefined)
+                                .status(CostAllocationTagStatus::Active)
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                })
+                .repeatedly()
+                .build(),
+        ]
+    }
+
     pub fn sts() -> Vec<Rule> {
         use aws_sdk_sts::Client;
         use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
@@ -541,6 +590,7 @@ fn doubles(members: &'static [&'static str], states: &'static [(&'static str, Hs
         sfn: doubles::sfn(start),
         support: doubles::support(),
         billing: doubles::billing(),
+        cost_explorer: doubles::cost_explorer(),
     }
 }
 
@@ -564,7 +614,10 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
     let client = aws_sdk_dynamodb::Client::new(&moto);
     let table = format!("migrations-iam-{}", ulid::Ulid::new().to_string().to_lowercase());
     table_definition().create(&client, &table).await.expect("table created in moto");
-    let world = World { log: CallLog::default(), moto, table: table.clone(), clock: Arc::new(ManualClock::new(start())) };
+    let bucket = format!("snapshots-iam-{}", ulid::Ulid::new().to_string().to_lowercase());
+    let s3 = aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&moto).force_path_style(true).build());
+    s3.create_bucket().bucket(&bucket).send().await.expect("the snapshot bucket created in moto");
+    let world = World { log: CallLog::default(), moto, table: table.clone(), bucket, clock: Arc::new(ManualClock::new(start())) };
 
     // The operator's data, written by the test itself (not a recorded principal).
     let setup = DynamoStore::new(client.clone(), &table);
@@ -619,15 +672,25 @@ async fn run_every_path(moto: SdkConfig) -> Vec<AwsCall> {
     let invite = world.ports("invite", doubles(&[], &[], Start::Succeeds));
     let decided: &'static [(&str, Hs)] = &[(JOINS, Hs::Accepted), (DECLINES, Hs::Declined)];
     let wait = world.ports("wait-for-handshake", doubles(&[JOINS], decided, Start::Succeeds));
+    let snapshot = world.ports("snapshot-usage", doubles(&[], &[], Start::Succeeds));
     for id in [joins, declines, watched, canceled, declined_later, times_out] {
         functions_runtime::step_handler(&validate, Step::Validate, event(step(id)))
             .await
             .unwrap_or_else(|e| panic!("validate {id}: {e:?}"));
+        // The usage snapshot: Cost Explorer through the customer's role, into the bucket.
+        functions_runtime::step_handler(&snapshot, Step::SnapshotUsage, event(step(id)))
+            .await
+            .unwrap_or_else(|e| panic!("snapshot-usage {id}: {e:?}"));
         functions_runtime::step_handler(&invite, Step::Invite, event(step(id))).await.unwrap_or_else(|e| panic!("invite {id}: {e:?}"));
         let payload = json!({ "migration_id": id.to_string(), "task_token": format!("token-{id}") });
         functions_runtime::step_handler(&wait, Step::WaitForHandshake, event(payload)).await.unwrap_or_else(|e| panic!("wait {id}: {e:?}"));
     }
     assert_eq!(status(&setup, joins).await, Status::Joined, "accepted before the wait looked");
+    // The administrator reads the migration: the snapshot's links, signed by the API's role.
+    let read = api.handle(api::ApiRequest::new(api::http::Method::GET, &format!("/migrations/{joins}"), admin.clone(), "read")).await;
+    let links = read.json()["usage_snapshot"]["download"]["files"].clone();
+    assert_eq!(read.json()["usage_snapshot"]["state"], "taken", "{}", read.json());
+    assert!(links.as_array().is_some_and(|l| !l.is_empty()), "download links: {links}");
 
     // validate, for a customer whose account manages its own organization: through the
     // customer's role it reads the organization and counts its accounts, then refuses.
@@ -902,7 +965,7 @@ fn translated_template() -> PathBuf {
 }
 
 /// The template's parameters as this test's world has them.
-fn parameters(table: &str) -> Value {
+fn parameters(table: &str, bucket: &str) -> Value {
     let settings = fixtures::settings();
     json!({
         "AWS::AccountId": fixtures::PARTNER,
@@ -917,16 +980,18 @@ fn parameters(table: &str) -> Value {
         "HardeningScpIds": settings.hardening_scp_ids.join(","),
         "MigrationTable": table,
         "BillingPricingPlanArn": settings.billing_pricing_plan_arn,
+        "SnapshotBucket": bucket,
+        "SnapshotKey": SNAPSHOT_KEY_ID,
     })
 }
 
-fn evaluate(calls: &[AwsCall], table: &str, template: &Path) -> (bool, String) {
+fn evaluate(calls: &[AwsCall], table: &str, bucket: &str, template: &Path) -> (bool, String) {
     let dir = root().join("target/infra");
     std::fs::create_dir_all(&dir).unwrap();
     let calls_path = dir.join("aws-calls.json");
     std::fs::write(&calls_path, serde_json::to_vec_pretty(calls).unwrap()).unwrap();
     let params_path = dir.join("iam-parameters.json");
-    std::fs::write(&params_path, serde_json::to_vec_pretty(&parameters(table)).unwrap()).unwrap();
+    std::fs::write(&params_path, serde_json::to_vec_pretty(&parameters(table, bucket)).unwrap()).unwrap();
     let out = Command::new(moto_python())
         .arg(root().join("tests/infra/iam_check.py"))
         .arg(template)
@@ -978,6 +1043,7 @@ async fn every_call_of_every_function_is_allowed_and_every_grant_is_used() {
     for function in [
         "api",
         "validate",
+        "snapshot-usage",
         "invite",
         "wait-for-handshake",
         "check-support",
@@ -990,7 +1056,12 @@ async fn every_call_of_every_function_is_allowed_and_every_grant_is_used() {
     ] {
         assert!(principals.contains(function), "no call was recorded for {function}: {principals:?}");
     }
-    let (ok, report) = evaluate(&calls, &table, &template);
+    let bucket = calls
+        .iter()
+        .find_map(|c| c.resource.strip_prefix("arn:aws:s3:::"))
+        .map(|o| o.split('/').next().unwrap().to_owned())
+        .expect("some S3 call");
+    let (ok, report) = evaluate(&calls, &table, &bucket, &template);
     println!("{report}");
     assert!(ok, "IAM check failed:\n{report}");
 }

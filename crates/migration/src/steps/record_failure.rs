@@ -96,6 +96,11 @@ pub fn classify_failure(error: &str, current: Status) -> (Status, &'static str, 
             names::TRANSFER_REFUSED,
             "AWS refused the billing transfer; the cause names the reason and what to do about it.",
         ),
+        names::USAGE_SNAPSHOT_REQUIRED => (
+            Status::Failed,
+            names::USAGE_SNAPSHOT_REQUIRED,
+            "The request asked to wait for a usage snapshot, and the CenturyLink role could not take one for as long as the migration waits (the cause names why). Nothing was sent to the account. Fix what the cause names (usually: let the role call ce:GetCostAndUsage and ce:ListCostAllocationTags; the role template grants both), then start a new migration, or start one with usage_snapshot `optional`.",
+        ),
         names::INVITATION_REFUSED => (
             Status::Failed,
             names::INVITATION_REFUSED,
