@@ -98,6 +98,16 @@ fn full_migration(server: &Server) {
     let invited = server.wait_for(&id, status_is("INVITED"));
     assert!(invited.to_string().contains("ACCEPT_INVITATION"), "the customer is told to accept: {invited}");
     assert!(!invited.to_string().contains(fixtures::EXTERNAL_ID), "no ExternalId outside onboarding");
+    // The usage history was saved before the invitation; the administrator downloads it.
+    assert_eq!(invited["usage_snapshot"]["state"], "taken", "{invited}");
+    assert_eq!(invited["next_action"]["first"]["code"], "DOWNLOAD_USAGE_SNAPSHOT", "{invited}");
+    let files = invited["usage_snapshot"]["download"]["files"].as_array().expect("links for the administrator").clone();
+    let manifest = files.iter().find(|f| f["name"] == "manifest.json").expect("the manifest's link");
+    let url = manifest["url"].as_str().unwrap();
+    assert!(url.starts_with(&server.base), "{url} is served here");
+    let body: Value = ureq::get(url).timeout(Duration::from_secs(10)).call().expect("the link downloads").into_json().unwrap();
+    assert_eq!(body["migration_id"], id.as_str(), "{body}");
+    assert_eq!(body["files"].as_array().map(Vec::len), Some(files.len() - 1), "every other file is in the manifest: {body}");
 
     assert_eq!(server.call("POST", "/_local/customer/accept", Some(account.clone())).0, 200);
     let waiting = server.wait_for(&id, status_is("AWAITING_SUPPORT_UPGRADE"));
