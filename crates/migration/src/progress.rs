@@ -98,8 +98,6 @@ const WAIT_FOR_INVITATION: (&str, &str) = ("WAIT_FOR_INVITATION", "Wait for the 
 /// The customer's next action, derived from the record alone.
 pub fn next_action(m: &Migration) -> Option<NextAction> {
     match m.status {
-        // Nothing to do yet, but the customer should know when the invitation comes, and why
-        // it did not come at once.
         // The migration waits for a snapshot the request requires: the customer fixes the role.
         Status::Validated
             if m.usage_snapshot_required && matches!(&m.usage_snapshot, Some(SnapshotState::Failed { retryable: false, .. })) =>
@@ -128,6 +126,8 @@ pub fn next_action(m: &Migration) -> Option<NextAction> {
                 first: None,
             })
         }
+        // Nothing to do yet, but the customer should know when the invitation comes, and why
+        // it did not come at once.
         Status::Validated => {
             let w = m.invitation_wait.as_ref()?;
             Some(NextAction {
