@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -163,6 +164,32 @@ async fn given_a_handler_that_resolves_its_own_token_through_callbacks_then_the_
     let exec = Executor::new(load(&def(json!({}))), r, VirtualClock::new(t0()));
     let out = exec.start("auto", json!({"who": "g"})).await.unwrap().wait().await;
     assert_eq!(out.output, Some(json!({"who": "g", "approval": "auto"})));
+}
+
+/// Step Functions opens the token before it invokes the function, so a function may deliver
+/// its own token before it returns. This handler delivers it the moment it is invoked, before
+/// its future is first polled: the token must already be open. (It was opened after the
+/// handler was spawned, and serve's billing transfer failed now and then with InvalidToken when
+/// the handler, on another worker thread, was quicker.)
+#[tokio::test]
+async fn given_a_handler_that_delivers_its_own_token_when_invoked_then_the_token_is_already_open() {
+    let mut r = TaskRegistry::new();
+    r.register("approve", |t: TaskInput| {
+        let token = t.context.task_token.clone().unwrap();
+        // `send_task_success` resolves at its first poll: poll it here, synchronously.
+        let mut delivery = std::pin::pin!(t.context.callbacks.send_task_success(&token, json!("at once")));
+        let delivered = match delivery.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+            std::task::Poll::Ready(r) => r.map_err(|e| e.to_string()),
+            std::task::Poll::Pending => Err("pending".to_owned()),
+        };
+        async move {
+            delivered.map_err(|e| asl::TaskError::new("Refused", e))?;
+            Ok(Value::Null)
+        }
+    });
+    let exec = Executor::new(load(&def(json!({}))), r, VirtualClock::new(t0()));
+    let out = exec.start("at-once", json!({"who": "g"})).await.unwrap().wait().await;
+    assert_eq!(out.output, Some(json!({"who": "g", "approval": "at once"})), "{:?}", out.cause);
 }
 
 #[tokio::test]

@@ -139,6 +139,15 @@ impl Run<'_> {
                 callbacks: TaskCallbacks::new(Arc::downgrade(self.inner) as Weak<dyn TokenResolver>),
             },
         };
+        // The token is open before the function is invoked, as in Step Functions: a handler
+        // may deliver its own token at once, even before it returns (on another worker
+        // thread). Opened after the handler was spawned, such a delivery was refused as
+        // InvalidToken now and then (serve's billing transfer, on a busy machine).
+        let token = token.map(|token| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            lock(&self.inner.tokens).insert(token.clone(), TokenSlot { execution: Arc::downgrade(self.sh), tx: Some(tx) });
+            (token, rx)
+        });
         let result = self.invoke(st, handler(task_input), token, started, (timeout, heartbeat), (resource_type, resource)).await;
         let raw = match result {
             Ok(v) => v,
@@ -179,13 +188,14 @@ impl Run<'_> {
         select(&st.output_path, out, &ctx, "OutputPath")
     }
 
-    /// Runs the handler (and, for `.waitForTaskToken`, waits for the token) under the
-    /// task's timeouts. The error's flag tells a timeout.
+    /// Runs the handler (and, for `.waitForTaskToken`, waits for the token, opened by the
+    /// caller with its events' receiver) under the task's timeouts. The error's flag tells a
+    /// timeout.
     async fn invoke(
         &mut self,
         st: &State,
         fut: crate::registry::HandlerFuture,
-        token: Option<String>,
+        token: Option<(String, mpsc::UnboundedReceiver<TokenEvent>)>,
         started: DateTime<Utc>,
         (timeout, heartbeat): (Option<u64>, Option<u64>),
         (resource_type, resource): (&str, &str),
@@ -199,15 +209,13 @@ impl Run<'_> {
             Ok(Err(e)) => Err((Failure { error: e.error, cause: e.cause.unwrap_or_default() }, false)),
             Err(e) => Err((Failure::new(names::TASK_FAILED, format!("the task handler panicked: {e}")), false)),
         };
-        let Some(token) = token else {
+        let Some((token, mut rx)) = token else {
             return tokio::select! {
                 biased;
                 r = &mut join.0 => handler_result(r),
                 _ = maybe(&mut timeout_timer) => Err(timed_out()),
             };
         };
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        lock(&self.inner.tokens).insert(token.clone(), TokenSlot { execution: Arc::downgrade(self.sh), tx: Some(tx) });
         lock(&self.sh.state).pending =
             Some(PendingTask { token: token.clone(), state_name: st.name.clone(), resource: resource.to_string() });
         let heartbeat_timer = |at: DateTime<Utc>| heartbeat.map(|h| participant.timer(at + secs(h as f64)));
