@@ -220,18 +220,13 @@ impl AwsBillingTransfers {
         Ok(SentTransfer { handshake, transfer })
     }
 
-    async fn adopt(&self, invitation: &TransferInvitation, why: &str) -> Result<SentTransfer, TransferError> {
-        match self.find_requested(&invitation.account, invitation.start_at).await? {
-            Some(t) => {
-                let sent = self.sent(&t, &invitation.account).await?;
-                info!(transfer_id = %sent.transfer.id, "{why}");
-                Ok(sent)
-            }
-            None => Err(TransferError::Retryable {
-                code: "DuplicateHandshakeException".into(),
-                message: "AWS reports an open billing-transfer invitation that the listing does not show yet".into(),
-            }),
-        }
+    /// The open invitation of ours for `invitation`'s account, with its handshake, if the
+    /// inbound transfers list one (one listing).
+    async fn reuse_open(&self, invitation: &TransferInvitation, why: &str) -> Result<Option<SentTransfer>, TransferError> {
+        let Some(t) = self.find_requested(&invitation.account, invitation.start_at).await? else { return Ok(None) };
+        let sent = self.sent(&t, &invitation.account).await?;
+        info!(transfer_id = %sent.transfer.id, "{why}");
+        Ok(Some(sent))
     }
 
     /// The billing group made for `transfer_arn`, if there is one.
@@ -268,9 +263,7 @@ impl AwsBillingTransfers {
 impl BillingTransfers for AwsBillingTransfers {
     #[instrument(skip(self, invitation), fields(migration_id = %invitation.migration))]
     async fn invite(&self, invitation: &TransferInvitation) -> Result<SentTransfer, TransferError> {
-        if let Some(t) = self.find_requested(&invitation.account, invitation.start_at).await? {
-            let sent = self.sent(&t, &invitation.account).await?;
-            info!(transfer_id = %sent.transfer.id, "reusing the open billing-transfer invitation");
+        if let Some(sent) = self.reuse_open(invitation, "reusing the open billing-transfer invitation").await? {
             return Ok(sent);
         }
         let target =
@@ -309,16 +302,21 @@ impl BillingTransfers for AwsBillingTransfers {
                     Some(InviteOrganizationToTransferResponsibilityError::DuplicateHandshakeException(_))
                 ) =>
             {
-                self.adopt(invitation, "adopted the concurrent billing-transfer invitation").await
+                self.reuse_open(invitation, "adopted the concurrent billing-transfer invitation").await?.ok_or_else(|| {
+                    TransferError::Retryable {
+                        code: "DuplicateHandshakeException".into(),
+                        message: "AWS reports an open billing-transfer invitation that the listing does not show yet".into(),
+                    }
+                })
             }
             Err(err) => match transfer_error(&err, err.as_service_error().and_then(invite_reason)) {
                 // An open invitation of ours that the first listing missed (sent meanwhile by
-                // a concurrent attempt) is refused this way too: adopt it if it is there.
-                TransferError::Refused { refusal: TransferRefusal::AlreadyExists | TransferRefusal::ActiveTransferProcess, .. }
-                    if self.find_requested(&invitation.account, invitation.start_at).await?.is_some() =>
-                {
-                    self.adopt(invitation, "adopted the billing-transfer invitation AWS reports as existing").await
-                }
+                // a concurrent attempt) is refused this way too: adopt it if it is there, or
+                // else the refusal stands.
+                refused @ TransferError::Refused {
+                    refusal: TransferRefusal::AlreadyExists | TransferRefusal::ActiveTransferProcess,
+                    ..
+                } => self.reuse_open(invitation, "adopted the billing-transfer invitation AWS reports as existing").await?.ok_or(refused),
                 other => Err(other),
             },
         }

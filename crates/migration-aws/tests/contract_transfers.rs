@@ -118,13 +118,6 @@ fn times(rule: impl Fn() -> Rule) -> Vec<Rule> {
     (0..32).map(|_| rule()).collect()
 }
 
-fn error_rule<R>(rule: R, code: &str) -> Rule
-where
-    R: FnOnce((u16, Option<String>)) -> Rule,
-{
-    rule(aws_error(code))
-}
-
 fn organizations(state: &Shared) -> Vec<Rule> {
     use aws_sdk_organizations::Client;
     let mut rules = Vec::new();
@@ -162,10 +155,8 @@ fn organizations(state: &Shared) -> Vec<Rule> {
                 DescribeResponsibilityTransferOutput::builder().responsibility_transfer(t.aws()).build()
             })
     }));
-    rules.push(error_rule(
-        |(status, body)| mock!(Client::describe_responsibility_transfer).sequence().http_status(status, body).repeatedly().build(),
-        "ResponsibilityTransferNotFoundException",
-    ));
+    let (status, body) = aws_error("ResponsibilityTransferNotFoundException");
+    rules.push(mock!(Client::describe_responsibility_transfer).sequence().http_status(status, body).repeatedly().build());
     let s = state.clone();
     rules.extend(times(|| {
         let s = s.clone();
@@ -191,10 +182,8 @@ fn organizations(state: &Shared) -> Vec<Rule> {
                 CancelHandshakeOutput::builder().handshake(t.handshake()).build()
             })
     }));
-    rules.push(error_rule(
-        |(status, body)| mock!(Client::cancel_handshake).sequence().http_status(status, body).repeatedly().build(),
-        "HandshakeAlreadyInStateException",
-    ));
+    let (status, body) = aws_error("HandshakeAlreadyInStateException");
+    rules.push(mock!(Client::cancel_handshake).sequence().http_status(status, body).repeatedly().build());
     // TerminateResponsibilityTransfer: an accepted transfer ends; an ended one is already
     // WITHDRAWN; anything else cannot make the transition.
     let s = state.clone();
@@ -212,21 +201,17 @@ fn organizations(state: &Shared) -> Vec<Rule> {
             })
     }));
     let m = state.clone();
-    rules.push(error_rule(
-        move |(status, body)| {
-            mock!(Client::terminate_responsibility_transfer)
-                .match_requests(move |i| find(&m, i.id().unwrap_or_default()).is_some_and(|t| t.status == Rts::Withdrawn))
-                .sequence()
-                .http_status(status, body)
-                .repeatedly()
-                .build()
-        },
-        "ResponsibilityTransferAlreadyInStatusException",
-    ));
-    rules.push(error_rule(
-        |(status, body)| mock!(Client::terminate_responsibility_transfer).sequence().http_status(status, body).repeatedly().build(),
-        "InvalidResponsibilityTransferTransitionException",
-    ));
+    let (status, body) = aws_error("ResponsibilityTransferAlreadyInStatusException");
+    rules.push(
+        mock!(Client::terminate_responsibility_transfer)
+            .match_requests(move |i| find(&m, i.id().unwrap_or_default()).is_some_and(|t| t.status == Rts::Withdrawn))
+            .sequence()
+            .http_status(status, body)
+            .repeatedly()
+            .build(),
+    );
+    let (status, body) = aws_error("InvalidResponsibilityTransferTransitionException");
+    rules.push(mock!(Client::terminate_responsibility_transfer).sequence().http_status(status, body).repeatedly().build());
     rules
 }
 

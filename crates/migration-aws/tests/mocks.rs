@@ -1276,12 +1276,12 @@ mod transfers {
             .build();
         let listed = mock!(Client::list_inbound_responsibility_transfers)
             .then_output(|| inbound(vec![aws_transfer(TRANSFER, ACCOUNT, Rts::Requested, START)], None));
-        let relisted = mock!(Client::list_inbound_responsibility_transfers)
-            .then_output(|| inbound(vec![aws_transfer(TRANSFER, ACCOUNT, Rts::Requested, START)], None));
         let described = mock!(Client::describe_handshake)
             .then_output(|| DescribeHandshakeOutput::builder().handshake(invitation_handshake(true)).build());
-        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&empty, &exists, &listed, &relisted, &described]);
+        let client = mock_client!(aws_sdk_organizations, RuleMode::Sequential, [&empty, &exists, &listed, &described]);
         assert_eq!(adapter(client, None).invite(&invitation()).await.expect("adopted").transfer.id.as_str(), TRANSFER);
+        // One listing after the refusal, not one to decide and another to adopt.
+        assert_eq!((empty.num_calls(), listed.num_calls(), described.num_calls()), (1, 1, 1));
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@ mod reference;
 mod resolve;
 mod schedule_hardening;
 mod snapshot;
+mod token;
 pub(crate) mod transfer;
 mod validate;
 mod wait_for_handshake;

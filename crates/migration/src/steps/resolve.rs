@@ -7,9 +7,10 @@ use tracing::{info, instrument, warn};
 
 use crate::error::{ExecutionError, StepError, names};
 use crate::ids::{AwsAccountId, MigrationId};
-use crate::ports::{Ports, TokenDelivery};
+use crate::ports::Ports;
 use crate::record::{ChangeBuilder, HandshakeState, Migration, WorkQueue};
 use crate::status::Status;
+use crate::steps::token::{self, Decision};
 use crate::steps::{StepInput, record_failure, system, update_with_retry};
 
 /// Acts on a decided handshake: records JOINED for an acceptance (with the exact time AWS
@@ -66,43 +67,26 @@ fn record_state(
     Ok(Some(change.build()))
 }
 
-/// Sends the outcome to the waiting execution, then forgets the token.
+/// Sends the outcome to the waiting execution, then forgets the token; an undecided
+/// handshake leaves both as they are.
 async fn deliver(ports: &Ports, record: Migration, actor: &str) -> Result<Migration, StepError> {
-    let Some(token) = record.task_token.clone() else { return Ok(record) };
-    let handshake_state = record.handshake.as_ref().map(|h| h.state);
-    let delivery = if record.status.has_joined() {
-        let output = json!({ "migration_id": record.id, "joined_at": record.joined_at });
-        Some(ports.executions.send_task_success(&token, output).await?)
+    if record.task_token.is_none() {
+        return Ok(record);
+    }
+    let decision = if record.status.has_joined() {
+        Decision::Success(json!({ "migration_id": record.id, "joined_at": record.joined_at }))
     } else if record.status.is_terminal() {
         // Canceled through the API: the execution was stopped; nothing waits.
-        None
+        Decision::Forget
     } else {
-        let error = match handshake_state {
-            Some(HandshakeState::Declined) => StepError::InvitationDeclined,
-            Some(HandshakeState::Expired) => StepError::InvitationExpired,
-            Some(HandshakeState::Canceled) => StepError::InvitationCanceled,
+        match record.handshake.as_ref().map(|h| h.state) {
+            Some(HandshakeState::Declined) => Decision::Failure(StepError::InvitationDeclined),
+            Some(HandshakeState::Expired) => Decision::Failure(StepError::InvitationExpired),
+            Some(HandshakeState::Canceled) => Decision::Failure(StepError::InvitationCanceled),
             _ => return Ok(record),
-        };
-        Some(ports.executions.send_task_failure(&token, error.name(), &error.cause()).await?)
+        }
     };
-    if delivery == Some(TokenDelivery::AlreadyResolved) {
-        info!("the execution no longer waits on this token");
-    }
-    let now = ports.clock.now();
-    update_with_retry(ports, record.id, |current| {
-        if current.task_token.is_none() {
-            return Ok(None);
-        }
-        let mut change = ChangeBuilder::new(current, system(actor), now);
-        change.record().task_token = None;
-        // The execution may already have moved on (it resumes the moment the token is
-        // delivered) and queued a hardening job whose due time must survive.
-        if current.hardening.is_none() {
-            change.record().due_at = None;
-        }
-        Ok(Some(change.build()))
-    })
-    .await
+    token::deliver(ports, record, decision, actor).await
 }
 
 /// The `AccountJoinedOrganization` event: the account that holds a lock is ours to resolve.

@@ -8,11 +8,12 @@ use tracing::{info, instrument, warn};
 
 use crate::error::{StepError, StoreError};
 use crate::ids::MigrationId;
-use crate::ports::{Ports, TokenDelivery};
+use crate::ports::Ports;
 use crate::record::{Actor, ChangeBuilder, HandshakeState, Migration};
 use crate::rules::Caller;
 use crate::status::Status;
 use crate::steps::invitation::InviteOutput;
+use crate::steps::token::{self, Decision};
 use crate::steps::{commit, load, system, update_with_retry};
 use crate::transfer::{
     BillingGroupSpec, BillingMonth, BillingTransferState, MonthError, ResponsibilityTransfer, TransferError, TransferInvitation,
@@ -184,6 +185,8 @@ pub async fn resolve_transfer(
     deliver(ports, record, transfer, missed.then_some(accept_by), actor).await
 }
 
+/// Sends the outcome to the waiting execution, then forgets the token; a transfer still
+/// undecided leaves both as they are.
 async fn deliver(
     ports: &Ports,
     record: Migration,
@@ -191,36 +194,24 @@ async fn deliver(
     missed: Option<DateTime<Utc>>,
     actor: &str,
 ) -> Result<Migration, StepError> {
-    let Some(token) = record.task_token.clone() else { return Ok(record) };
-    let delivery = if record.status.transfer_accepted() {
+    if record.task_token.is_none() {
+        return Ok(record);
+    }
+    let decision = if record.status.transfer_accepted() {
         let start_at = record.billing_transfer.as_ref().map(BillingTransferState::start_at);
-        Some(ports.executions.send_task_success(&token, json!({ "migration_id": record.id, "start_at": start_at })).await?)
+        Decision::Success(json!({ "migration_id": record.id, "start_at": start_at }))
     } else if record.status.is_terminal() {
-        None
+        Decision::Forget
     } else {
-        let error = match missed {
-            Some(accept_by) => StepError::TransferWindowMissed { accept_by },
+        match missed {
+            Some(accept_by) => Decision::Failure(StepError::TransferWindowMissed { accept_by }),
             None => match ended(transfer, &record) {
-                Some(error) => error,
+                Some(error) => Decision::Failure(error),
                 None => return Ok(record),
             },
-        };
-        Some(ports.executions.send_task_failure(&token, error.name(), &error.cause()).await?)
-    };
-    if delivery == Some(TokenDelivery::AlreadyResolved) {
-        info!("the execution no longer waits on this token");
-    }
-    let now = ports.clock.now();
-    update_with_retry(ports, record.id, |current| {
-        if current.task_token.is_none() {
-            return Ok(None);
         }
-        let mut change = ChangeBuilder::new(current, system(actor), now);
-        change.record().task_token = None;
-        change.record().due_at = None;
-        Ok(Some(change.build()))
-    })
-    .await
+    };
+    token::deliver(ports, record, decision, actor).await
 }
 
 /// The watcher's look at one open billing transfer.
