@@ -51,6 +51,7 @@ MIB = 1024 * 1024
 # Each function and the fixture of functions/<name>/events/ it is first invoked with.
 FUNCTIONS = {
     "validate": "step.json",
+    "snapshot-usage": "step.json",
     "invite": "step.json",
     "wait-for-handshake": "step.json",
     "check-support": "step.json",

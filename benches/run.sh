@@ -18,7 +18,7 @@ ROOT=$PWD
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 VENV=$ROOT/.venv-bench
 RUNS=${RUNS:-20}
-FUNCTIONS=(validate invite wait-for-handshake check-support schedule-hardening record-failure handshake-watcher hardening-scan api-function)
+FUNCTIONS=(validate snapshot-usage invite wait-for-handshake check-support schedule-hardening confirm-transfer record-failure handshake-watcher hardening-scan api-function)
 
 say() { printf '\n== %s\n' "$*" >&2; }
 t_start=$(date +%s)
