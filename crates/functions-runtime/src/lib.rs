@@ -97,7 +97,7 @@ impl Function {
     pub const fn features(self) -> &'static [&'static str] {
         match self {
             Function::Step(Step::Validate) => &["organizations", "sts", "support"],
-            Function::Step(Step::SnapshotUsage) => &["organizations", "sts", "usage", "snapshots"],
+            Function::Step(Step::SnapshotUsage) => &["sts", "usage", "snapshots"],
             Function::Step(Step::Invite) => &["organizations", "transfers"],
             Function::Step(Step::WaitForHandshake) | Function::HandshakeWatcher => &["organizations", "sfn", "transfers"],
             Function::Api => &["organizations", "sfn", "transfers", "snapshots"],

@@ -13,6 +13,7 @@ use migration::{progress, steps};
 use migration_sim::SimSupportPlan;
 use migration_sim::customers::{AccountKind, Answer, ScriptedCustomer};
 use migration_sim::fixtures;
+use migration_sim::usage::CostExplorer;
 use tokio::sync::broadcast;
 
 use crate::stack::LocalStack;
@@ -54,6 +55,38 @@ pub struct DemoOptions {
     /// (a billing transfer: it keeps its organization, the partner takes over its bill).
     #[arg(long, value_enum, default_value_t = Account::Standalone)]
     pub account: Account,
+    /// How the account's Cost Explorer answers the usage snapshot: it has a history, the
+    /// role may not read it, it was never enabled, or it throttles every request.
+    #[arg(long, value_enum, default_value_t = CostExplorerMode::Enabled)]
+    pub cost_explorer: CostExplorerMode,
+    /// The request's `usage_snapshot`: `required` makes the migration wait for a snapshot.
+    #[arg(long, value_enum, default_value_t = UsageSnapshot::Optional)]
+    pub usage_snapshot: UsageSnapshot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CostExplorerMode {
+    Enabled,
+    Denied,
+    NotEnabled,
+    Throttled,
+}
+
+impl CostExplorerMode {
+    fn sim(self) -> CostExplorer {
+        match self {
+            CostExplorerMode::Enabled => CostExplorer::Enabled,
+            CostExplorerMode::Denied => CostExplorer::Denied,
+            CostExplorerMode::NotEnabled => CostExplorer::NotEnabled,
+            CostExplorerMode::Throttled => CostExplorer::Throttled,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UsageSnapshot {
+    Optional,
+    Required,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -97,6 +130,8 @@ impl DemoOptions {
             upgrade_after_checks: (!self.never_upgrade).then_some(self.upgrade_after_checks),
             access: self.access_level(),
             account: self.account.kind(),
+            cost_explorer: self.cost_explorer.sim(),
+            snapshot_required: self.usage_snapshot == UsageSnapshot::Required,
         }
     }
 
@@ -126,6 +161,11 @@ pub struct DemoReport {
     pub usage_snapshot: Option<migration::usage::SnapshotState>,
     pub outcome: Status,
     pub expected: Status,
+    /// The error name of a failed migration (`Migration.UsageSnapshotRequired`, ...).
+    pub failure: Option<String>,
+    /// Invitations the simulated AWS received for the account (to join, or to transfer the
+    /// bill).
+    pub invitations: usize,
     /// The execution's state transitions, as Step Functions bills them.
     pub state_transitions: u64,
     /// Events in the execution's history.
@@ -228,6 +268,8 @@ pub async fn run(options: &DemoOptions) -> Result<DemoReport, StepError> {
         migration_id: id,
         billing_starts_at,
         usage_snapshot: last.usage_snapshot,
+        failure: last.failure.map(|f| f.error),
+        invitations: f.sim.invitations_to(&fixtures::account()).len() + f.sim.transfer_invitations_to(&fixtures::account()).len(),
         outcome: final_status,
         expected: customer.expected(&f.ports.settings, start),
         state_transitions: outcome.transitions,

@@ -17,10 +17,12 @@ use migration::ports::{Clock, MigrationStore, Ports};
 use migration::record::{EventKind, HandshakeState};
 use migration::request::AccessLevel;
 use migration::rules::Approval;
+use migration::usage::{self, SnapshotDecision, SnapshotState};
 use migration::{AwsAccountId, MigrationId, Settings, Status, steps};
 use migration_sim::customers::{AccountKind, Answer, ScriptedCustomer};
 use migration_sim::faults::{FaultConfig, FaultTally, Faults, XorShift, faulty_ports};
 use migration_sim::fixtures;
+use migration_sim::usage::CostExplorer;
 use migration_sim::{MemoryStore, RoleTrust, SimAws, SimSupportPlan};
 
 /// A scripted customer and when it asks to migrate.
@@ -47,7 +49,16 @@ impl Behaviour {
             40..50 => AccountKind::Management,
             _ => AccountKind::Standalone,
         };
-        let customer = ScriptedCustomer { answer, upgrade_after_checks, access, account };
+        // Most accounts have a Cost Explorer history the role may read; some do not, and a
+        // good share of the customers require the snapshot.
+        let cost_explorer = match rng.range(0, 99) {
+            0..80 => CostExplorer::Enabled,
+            80..87 => CostExplorer::Denied,
+            87..94 => CostExplorer::NotEnabled,
+            _ => CostExplorer::Throttled,
+        };
+        let snapshot_required = rng.chance(0.4);
+        let customer = ScriptedCustomer { answer, upgrade_after_checks, access, account, cost_explorer, snapshot_required };
         Self { customer, requested_after_minutes: rng.range(0, 24 * 60) as i64 }
     }
 }
@@ -117,6 +128,11 @@ pub struct SoakReport {
     pub invitations_by_day: BTreeMap<i64, usize>,
     /// The most invitations sent within any 24 hours.
     pub most_invitations_in_24_hours: usize,
+    /// Usage snapshots taken; migrations that went on without one; required ones that never
+    /// came and failed the migration.
+    pub snapshots_taken: usize,
+    pub snapshots_skipped: usize,
+    pub snapshots_required_failed: usize,
     pub simulated: Duration,
     pub wall: StdDuration,
 }
@@ -131,6 +147,7 @@ impl SoakReport {
              invariants: {} unexpected outcomes, {} FailedUnrecorded, {} duplicate invitations, {} orphaned locks, {} missing locks, {} history gaps; {} finished records holding a dead task token\n\
              {} direct transfers from another organization, {} billing transfers in force\n\
              invitations by day {:?} (at most {} in any 24 hours), {} deferrals of {} migrations\n\
+             usage snapshots: {} taken, {} migrations went on without one, {} required ones failed the migration\n\
              {} state transitions; {}d {}h simulated in {:.1?} wall",
             self.migrations,
             self.outcomes,
@@ -155,6 +172,9 @@ impl SoakReport {
             self.most_invitations_in_24_hours,
             self.invitation_deferrals,
             self.deferred_migrations,
+            self.snapshots_taken,
+            self.snapshots_skipped,
+            self.snapshots_required_failed,
             self.state_transitions,
             self.simulated.num_days(),
             self.simulated.num_hours() % 24,
@@ -433,7 +453,8 @@ async fn check(
         let expected = c.behaviour.customer.expected(settings, record.requested_at);
         if record.status != expected {
             report.unexpected_outcomes += 1;
-            report.violations.push(format!("{id} ({:?}): ended {} instead of {expected}", c.behaviour, record.status));
+            let why = record.failure.as_ref().map(|f| format!(" ({}: {})", f.error, f.cause)).unwrap_or_default();
+            report.violations.push(format!("{id} ({:?}): ended {}{why} instead of {expected}", c.behaviour, record.status));
         }
 
         // The execution: ended, and never through FailedUnrecorded.
@@ -459,13 +480,14 @@ async fn check(
         }
 
         // One invitation per migration, ever (to join, or to transfer the bill); none for a
-        // refused one.
+        // refused or failed one.
         let invitations = if c.behaviour.customer.account == AccountKind::Management {
             sim.transfer_invitations_to(&c.account).len()
         } else {
             sim.invitations_to(&c.account).len()
         };
-        let want = if expected == Status::Rejected { 0 } else { 1 };
+        // A required snapshot that never came failed the migration before its invitation.
+        let want = if matches!(expected, Status::Rejected | Status::Failed) { 0 } else { 1 };
         if invitations != want {
             report.duplicate_invitations += usize::from(invitations > 1);
             report.violations.push(format!("{id}: {invitations} invitations, not {want}"));
@@ -492,6 +514,8 @@ async fn check(
                 )),
             }
         }
+
+        check_snapshot(report, c, &record, &history_of(store, id).await, sim);
 
         // The lock exists iff the migration succeeded.
         let holds = locks.get(&c.account) == Some(&id);
@@ -565,6 +589,72 @@ async fn check(
                 report.violations.push(format!("{id}: the account sits in {parent} under {under:?}, not under {required:?}"));
             }
         }
+    }
+}
+
+async fn history_of(store: &MemoryStore, id: MigrationId) -> Vec<migration::record::HistoryEvent> {
+    store.history(id).await.expect("memory")
+}
+
+/// The usage snapshot: taken when the account's Cost Explorer has a history (every file it
+/// lists is in the bucket), or failed for the account's reason (or, after the retries, for an
+/// injected fault that can pass); a required one that never came failed the migration with
+/// `Migration.UsageSnapshotRequired`, an optional one went on. The history's last word on the
+/// snapshot is the decision the record holds.
+fn check_snapshot(
+    report: &mut SoakReport,
+    c: &Customer,
+    record: &migration::Migration,
+    history: &[migration::record::HistoryEvent],
+    sim: &SimAws,
+) {
+    let id = record.id;
+    let customer = c.behaviour.customer;
+    let last_note = history.iter().rev().find(|e| e.note.starts_with("usage snapshot")).map(|e| e.note.as_str());
+    match &record.usage_snapshot {
+        None if record.status == Status::Rejected => {}
+        Some(SnapshotState::Taken { files, .. }) if customer.cost_explorer == CostExplorer::Enabled => {
+            report.snapshots_taken += 1;
+            let keys = sim.snapshots().keys();
+            let missing: Vec<_> = files.iter().filter(|f| !keys.contains(&format!("{}{f}", usage::prefix(id)))).collect();
+            if !missing.is_empty() {
+                report.violations.push(format!("{id}: snapshot files {missing:?} are not in the bucket"));
+            }
+            if !last_note.is_some_and(|n| n.starts_with("usage snapshot taken")) {
+                report.violations.push(format!("{id}: a taken snapshot, the history says {last_note:?}"));
+            }
+        }
+        Some(SnapshotState::Failed { code, retryable, then, .. }) if customer.cost_explorer != CostExplorer::Enabled || *retryable => {
+            let reason = match customer.cost_explorer {
+                CostExplorer::Denied => "COST_EXPLORER_ACCESS_DENIED",
+                CostExplorer::NotEnabled => "COST_EXPLORER_NOT_ENABLED",
+                CostExplorer::Throttled | CostExplorer::Enabled => "COST_EXPLORER_THROTTLED",
+            };
+            if code != reason && !retryable {
+                report
+                    .violations
+                    .push(format!("{id}: snapshot failed with {code}, the account's Cost Explorer is {:?}", customer.cost_explorer));
+            }
+            let failure = record.failure.as_ref().map(|f| f.error.as_str());
+            match (customer.snapshot_required, then) {
+                (true, SnapshotDecision::Waits) if failure == Some(migration::error::names::USAGE_SNAPSHOT_REQUIRED) => {
+                    report.snapshots_required_failed += 1
+                }
+                (false, SnapshotDecision::GoesOn) if failure.is_none_or(|f| f != migration::error::names::USAGE_SNAPSHOT_REQUIRED) => {
+                    report.snapshots_skipped += 1;
+                }
+                (required, then) => report.violations.push(format!(
+                    "{id}: snapshot {code} decided {then:?} (required: {required}), the migration ended {} with {failure:?}",
+                    record.status
+                )),
+            }
+            if !last_note.is_some_and(|n| n.starts_with("usage snapshot not taken") && n.ends_with(then.describe())) {
+                report.violations.push(format!("{id}: the snapshot decided {then:?}, the history's last word is {last_note:?}"));
+            }
+        }
+        other => report
+            .violations
+            .push(format!("{id}: snapshot {other:?} for Cost Explorer {:?}, a {} migration", customer.cost_explorer, record.status)),
     }
 }
 

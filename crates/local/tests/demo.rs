@@ -1,7 +1,7 @@
 //! The demo reaches the outcome each customer behaviour should produce.
 
 use clap::Parser;
-use local::demo::{self, Access, Account, DemoOptions, Invitation};
+use local::demo::{self, Access, Account, CostExplorerMode, DemoOptions, Invitation, UsageSnapshot};
 use migration::Status;
 use migration_sim::fixtures;
 
@@ -13,6 +13,8 @@ fn options() -> DemoOptions {
         upgrade_after_checks: 3,
         never_upgrade: false,
         account: Account::Standalone,
+        cost_explorer: CostExplorerMode::Enabled,
+        usage_snapshot: UsageSnapshot::Optional,
     }
 }
 
@@ -58,6 +60,33 @@ async fn every_customer_behaviour_reaches_its_outcome() {
             },
             Status::SupportUpgradeTimedOut,
         ),
+        // A usage history that cannot be saved: by default the migration goes on without it;
+        // a request that requires it fails before anything is sent, once the hourly retries
+        // run out (two days), for either kind.
+        (|o| o.cost_explorer = CostExplorerMode::Denied, Status::Hardened),
+        (
+            |o| {
+                o.cost_explorer = CostExplorerMode::Throttled;
+                o.account = Account::Management;
+            },
+            Status::Completed,
+        ),
+        (
+            |o| {
+                o.cost_explorer = CostExplorerMode::Denied;
+                o.usage_snapshot = UsageSnapshot::Required;
+            },
+            Status::Failed,
+        ),
+        (
+            |o| {
+                o.cost_explorer = CostExplorerMode::NotEnabled;
+                o.usage_snapshot = UsageSnapshot::Required;
+                o.account = Account::Management;
+            },
+            Status::Failed,
+        ),
+        (|o| o.usage_snapshot = UsageSnapshot::Required, Status::Hardened),
     ];
     for (tweak, expected) in cases {
         let mut o = options();
@@ -157,10 +186,41 @@ async fn the_usage_history_is_saved_before_the_invitation() {
             o.access = Access::Optimized;
         }
         let report = demo::run(&o).await.expect("the demo runs");
-        let Some(migration::usage::SnapshotState::Taken { months, rows, requests, .. }) = report.usage_snapshot else {
+        let Some(migration::usage::SnapshotState::Taken { months, rows, requests, files, .. }) = report.usage_snapshot else {
             panic!("{account:?}: {:?}", report.usage_snapshot)
         };
         assert_eq!(months, 13, "{account:?}");
+        // A management account's history covers its organization's accounts, one by one.
+        let by_account = files.iter().any(|f| f == "monthly-by-linked-account.csv");
+        assert_eq!(by_account, account == Account::Management, "{account:?}: {files:?}");
         assert!(rows > 0 && requests > 0 && requests <= migration::usage::MAX_REQUESTS, "{account:?}: {rows} rows, {requests} requests");
     }
+}
+
+/// A required snapshot the role may not take holds the migration before the invitation: the
+/// definition tries hourly for two days, then the migration fails with the error operators
+/// and the customer read, and no invitation was sent.
+#[tokio::test]
+async fn a_required_snapshot_that_cannot_be_taken_fails_the_migration_after_two_days() {
+    let mut o = options();
+    o.cost_explorer = CostExplorerMode::Denied;
+    o.usage_snapshot = UsageSnapshot::Required;
+    let report = demo::run(&o).await.expect("the demo runs");
+    assert_eq!(report.outcome, Status::Failed);
+    assert_eq!(report.failure.as_deref(), Some("Migration.UsageSnapshotRequired"));
+    let Some(migration::usage::SnapshotState::Failed { code, then, .. }) = &report.usage_snapshot else {
+        panic!("{:?}", report.usage_snapshot)
+    };
+    assert_eq!((code.as_str(), *then), ("COST_EXPLORER_ACCESS_DENIED", migration::usage::SnapshotDecision::Waits));
+    assert!(report.simulated >= chrono::Duration::hours(48), "{:?}", report.simulated);
+    assert_eq!(report.invitations, 0, "nothing was sent to the account");
+    // The same account, not required: it goes on without the history.
+    o.usage_snapshot = UsageSnapshot::Optional;
+    let report = demo::run(&o).await.expect("the demo runs");
+    assert_eq!(report.outcome, Status::Hardened);
+    assert!(matches!(
+        report.usage_snapshot,
+        Some(migration::usage::SnapshotState::Failed { then: migration::usage::SnapshotDecision::GoesOn, .. })
+    ));
+    assert_eq!(report.invitations, 1);
 }

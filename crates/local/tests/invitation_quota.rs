@@ -5,6 +5,7 @@
 use local::soak::{Behaviour, SoakOptions, SoakReport, run_soak};
 use migration::request::AccessLevel;
 use migration_sim::customers::{AccountKind, Answer, ScriptedCustomer};
+use migration_sim::usage::CostExplorer;
 
 /// Fifty customers, all asking on the first day (one every 25 minutes), all accepting two
 /// hours after their invitation arrives, Optimized, with Business-class support at once.
@@ -16,6 +17,8 @@ fn fifty_on_one_day() -> Vec<Behaviour> {
                 upgrade_after_checks: Some(0),
                 access: AccessLevel::Optimized,
                 account: AccountKind::Standalone,
+                cost_explorer: CostExplorer::Enabled,
+                snapshot_required: false,
             },
             requested_after_minutes: i * 25,
         })

@@ -1,7 +1,8 @@
 //! Fault-injection soak: many migrations on the real state machine definition and the
 //! in-process executor, all on one virtual clock, with transient faults injected in every
 //! port (`migration_sim::faults`), including faults that strike after the side effect.
-//! Each migration has its own customer account and a scripted customer drawn from the seed.
+//! Each migration has its own customer account and a scripted customer drawn from the seed,
+//! its Cost Explorer among them (some deny the role, were never enabled or throttle).
 //!
 //! The test runs 100 migrations; `cargo run --release -p local --example soak -- --migrations
 //! 1000` runs the long version with the same driver (`local::soak`).
@@ -22,6 +23,12 @@ async fn soak_100_migrations_under_transient_faults_in_every_port() {
     assert!(report.transient_retries > 0);
     assert!(report.direct_transfers > 10, "members of other organizations moved directly: {}", report.direct_transfers);
     assert!(report.billing_transfers > 0, "management accounts moved their bill: {}", report.billing_transfers);
+    // Usage snapshots, under faults in Cost Explorer and the bucket too: most taken, some
+    // accounts without a readable history going on, some required ones failing the migration.
+    assert!(report.snapshots_taken > 50, "{}", report.snapshots_taken);
+    assert!(report.snapshots_skipped > 0, "{}", report.snapshots_skipped);
+    assert!(report.snapshots_required_failed > 0, "{}", report.snapshots_required_failed);
+    assert!(report.tally.calls.keys().any(|op| op.starts_with("usage.")) && report.tally.calls.contains_key("snapshots.put"));
 }
 
 #[tokio::test]

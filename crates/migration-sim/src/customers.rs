@@ -1,5 +1,5 @@
 //! Scripted customers: what a simulated customer does with the invitation and the support
-//! plan, and the one table of the outcome that behaviour implies. The demo, the soak and the
+//! plan, what its Cost Explorer answers, and the one table of the outcome that behaviour implies. The demo, the soak and the
 //! tests drive customers through this type and check their outcome against [`expected`].
 //!
 //! [`expected`]: ScriptedCustomer::expected
@@ -14,6 +14,7 @@ use migration::steps::support_check_times;
 use chrono::{DateTime, Duration, Utc};
 use migration::transfer::BillingMonth;
 
+use crate::usage::CostExplorer;
 use crate::{INVITATION_LIFETIME, SimAws, SimError};
 
 /// What the customer's AWS account is today, before the migration.
@@ -69,6 +70,11 @@ pub struct ScriptedCustomer {
     pub access: AccessLevel,
     /// What the account is today.
     pub account: AccountKind,
+    /// How the account's Cost Explorer answers the usage snapshot, for as long as the
+    /// migration runs.
+    pub cost_explorer: CostExplorer,
+    /// The request sets `usage_snapshot: required`: the migration waits for a snapshot.
+    pub snapshot_required: bool,
 }
 
 impl ScriptedCustomer {
@@ -77,6 +83,11 @@ impl ScriptedCustomer {
     /// upgrade after more support checks than fit before the deadline comes too late.
     pub fn expected(&self, settings: &Settings, requested_at: DateTime<Utc>) -> Status {
         // The customer upgrades before support check `k + 1`; it counts if that check runs.
+        // A required snapshot that Cost Explorer never gives fails the migration before any
+        // invitation (its hourly retries run out).
+        if self.snapshot_required && self.cost_explorer != CostExplorer::Enabled {
+            return Status::Failed;
+        }
         let checks = support_check_times(settings).len();
         let upgraded = self.upgrade_after_checks.is_some_and(|k| usize::try_from(k).is_ok_and(|k| k < checks));
         if self.account == AccountKind::Management {
@@ -129,9 +140,11 @@ impl AccountKind {
 }
 
 impl ScriptedCustomer {
-    /// Gives the simulated account the organization this customer's account is in.
+    /// Gives the simulated account the organization this customer's account is in, and its
+    /// Cost Explorer.
     pub fn set_up(&self, sim: &SimAws, account: &AwsAccountId) -> Result<(), SimError> {
         let organization = self.account.organization();
+        sim.usage().set(account, self.cost_explorer);
         sim.update_customer(account, |c| c.own_organization = organization)
     }
 
@@ -143,9 +156,12 @@ impl ScriptedCustomer {
 
     /// The customer's request (`base` made for [`access_level`](Self::access_level)): a
     /// member acknowledges what the direct transfer changes; a management account asks for a
-    /// billing transfer from the earliest month.
+    /// billing transfer from the earliest month; one that needs its usage history says so.
     pub fn request(&self, mut base: MigrationRequest) -> MigrationRequest {
         base.acknowledgements.direct_transfer = self.account == AccountKind::Member;
+        if self.snapshot_required {
+            base.usage_snapshot = Some("required".to_owned());
+        }
         if self.account == AccountKind::Management {
             base.kind = Some(migration::transfer::MigrationKind::BillingTransfer.as_str().to_owned());
         }

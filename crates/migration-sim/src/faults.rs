@@ -25,6 +25,7 @@ use migration::rules::CustomerOrganization;
 use migration::transfer::{
     BillingGroup, BillingGroupSpec, BillingTransfers, ResponsibilityTransfer, SentTransfer, TransferError, TransferInvitation,
 };
+use migration::usage::{CostAllocationTag, SnapshotStore, UsageError, UsageHistory, UsagePage, UsageQuery};
 
 use crate::hooks::{HookedOrganizations, HookedStore, OrgsCall, OrgsHook, StoreCall, StoreHook, Verdict};
 
@@ -374,6 +375,72 @@ impl BillingTransfers for FaultyTransfers {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Usage history (Cost Explorer) and the snapshot bucket (S3)
+
+pub struct FaultyUsage {
+    inner: Arc<dyn UsageHistory>,
+    faults: Arc<Faults>,
+}
+
+impl FaultyUsage {
+    pub fn new(inner: Arc<dyn UsageHistory>, faults: Arc<Faults>) -> Self {
+        Self { inner, faults }
+    }
+
+    /// What the adapter maps `LimitExceededException` and throttling to, after the SDK's
+    /// retries.
+    fn err(&self) -> UsageError {
+        UsageError::Throttled(format!("{} (injected)", self.faults.code(&["LimitExceededException", "ThrottlingException"])))
+    }
+}
+
+#[async_trait]
+impl UsageHistory for FaultyUsage {
+    async fn cost_and_usage(&self, session: &CustomerSession, query: &UsageQuery, page: Option<&str>) -> Result<UsagePage, UsageError> {
+        faulty!(self.faults, "usage.cost_and_usage", read, self.err(), self.inner.cost_and_usage(session, query, page).await)
+    }
+    async fn active_cost_allocation_tags(
+        &self,
+        session: &CustomerSession,
+        page: Option<&str>,
+    ) -> Result<(Vec<CostAllocationTag>, Option<String>), UsageError> {
+        faulty!(
+            self.faults,
+            "usage.active_cost_allocation_tags",
+            read,
+            self.err(),
+            self.inner.active_cost_allocation_tags(session, page).await
+        )
+    }
+}
+
+pub struct FaultySnapshots {
+    inner: Arc<dyn SnapshotStore>,
+    faults: Arc<Faults>,
+}
+
+impl FaultySnapshots {
+    pub fn new(inner: Arc<dyn SnapshotStore>, faults: Arc<Faults>) -> Self {
+        Self { inner, faults }
+    }
+
+    fn err(&self) -> String {
+        format!("{} (injected)", self.faults.code(&["SlowDown (503)", "InternalError (500)", "RequestTimeout"]))
+    }
+}
+
+#[async_trait]
+impl SnapshotStore for FaultySnapshots {
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<(), String> {
+        faulty!(self.faults, "snapshots.put", effect, self.err(), self.inner.put(key, body.clone(), content_type).await)
+    }
+    async fn download_link(&self, key: &str, expires_in: chrono::Duration) -> Result<String, String> {
+        // Signing is local to the SDK: no call to S3, nothing to fail.
+        self.inner.download_link(key, expires_in).await
+    }
+}
+
 /// `ports` with every port but the clock and the settings behind a fault decorator.
 pub fn faulty_ports(ports: &Ports, faults: &Arc<Faults>) -> Ports {
     Ports {
@@ -383,9 +450,8 @@ pub fn faulty_ports(ports: &Ports, faults: &Arc<Faults>) -> Ports {
         support: Arc::new(FaultySupport::new(ports.support.clone(), faults.clone())),
         executions: Arc::new(FaultyExecutions::new(ports.executions.clone(), faults.clone())),
         transfers: Arc::new(FaultyTransfers::new(ports.transfers.clone(), faults.clone())),
-        // Not decorated yet: the snapshot step is not in the definition the soak runs.
-        usage: ports.usage.clone(),
-        snapshots: ports.snapshots.clone(),
+        usage: Arc::new(FaultyUsage::new(ports.usage.clone(), faults.clone())),
+        snapshots: Arc::new(FaultySnapshots::new(ports.snapshots.clone(), faults.clone())),
         clock: ports.clock.clone(),
         settings: ports.settings.clone(),
     }

@@ -108,9 +108,15 @@ mod step {
     use migration::ports::MigrationStore;
     use migration::request::AccessLevel;
     use migration::steps;
-    use migration::usage::SnapshotState;
+    use migration::usage::{SnapshotDecision, SnapshotState};
     use migration_sim::fixtures::{self, Fixture};
     use migration_sim::usage::CostExplorer;
+
+    /// The step, then the record it leaves.
+    async fn snapshot(f: &Fixture, id: migration::MigrationId) -> Result<migration::Migration, migration::StepError> {
+        steps::snapshot_usage(&f.ports, id).await?;
+        Ok(f.store.get(id).await.unwrap().unwrap())
+    }
 
     async fn validated() -> (Fixture, migration::MigrationId) {
         let (f, _) = Fixture::with_recorder(super::now()).await;
@@ -126,7 +132,7 @@ mod step {
     #[tokio::test]
     async fn the_snapshot_is_recorded_once_and_the_migration_goes_on() {
         let (f, id) = validated().await;
-        let record = steps::snapshot_usage(&f.ports, id).await.expect("taken");
+        let record = snapshot(&f, id).await.expect("taken");
         assert_eq!(record.status, Status::Validated);
         let Some(SnapshotState::Taken { months, files, requests, .. }) = &record.usage_snapshot else {
             panic!("{:?}", record.usage_snapshot)
@@ -145,14 +151,14 @@ mod step {
     async fn a_role_without_cost_explorer_leaves_a_named_reason_and_no_file() {
         let (f, id) = validated().await;
         f.sim.usage().set(&fixtures::account(), CostExplorer::Denied);
-        let record = steps::snapshot_usage(&f.ports, id).await.expect("the migration goes on");
+        let record = snapshot(&f, id).await.expect("the migration goes on");
         let Some(SnapshotState::Failed { code, remediation, retryable, .. }) = &record.usage_snapshot else { panic!() };
         assert_eq!((code.as_str(), *retryable), ("COST_EXPLORER_ACCESS_DENIED", false));
         assert!(remediation.contains("ce:GetCostAndUsage"));
         assert!(f.sim.snapshots().keys().is_empty());
         // The customer fixes the role; the step taken again saves the snapshot.
         f.sim.usage().set(&fixtures::account(), CostExplorer::Enabled);
-        let record = steps::snapshot_usage(&f.ports, id).await.unwrap();
+        let record = snapshot(&f, id).await.unwrap();
         assert!(matches!(record.usage_snapshot, Some(SnapshotState::Taken { .. })));
     }
 
@@ -175,9 +181,17 @@ mod step {
         assert_eq!(f.store.history(id).await.unwrap().len(), before + 1, "the same failure is not written again");
         // 60 s later (105 s after the first): the patience is over and the default goes on.
         f.clock.advance(chrono::Duration::seconds(60));
-        let record = steps::snapshot_usage(&f.ports, id).await.expect("the migration goes on");
-        assert!(matches!(record.usage_snapshot, Some(SnapshotState::Failed { retryable: true, .. })));
+        let record = snapshot(&f, id).await.expect("the migration goes on");
+        assert!(matches!(record.usage_snapshot, Some(SnapshotState::Failed { retryable: true, then: SnapshotDecision::GoesOn, .. })));
         assert_eq!(record.status, Status::Validated);
+        // The attempt that decided is the history's last word, not the retries before it.
+        let history = f.store.history(id).await.unwrap();
+        assert_eq!(history.len(), before + 2, "the decision is written once");
+        let last = &history.last().unwrap().note;
+        assert!(last.contains("COST_EXPLORER_THROTTLED") && last.ends_with("the migration goes on without it"), "{last}");
+        // The step repeated (a redelivered task) decides alike and writes nothing.
+        steps::snapshot_usage(&f.ports, id).await.expect("still goes on");
+        assert_eq!(f.store.history(id).await.unwrap().len(), before + 2);
     }
 
     async fn validated_requiring_a_snapshot() -> (Fixture, migration::MigrationId) {
@@ -194,9 +208,12 @@ mod step {
         let (f, id) = validated_requiring_a_snapshot().await;
         assert!(f.store.get(id).await.unwrap().unwrap().usage_snapshot_required);
         f.sim.usage().set(&fixtures::account(), CostExplorer::Denied);
-        let err = steps::snapshot_usage(&f.ports, id).await.unwrap_err();
-        assert_eq!(err.name(), "Migration.UsageSnapshotRequired");
-        assert!(err.to_string().contains("COST_EXPLORER_ACCESS_DENIED"), "{err}");
+        let out = steps::snapshot_usage(&f.ports, id).await.expect("the migration waits");
+        assert_eq!(out.retry_at, Some(super::now() + steps::USAGE_SNAPSHOT_RETRY_EVERY), "in an hour, by the definition's Wait state");
+        let Some(SnapshotState::Failed { code, then: SnapshotDecision::Waits, waiting_since, .. }) = &out.usage_snapshot else {
+            panic!("{:?}", out.usage_snapshot)
+        };
+        assert_eq!((code.as_str(), *waiting_since), ("COST_EXPLORER_ACCESS_DENIED", Some(super::now())));
         let record = f.store.get(id).await.unwrap().unwrap();
         let action = migration::progress::next_action(&record).expect("the customer has something to do");
         assert_eq!(action.code, "GRANT_COST_EXPLORER_READ");
@@ -204,13 +221,15 @@ mod step {
         let entries = f.store.history(id).await.unwrap().len();
         // An hour later, still denied: the same failure, not written again.
         f.clock.advance(chrono::Duration::hours(1));
-        assert_eq!(steps::snapshot_usage(&f.ports, id).await.unwrap_err().name(), "Migration.UsageSnapshotRequired");
+        assert!(steps::snapshot_usage(&f.ports, id).await.unwrap().retry_at.is_some());
         assert_eq!(f.store.history(id).await.unwrap().len(), entries);
         // The customer updates the role: the next hourly attempt takes it, and the invitation
         // comes next, its action saying to download first.
         f.sim.usage().set(&fixtures::account(), CostExplorer::Enabled);
         f.clock.advance(chrono::Duration::hours(1));
-        let record = steps::snapshot_usage(&f.ports, id).await.expect("taken");
+        let out = steps::snapshot_usage(&f.ports, id).await.expect("taken");
+        assert_eq!(out.retry_at, None, "on to the invitation");
+        let record = f.store.get(id).await.unwrap().unwrap();
         assert!(matches!(record.usage_snapshot, Some(SnapshotState::Taken { .. })));
         assert_eq!(migration::progress::next_action(&record).unwrap().code, "DOWNLOAD_USAGE_SNAPSHOT");
         steps::invite(&f.ports, id).await.unwrap();
@@ -220,12 +239,55 @@ mod step {
         assert_eq!((action.code, action.first.map(|a| a.code)), ("ACCEPT_INVITATION", Some("DOWNLOAD_USAGE_SNAPSHOT")));
     }
 
+    /// Two days after the wait began, the step gives up with `Migration.UsageSnapshotRequired`
+    /// (the definition's Catch records the failure). A passing failure of another kind during
+    /// the wait (throttling for one attempt) does not start the two days again.
+    #[tokio::test]
+    async fn a_required_snapshot_is_waited_for_two_days_from_the_first_wait() {
+        let (f, id) = validated_requiring_a_snapshot().await;
+        f.sim.usage().set(&fixtures::account(), CostExplorer::Denied);
+        let began = super::now();
+        assert!(steps::snapshot_usage(&f.ports, id).await.unwrap().retry_at.is_some());
+        let mut hours = 0;
+        loop {
+            f.clock.advance(chrono::Duration::hours(1));
+            hours += 1;
+            if hours == 10 {
+                // Cost Explorer throttles once: retried within the minute, then denied again.
+                f.sim.usage().set(&fixtures::account(), CostExplorer::Throttled);
+                assert_eq!(steps::snapshot_usage(&f.ports, id).await.unwrap_err().name(), "Migration.Transient");
+                f.sim.usage().set(&fixtures::account(), CostExplorer::Denied);
+                f.clock.advance(chrono::Duration::seconds(15));
+            }
+            match steps::snapshot_usage(&f.ports, id).await {
+                Ok(out) => {
+                    let Some(SnapshotState::Failed { waiting_since, .. }) = out.usage_snapshot else { panic!() };
+                    assert_eq!(waiting_since, Some(began), "hour {hours}");
+                    assert!(out.retry_at.is_some());
+                }
+                Err(err) => {
+                    assert_eq!(err.name(), "Migration.UsageSnapshotRequired");
+                    assert!(err.to_string().contains("COST_EXPLORER_ACCESS_DENIED"), "{err}");
+                    break;
+                }
+            }
+            assert!(hours < 100, "the wait never ended");
+        }
+        assert_eq!(hours, 48, "hourly for two days");
+    }
+
     #[tokio::test]
     async fn a_required_snapshot_also_waits_out_throttling_that_lasts() {
         let (f, id) = validated_requiring_a_snapshot().await;
         f.sim.usage().set(&fixtures::account(), CostExplorer::Throttled);
         assert_eq!(steps::snapshot_usage(&f.ports, id).await.unwrap_err().name(), "Migration.Transient");
         f.clock.advance(chrono::Duration::seconds(61));
-        assert_eq!(steps::snapshot_usage(&f.ports, id).await.unwrap_err().name(), "Migration.UsageSnapshotRequired");
+        assert!(steps::snapshot_usage(&f.ports, id).await.unwrap().retry_at.is_some(), "the migration waits");
+        let record = f.store.get(id).await.unwrap().unwrap();
+        assert!(matches!(record.usage_snapshot, Some(SnapshotState::Failed { then: SnapshotDecision::Waits, .. })));
+        let last = f.store.history(id).await.unwrap().last().unwrap().note.clone();
+        assert!(last.ends_with("tries again hourly"), "the wait is in the history: {last}");
+        // Throttling passes by itself: nothing for the customer to grant.
+        assert_ne!(migration::progress::next_action(&record).map(|a| a.code), Some("GRANT_COST_EXPLORER_READ"));
     }
 }

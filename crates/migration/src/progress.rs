@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::record::{EventKind, HandshakeState, HistoryEvent, Migration, PLAN_TO_BUY, SnapshotState, SupportPlan};
+use crate::record::{EventKind, HandshakeState, HistoryEvent, Migration, PLAN_TO_BUY, SnapshotDecision, SnapshotState, SupportPlan};
 use crate::status::Status;
 
 /// Where the customer's root user accepts the invitation.
@@ -95,54 +95,55 @@ pub fn asked_on_reaching(status: Status) -> Option<(&'static str, &'static str)>
 
 const WAIT_FOR_INVITATION: (&str, &str) = ("WAIT_FOR_INVITATION", "Wait for the invitation");
 
+/// Before the invitation: a snapshot the customer must unblock, the download, or when the
+/// invitation comes.
+fn validated(m: &Migration) -> Option<NextAction> {
+    // The migration waits for a snapshot the request requires, and only the customer can
+    // change what stops it (throttling passes by itself).
+    if let Some(SnapshotState::Failed { code, remediation, retryable: false, then: SnapshotDecision::Waits, .. }) = &m.usage_snapshot {
+        return Some(NextAction {
+            code: GRANT_COST_EXPLORER_READ.0,
+            title: GRANT_COST_EXPLORER_READ.1,
+            description: format!(
+                "The migration waits for a usage snapshot (the request set usage_snapshot to `required`), and the CenturyLink role in AWS account {} could not take one ({code}): {remediation} The migration tries again every hour, for two days.",
+                m.aws_account_id
+            ),
+            url: None,
+            deadline: None,
+            first: None,
+        });
+    }
+    let Some(w) = &m.invitation_wait else {
+        let first = download_first(m)?;
+        return Some(NextAction {
+            code: first.code,
+            title: first.title,
+            description: first.description,
+            url: None,
+            deadline: None,
+            first: None,
+        });
+    };
+    // Nothing to do yet, but the customer should know when the invitation comes, and why it
+    // did not come at once.
+    Some(NextAction {
+        code: WAIT_FOR_INVITATION.0,
+        title: WAIT_FOR_INVITATION.1,
+        description: format!(
+            "Your invitation will be sent at {}: the partner's daily invitation quota is used up. Nothing to do until then; the root user of AWS account {} then accepts it in AWS Organizations > Invitations.",
+            w.send_at.to_rfc3339(),
+            m.aws_account_id
+        ),
+        url: None,
+        deadline: None,
+        first: download_first(m),
+    })
+}
+
 /// The customer's next action, derived from the record alone.
 pub fn next_action(m: &Migration) -> Option<NextAction> {
     match m.status {
-        // The migration waits for a snapshot the request requires: the customer fixes the role.
-        Status::Validated
-            if m.usage_snapshot_required && matches!(&m.usage_snapshot, Some(SnapshotState::Failed { retryable: false, .. })) =>
-        {
-            let Some(SnapshotState::Failed { code, remediation, .. }) = &m.usage_snapshot else { return None };
-            Some(NextAction {
-                code: GRANT_COST_EXPLORER_READ.0,
-                title: GRANT_COST_EXPLORER_READ.1,
-                description: format!(
-                    "The migration waits for a usage snapshot (the request set usage_snapshot to `required`), and the CenturyLink role in AWS account {} could not take one ({code}): {remediation} The migration tries again every hour, for two days.",
-                    m.aws_account_id
-                ),
-                url: None,
-                deadline: None,
-                first: None,
-            })
-        }
-        Status::Validated if m.invitation_wait.is_none() => {
-            let first = download_first(m)?;
-            Some(NextAction {
-                code: first.code,
-                title: first.title,
-                description: first.description,
-                url: None,
-                deadline: None,
-                first: None,
-            })
-        }
-        // Nothing to do yet, but the customer should know when the invitation comes, and why
-        // it did not come at once.
-        Status::Validated => {
-            let w = m.invitation_wait.as_ref()?;
-            Some(NextAction {
-                code: WAIT_FOR_INVITATION.0,
-                title: WAIT_FOR_INVITATION.1,
-                description: format!(
-                    "Your invitation will be sent at {}: the partner's daily invitation quota is used up. Nothing to do until then; the root user of AWS account {} then accepts it in AWS Organizations > Invitations.",
-                    w.send_at.to_rfc3339(),
-                    m.aws_account_id
-                ),
-                url: None,
-                deadline: None,
-                first: download_first(m),
-            })
-        }
+        Status::Validated => validated(m),
         Status::Invited => {
             let h = m.handshake.as_ref().filter(|h| matches!(h.state, HandshakeState::Open | HandshakeState::Requested))?;
             Some(NextAction {

@@ -600,8 +600,44 @@ pub struct IdempotencyRecord {
 pub enum SnapshotState {
     /// Saved under [`prefix`]: what it holds.
     Taken { taken_at: DateTime<Utc>, months: u32, rows: usize, files: Vec<String>, requests: u32 },
-    /// Not taken, and why.
-    Failed { at: DateTime<Utc>, code: String, remediation: String, retryable: bool, requests: u32 },
+    /// Not taken, and why; `at` is the first moment of this failure, `then` what the attempt
+    /// that recorded it decided.
+    Failed {
+        at: DateTime<Utc>,
+        code: String,
+        remediation: String,
+        retryable: bool,
+        requests: u32,
+        #[serde(default)]
+        then: SnapshotDecision,
+        /// Since when the migration waits for a snapshot the request requires.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        waiting_since: Option<DateTime<Utc>>,
+    },
+}
+
+/// What the migration does after a failed snapshot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotDecision {
+    /// The failure can pass by itself: the step is tried again within a minute or two.
+    #[default]
+    Retried,
+    /// The request requires a snapshot: the migration waits, trying hourly for two days.
+    Waits,
+    /// The migration goes on without a snapshot.
+    GoesOn,
+}
+
+impl SnapshotDecision {
+    /// How the history says it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            SnapshotDecision::Retried => "it is retried",
+            SnapshotDecision::Waits => "the migration waits for it (usage_snapshot: required) and tries again hourly",
+            SnapshotDecision::GoesOn => "the migration goes on without it",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::ids::MigrationId;
 /// The record keeps the snapshot's state (defined with the record, which imports nothing of
 /// this module).
-pub use crate::record::SnapshotState;
+pub use crate::record::{SnapshotDecision, SnapshotState};
 use crate::session::CustomerSession;
 
 /// The metrics of every query, in this order in every file.
@@ -305,13 +305,15 @@ impl SnapshotState {
         }
     }
 
-    pub fn failed(failure: &SnapshotFailure, at: DateTime<Utc>) -> Self {
+    pub fn failed(failure: &SnapshotFailure, at: DateTime<Utc>, then: SnapshotDecision, waiting_since: Option<DateTime<Utc>>) -> Self {
         SnapshotState::Failed {
             at,
             code: failure.error.code().to_owned(),
             remediation: failure.error.remediation().to_owned(),
             retryable: failure.error.retryable(),
             requests: failure.requests,
+            then,
+            waiting_since,
         }
     }
 }

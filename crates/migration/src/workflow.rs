@@ -128,11 +128,8 @@ fn to_json(value: impl serde::Serialize) -> Result<Value, StepError> {
 pub async fn run_step(ports: &Ports, step: Step, payload: Value) -> Result<Value, StepError> {
     match parse_step_payload(step, payload)? {
         StepCall::Validate(id) => to_json(steps::validate(ports, id).await?),
-        StepCall::SnapshotUsage(id) => {
-            let m = steps::snapshot_usage(ports, id).await?;
-            // What the snapshot holds (or why not), not the whole record.
-            Ok(serde_json::json!({ "migration_id": id, "usage_snapshot": m.usage_snapshot }))
-        }
+        // What the snapshot holds (or why not), not the whole record, and when to try again.
+        StepCall::SnapshotUsage(id) => to_json(steps::snapshot_usage(ports, id).await?),
         StepCall::Invite(id) => to_json(steps::invite(ports, id).await?),
         StepCall::CheckSupport(id) => to_json(steps::check_support(ports, id).await?),
         StepCall::ScheduleHardening(id) => to_json(steps::schedule_hardening(ports, id).await?),

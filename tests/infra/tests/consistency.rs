@@ -650,26 +650,39 @@ fn alarms_and_the_dashboard_name_the_metrics_the_functions_emit() {
     }
 }
 
-/// The snapshot step's patience with throttling (`steps::TRANSIENT_PATIENCE`) ends before its
-/// state's last `Migration.Transient` retry, whatever the jitter: the retries have none, so
-/// the last attempt always decides (go on, or wait for the snapshot) instead of failing the
-/// migration over a snapshot it may not need. And a required snapshot is retried for two days.
+/// The snapshot step's patience with throttling (`steps::TRANSIENT_PATIENCE`) ends well before
+/// its state's last `Migration.Transient` retry, whatever the jitter: the retries have none, so
+/// the last attempts decide (go on, or wait for the snapshot) instead of failing the migration
+/// over a snapshot it may not need. And a required snapshot is waited for hourly, two days.
 #[test]
 fn the_snapshot_step_decides_before_its_transient_retries_run_out() {
     let definition: Value = serde_json::from_str(&definition()).expect("definition JSON");
     let state = &definition["States"]["SnapshotUsage"];
     assert_eq!(definition["States"]["Validate"]["Next"], "SnapshotUsage", "after validation");
-    assert_eq!(state["Next"], "Invite", "before the invitation, for both kinds");
     let retry = |error: &str| state["Retry"].as_array().unwrap().iter().find(|r| r["ErrorEquals"] == json!([error])).cloned().expect(error);
     let transient = retry("Migration.Transient");
     assert_eq!(transient["JitterStrategy"], "NONE");
     let (interval, rate) = (transient["IntervalSeconds"].as_f64().unwrap(), transient["BackoffRate"].as_f64().unwrap());
-    let attempts = transient["MaxAttempts"].as_i64().unwrap();
-    // The delays before the last retry, at their shortest (the step runs in no time).
-    let before_last: f64 = (0..attempts).map(|k| interval * rate.powi(i32::try_from(k).unwrap())).sum();
+    let max_delay = transient["MaxDelaySeconds"].as_f64().unwrap_or(f64::INFINITY);
+    let attempts = i32::try_from(transient["MaxAttempts"].as_i64().unwrap()).unwrap();
+    // When each retry comes after the first attempt, at the soonest (the step runs in no time).
+    let retries: Vec<f64> = (1..=attempts).map(|n| (0..n).map(|k| (interval * rate.powi(k)).min(max_delay)).sum()).collect();
     let patience = migration::steps::TRANSIENT_PATIENCE.num_seconds() as f64;
-    assert!(before_last > patience, "the last retry comes {before_last} s after the first attempt; the patience is {patience} s");
-    let required = retry("Migration.UsageSnapshotRequired");
-    let waited = required["IntervalSeconds"].as_i64().unwrap() * required["MaxAttempts"].as_i64().unwrap();
-    assert_eq!(waited, 2 * 86_400, "the README and the status promise two days of hourly retries");
+    // Past the patience the step decides; a fault on that attempt (the store, the role) must
+    // not exhaust the retries, so three retries at least come after it.
+    let deciding = retries.iter().filter(|at| **at >= patience).count();
+    assert!(deciding >= 3, "retries at {retries:?} s; {deciding} of them after the patience of {patience} s");
+    // A required snapshot is waited for in a Wait state, not a retrier: retriers count across
+    // the whole stay in a state, so two days of hourly attempts would use up the transient
+    // retries above; each pass through the Wait state enters the Task afresh.
+    assert!(state["Retry"].as_array().unwrap().iter().all(|r| r["ErrorEquals"] != json!(["Migration.UsageSnapshotRequired"])));
+    assert_eq!(state["ResultSelector"], json!({"retry_at.$": "$.Payload.retry_at"}));
+    assert_eq!(state["Next"], "UsageSnapshotWaits");
+    let choice = &definition["States"]["UsageSnapshotWaits"];
+    assert_eq!(choice["Choices"], json!([{"Variable": "$.usage_snapshot.retry_at", "IsNull": false, "Next": "WaitForUsageSnapshot"}]));
+    assert_eq!(choice["Default"], "Invite", "before the invitation, for both kinds");
+    let wait = &definition["States"]["WaitForUsageSnapshot"];
+    assert_eq!((wait["TimestampPath"].as_str(), wait["Next"].as_str()), (Some("$.usage_snapshot.retry_at"), Some("SnapshotUsage")));
+    let (every, wait_for) = (migration::steps::USAGE_SNAPSHOT_RETRY_EVERY, migration::steps::USAGE_SNAPSHOT_WAIT);
+    assert_eq!((every.num_hours(), wait_for.num_hours()), (1, 48), "the README and the status promise two days of hourly tries");
 }

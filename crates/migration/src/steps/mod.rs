@@ -33,7 +33,7 @@ pub use resolve::{
     SweepReport, WatcherRun, account_joined, execution_timed_out, resolve_handshake, sweep_handshakes, sweep_unstarted, watcher_run,
 };
 pub use schedule_hardening::{ScheduleOutput, schedule_hardening};
-pub use snapshot::{TRANSIENT_PATIENCE, snapshot_usage};
+pub use snapshot::{SnapshotOutput, TRANSIENT_PATIENCE, USAGE_SNAPSHOT_RETRY_EVERY, USAGE_SNAPSHOT_WAIT, snapshot_usage};
 pub use transfer::{
     ConfirmOutput, SOURCE_NAME, TerminateError, confirm_transfer, end_transfer, end_transfer_as_operator, resolve_transfer,
     terminate_transfer,
