@@ -188,7 +188,7 @@ mod step {
         let history = f.store.history(id).await.unwrap();
         assert_eq!(history.len(), before + 2, "the decision is written once");
         let last = &history.last().unwrap().note;
-        assert!(last.contains("COST_EXPLORER_THROTTLED") && last.ends_with("the migration goes on without it"), "{last}");
+        assert!(last.contains("COST_EXPLORER_THROTTLED") && last.ends_with("The migration goes on without it."), "{last}");
         // The step repeated (a redelivered task) decides alike and writes nothing.
         steps::snapshot_usage(&f.ports, id).await.expect("still goes on");
         assert_eq!(f.store.history(id).await.unwrap().len(), before + 2);
@@ -286,7 +286,7 @@ mod step {
         let record = f.store.get(id).await.unwrap().unwrap();
         assert!(matches!(record.usage_snapshot, Some(SnapshotState::Failed { then: SnapshotDecision::Waits, .. })));
         let last = f.store.history(id).await.unwrap().last().unwrap().note.clone();
-        assert!(last.ends_with("tries again hourly"), "the wait is in the history: {last}");
+        assert!(last.ends_with("tries again hourly, for two days."), "the wait is in the history: {last}");
         // Throttling passes by itself: nothing for the customer to grant.
         assert_ne!(migration::progress::next_action(&record).map(|a| a.code), Some("GRANT_COST_EXPLORER_READ"));
     }

@@ -630,12 +630,12 @@ pub enum SnapshotDecision {
 }
 
 impl SnapshotDecision {
-    /// How the history says it.
+    /// How the history says it: a sentence after the remediation.
     pub fn describe(self) -> &'static str {
         match self {
-            SnapshotDecision::Retried => "it is retried",
-            SnapshotDecision::Waits => "the migration waits for it (usage_snapshot: required) and tries again hourly",
-            SnapshotDecision::GoesOn => "the migration goes on without it",
+            SnapshotDecision::Retried => "It is retried within minutes.",
+            SnapshotDecision::Waits => "The migration waits for it (usage_snapshot: required) and tries again hourly, for two days.",
+            SnapshotDecision::GoesOn => "The migration goes on without it.",
         }
     }
 }
