@@ -24,8 +24,8 @@ use aws_smithy_types::config_bag::ConfigBag;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Global services (Organizations, Support) answer in us-east-1.
-#[cfg(any(feature = "organizations", feature = "support", feature = "transfers"))]
+/// Global services (Organizations, Support, Cost Explorer) answer in us-east-1.
+#[cfg(any(feature = "organizations", feature = "support", feature = "transfers", feature = "usage"))]
 pub(crate) const GLOBAL_REGION: &str = "us-east-1";
 
 /// The partner's configuration with the customer session's credentials, in us-east-1.
