@@ -226,6 +226,9 @@ def lambda_env(name: str, runtime_api: str, home: str, endpoint: str, trust: dic
         "HARDENING_SCP_IDS": "p-one,p-two",
         # The API refuses to start without its operator list (never an open /admin/).
         "OPERATOR_PRINCIPAL_ARNS": "arn:aws:iam::999999999999:role/CamOperator",
+        # The snapshot bucket and key of snapshot-usage and the api (the others ignore them).
+        "SNAPSHOT_BUCKET": "cam-migration-snapshots-999999999999",
+        "SNAPSHOT_KMS_KEY_ARN": "arn:aws:kms:us-east-1:999999999999:key/00000000-0000-4000-8000-000000000000",
     }
 
 
