@@ -87,7 +87,7 @@ impl Function {
             Function::HardeningScan => Needs { organizations: true, customer_access: true, ..store },
             // Create starts the execution; cancel cancels the invitation and stops it; a
             // billing transfer's end is asked of AWS; the usage snapshot's links are signed.
-            Function::Api => Needs { organizations: true, executions: true, transfers: true, snapshots: true, ..store },
+            Function::Api => Needs { organizations: true, executions: true, transfers: true, snapshot_links: true, ..store },
         }
     }
 
@@ -100,7 +100,7 @@ impl Function {
             Function::Step(Step::SnapshotUsage) => &["sts", "usage", "snapshots"],
             Function::Step(Step::Invite) => &["organizations", "transfers"],
             Function::Step(Step::WaitForHandshake) | Function::HandshakeWatcher => &["organizations", "sfn", "transfers"],
-            Function::Api => &["organizations", "sfn", "transfers", "snapshots"],
+            Function::Api => &["organizations", "sfn", "transfers", "snapshot-links"],
             Function::Step(Step::ConfirmTransfer) => &["transfers"],
             Function::Step(Step::CheckSupport) => &["sts", "support"],
             Function::Step(Step::ScheduleHardening) | Function::Step(Step::RecordFailure) => &[],
@@ -121,7 +121,7 @@ pub fn only(ports: Ports, needs: Needs) -> Ports {
         executions: if needs.executions { ports.executions } else { refuse("the executions port") },
         transfers: if needs.transfers { ports.transfers } else { refuse("the billing-transfer port") },
         usage: if needs.usage { ports.usage } else { refuse("the usage-history port") },
-        snapshots: if needs.snapshots { ports.snapshots } else { refuse("the snapshot bucket") },
+        snapshots: if needs.snapshots || needs.snapshot_links { ports.snapshots } else { refuse("the snapshot bucket") },
         ..ports
     }
 }

@@ -14,6 +14,8 @@ pub mod errors;
 #[cfg(feature = "sfn")]
 pub mod executions;
 pub mod keys;
+#[cfg(feature = "snapshot-links")]
+pub mod links;
 #[cfg(feature = "organizations")]
 pub mod organizations;
 #[cfg(feature = "snapshots")]
@@ -43,6 +45,8 @@ pub use customer::{AwsCustomerAccess, role_session_name};
 pub use errors::error_code;
 #[cfg(feature = "sfn")]
 pub use executions::StepFunctionsExecutions;
+#[cfg(feature = "snapshot-links")]
+pub use links::SignedLinks;
 #[cfg(feature = "organizations")]
 pub use organizations::AwsOrganizations;
 #[cfg(feature = "snapshots")]
@@ -85,6 +89,8 @@ pub struct Needs {
     pub usage: bool,
     /// The snapshot bucket (S3, the function's own role).
     pub snapshots: bool,
+    /// Download links to the snapshot bucket only, signed without an S3 client.
+    pub snapshot_links: bool,
 }
 
 impl Needs {
@@ -97,6 +103,7 @@ impl Needs {
         transfers: false,
         usage: false,
         snapshots: false,
+        snapshot_links: false,
     };
     pub const EVERYTHING: Needs = Needs {
         store: true,
@@ -107,6 +114,7 @@ impl Needs {
         transfers: true,
         usage: true,
         snapshots: true,
+        snapshot_links: true,
     };
 
     /// The ports this build can serve: the store always, the others by cargo feature.
@@ -120,6 +128,7 @@ impl Needs {
             transfers: cfg!(feature = "transfers"),
             usage: cfg!(feature = "usage"),
             snapshots: cfg!(feature = "snapshots"),
+            snapshot_links: cfg!(feature = "snapshot-links"),
         }
     }
 
@@ -134,6 +143,7 @@ impl Needs {
             (self.transfers && !built.transfers, NotConfigured::feature("the billing-transfer port", "transfers")),
             (self.usage && !built.usage, NotConfigured::feature("the usage-history port", "usage")),
             (self.snapshots && !built.snapshots, NotConfigured::feature("the snapshot bucket", "snapshots")),
+            (self.snapshot_links && !built.snapshot_links, NotConfigured::feature("the snapshot links", "snapshot-links")),
         ]
         .into_iter()
         .filter_map(|(missing, why)| missing.then_some(why))
@@ -172,6 +182,8 @@ pub struct AwsPorts {
     pub usage: Option<AwsUsageHistory>,
     #[cfg(feature = "snapshots")]
     pub snapshots: Option<S3Snapshots>,
+    #[cfg(feature = "snapshot-links")]
+    pub links: Option<SignedLinks>,
 }
 
 /// The stack's resources the adapters address: the table, the state machine, and the
@@ -217,7 +229,9 @@ impl AwsPorts {
     /// Every port this build links, every client built through `hooks` (tests: the IAM
     /// check's call recorder, doubles). The snapshot bucket only when `resources` names one.
     pub fn from_config_with(config: &SdkConfig, resources: &Resources, hooks: &ClientHooks) -> Self {
-        let needs = Needs { snapshots: Needs::built().snapshots && resources.snapshot_bucket.is_some(), ..Needs::built() };
+        let bucket = resources.snapshot_bucket.is_some();
+        let built = Needs::built();
+        let needs = Needs { snapshots: built.snapshots && bucket, snapshot_links: built.snapshot_links && bucket, ..built };
         Self::for_needs(config, needs, resources, hooks).expect("the built ports are built")
     }
 
@@ -225,7 +239,7 @@ impl AwsPorts {
     /// snapshot bucket fails here when `resources` names none.
     pub fn for_needs(config: &SdkConfig, needs: Needs, resources: &Resources, hooks: &ClientHooks) -> Result<Self, NotBuilt> {
         let mut missing = needs.not_built();
-        if needs.snapshots && resources.snapshot_bucket.is_none() {
+        if (needs.snapshots || needs.snapshot_links) && resources.snapshot_bucket.is_none() {
             missing.push(NotConfigured::port("the snapshot bucket (SNAPSHOT_BUCKET)"));
         }
         if !missing.is_empty() {
@@ -264,6 +278,11 @@ impl AwsPorts {
                     bucket,
                     resources.snapshot_kms_key.clone(),
                 )),
+                _ => None,
+            },
+            #[cfg(feature = "snapshot-links")]
+            links: match (needs.snapshot_links, &resources.snapshot_bucket) {
+                (true, Some(bucket)) => SignedLinks::from_config(config, bucket),
                 _ => None,
             },
         })
@@ -305,6 +324,10 @@ impl AwsPorts {
         let snapshots: Option<Arc<dyn SnapshotStore>> = self.snapshots.map(|a| Arc::new(a) as _);
         #[cfg(not(feature = "snapshots"))]
         let snapshots: Option<Arc<dyn SnapshotStore>> = None;
+        // A function that only signs links gets the signer; one that writes, the S3 adapter
+        // (which signs too).
+        #[cfg(feature = "snapshot-links")]
+        let snapshots = snapshots.or_else(|| self.links.map(|a| Arc::new(a) as _));
         migration::Ports {
             store: or_unavailable(store, || unavailable("the store")),
             orgs: or_unavailable(orgs, || unavailable("the Organizations port")),
