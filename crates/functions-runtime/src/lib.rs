@@ -69,8 +69,8 @@ impl Function {
         match self {
             // The program rules: the customer's role, their organization, their plan.
             Function::Step(Step::Validate) => Needs { customer_access: true, support: true, ..store },
-            // Cost Explorer through the customer's role (which also reads whether the account
-            // manages an organization), and the bucket it is saved to.
+            // Cost Explorer through the customer's role, and the bucket it is saved to (the
+            // migration's kind says whether the account manages an organization).
             Function::Step(Step::SnapshotUsage) => Needs { customer_access: true, usage: true, snapshots: true, ..store },
             // Membership, then the invitation (or the billing-transfer invitation).
             Function::Step(Step::Invite) => Needs { organizations: true, transfers: true, ..store },

@@ -624,7 +624,9 @@ fn check_snapshot(
                 report.violations.push(format!("{id}: a taken snapshot, the history says {last_note:?}"));
             }
         }
-        Some(SnapshotState::Failed { code, retryable, then, .. }) if customer.cost_explorer != CostExplorer::Enabled || *retryable => {
+        Some(SnapshotState::Failed { code, retryable, then, waiting_since, .. })
+            if customer.cost_explorer != CostExplorer::Enabled || *retryable =>
+        {
             let reason = match customer.cost_explorer {
                 CostExplorer::Denied => "COST_EXPLORER_ACCESS_DENIED",
                 CostExplorer::NotEnabled => "COST_EXPLORER_NOT_ENABLED",
@@ -637,7 +639,13 @@ fn check_snapshot(
             }
             let failure = record.failure.as_ref().map(|f| f.error.as_str());
             match (customer.snapshot_required, then) {
-                (true, SnapshotDecision::Waits) if failure == Some(migration::error::names::USAGE_SNAPSHOT_REQUIRED) => {
+                // Failed after the whole wait, not before.
+                (true, SnapshotDecision::GaveUp)
+                    if failure == Some(migration::error::names::USAGE_SNAPSHOT_REQUIRED)
+                        && waiting_since.is_some_and(|w| {
+                            record.failure.as_ref().is_some_and(|f| f.at - w >= migration::steps::USAGE_SNAPSHOT_WAIT)
+                        }) =>
+                {
                     report.snapshots_required_failed += 1
                 }
                 (false, SnapshotDecision::GoesOn) if failure.is_none_or(|f| f != migration::error::names::USAGE_SNAPSHOT_REQUIRED) => {

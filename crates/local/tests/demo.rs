@@ -211,7 +211,7 @@ async fn a_required_snapshot_that_cannot_be_taken_fails_the_migration_after_two_
     let Some(migration::usage::SnapshotState::Failed { code, then, .. }) = &report.usage_snapshot else {
         panic!("{:?}", report.usage_snapshot)
     };
-    assert_eq!((code.as_str(), *then), ("COST_EXPLORER_ACCESS_DENIED", migration::usage::SnapshotDecision::Waits));
+    assert_eq!((code.as_str(), *then), ("COST_EXPLORER_ACCESS_DENIED", migration::usage::SnapshotDecision::GaveUp));
     assert!(report.simulated >= chrono::Duration::hours(48), "{:?}", report.simulated);
     assert_eq!(report.invitations, 0, "nothing was sent to the account");
     // The same account, not required: it goes on without the history.

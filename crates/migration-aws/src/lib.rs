@@ -245,6 +245,19 @@ impl AwsPorts {
         if !missing.is_empty() {
             return Err(NotBuilt(missing));
         }
+        #[cfg(feature = "snapshot-links")]
+        let links = match (needs.snapshot_links, &resources.snapshot_bucket) {
+            (true, Some(bucket)) => {
+                let links = SignedLinks::from_config(config, bucket);
+                if links.is_none() {
+                    return Err(NotBuilt(vec![NotConfigured::port(
+                        "the snapshot links (no credentials or region, or a FIPS or dual-stack S3 endpoint)",
+                    )]));
+                }
+                links
+            }
+            _ => None,
+        };
         let own = Signer::Function;
         let (table_name, state_machine_arn) = (resources.table_name.as_str(), resources.state_machine_arn.as_str());
         #[cfg(not(feature = "sfn"))]
@@ -281,10 +294,7 @@ impl AwsPorts {
                 _ => None,
             },
             #[cfg(feature = "snapshot-links")]
-            links: match (needs.snapshot_links, &resources.snapshot_bucket) {
-                (true, Some(bucket)) => SignedLinks::from_config(config, bucket),
-                _ => None,
-            },
+            links,
         })
     }
 

@@ -37,9 +37,16 @@ impl SignedLinks {
     pub fn from_config(config: &aws_config::SdkConfig, bucket: &str) -> Option<Self> {
         let credentials = config.credentials_provider()?;
         let region = config.region()?.to_string();
+        // FIPS and dual-stack endpoints have hosts of their own: not built here, so such a
+        // configuration gets no signer (the function then fails at cold start, see
+        // `AwsPorts::for_needs`) rather than links that would not work.
+        if config.use_fips() == Some(true) || config.use_dual_stack() == Some(true) {
+            return None;
+        }
+        let domain = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
         let base = match config.endpoint_url() {
             Some(endpoint) => format!("{}/{bucket}", endpoint.trim_end_matches('/')),
-            None => format!("https://{bucket}.s3.{region}.amazonaws.com"),
+            None => format!("https://{bucket}.s3.{region}.{domain}"),
         };
         Some(Self { credentials, region, base })
     }

@@ -239,6 +239,19 @@ mod step {
         assert_eq!((action.code, action.first.map(|a| a.code)), ("ACCEPT_INVITATION", Some("DOWNLOAD_USAGE_SNAPSHOT")));
     }
 
+    /// The invite step itself refuses a migration whose required snapshot is not taken (an
+    /// execution of an earlier definition could reach it), and sends nothing.
+    #[tokio::test]
+    async fn no_invitation_goes_out_before_a_required_snapshot() {
+        let (f, id) = validated_requiring_a_snapshot().await;
+        f.sim.usage().set(&fixtures::account(), CostExplorer::Denied);
+        assert!(steps::snapshot_usage(&f.ports, id).await.unwrap().retry_at.is_some());
+        let err = steps::invite(&f.ports, id).await.unwrap_err();
+        assert_eq!(err.name(), "Migration.UsageSnapshotRequired");
+        assert!(f.sim.invitations_to(&fixtures::account()).is_empty());
+        assert_eq!(f.store.get(id).await.unwrap().unwrap().status, Status::Validated);
+    }
+
     /// Two days after the wait began, the step gives up with `Migration.UsageSnapshotRequired`
     /// (the definition's Catch records the failure). A passing failure of another kind during
     /// the wait (throttling for one attempt) does not start the two days again.
@@ -274,6 +287,11 @@ mod step {
             assert!(hours < 100, "the wait never ended");
         }
         assert_eq!(hours, 48, "hourly for two days");
+        // The record and the history say the wait is over, not that it goes on.
+        let record = f.store.get(id).await.unwrap().unwrap();
+        assert!(matches!(record.usage_snapshot, Some(SnapshotState::Failed { then: SnapshotDecision::GaveUp, .. })));
+        let last = f.store.history(id).await.unwrap().last().unwrap().note.clone();
+        assert!(last.ends_with("The migration waited two days for it and stops."), "{last}");
     }
 
     #[tokio::test]

@@ -627,6 +627,9 @@ pub enum SnapshotDecision {
     Waits,
     /// The migration goes on without a snapshot.
     GoesOn,
+    /// The request requires a snapshot and none came in the two days the migration waited:
+    /// it fails (`Migration.UsageSnapshotRequired`).
+    GaveUp,
 }
 
 impl SnapshotDecision {
@@ -636,6 +639,7 @@ impl SnapshotDecision {
             SnapshotDecision::Retried => "It is retried within minutes.",
             SnapshotDecision::Waits => "The migration waits for it (usage_snapshot: required) and tries again hourly, for two days.",
             SnapshotDecision::GoesOn => "The migration goes on without it.",
+            SnapshotDecision::GaveUp => "The migration waited two days for it and stops.",
         }
     }
 }

@@ -101,6 +101,8 @@ impl Path {
 
 /// The longest an execution of `path` can run.
 ///
+/// Both kinds: the wait for a required usage snapshot (two days of hourly runs).
+///
 /// A join: the wait for an invitation slot (the invite step stops deferring at the wait
 /// limit, counted from its first deferral, so the loop of Invite and WaitForInvitationSlot
 /// lasts at most that long plus the last invite), the invitation wait's own timeout, the
@@ -112,8 +114,12 @@ impl Path {
 /// support deadline and retries.
 fn worst_case_seconds(definition: &Value, path: Path, deadline_days: i64, function_timeout: i64) -> i64 {
     let states = definition["States"].as_object().expect("States");
-    assert_eq!(states["WaitForInvitationSlot"]["Next"], "Invite", "the only loop besides the support checks");
-    let mut total = deadline_days * 86_400
+    assert_eq!(states["WaitForInvitationSlot"]["Next"], "Invite", "a loop: the invitation slot");
+    assert_eq!(states["WaitForUsageSnapshot"]["Next"], "SnapshotUsage", "a loop: the wait for a required snapshot");
+    let (snapshot_wait, snapshot_every) = (migration::steps::USAGE_SNAPSHOT_WAIT, migration::steps::USAGE_SNAPSHOT_RETRY_EVERY);
+    // The wait for a required usage snapshot, for both kinds (its hourly runs below).
+    let mut total = snapshot_wait.num_seconds()
+        + deadline_days * 86_400
         + match path {
             Path::Join => migration::settings::MAX_INVITATION_WAIT_DAYS * 86_400,
             Path::BillingTransfer => migration::transfer::ACCEPTANCE_LEAD.num_seconds(),
@@ -137,6 +143,9 @@ fn worst_case_seconds(definition: &Value, path: Path, deadline_days: i64, functi
         let runs = match (name.as_str(), path) {
             ("CheckSupport", _) => support_checks(deadline_days),
             ("Invite", Path::Join) => 2,
+            // Once when the wait begins, then every hour until it ends, each entry with all
+            // its retries.
+            ("SnapshotUsage", _) => snapshot_wait.num_seconds() / snapshot_every.num_seconds() + 1,
             _ => 1,
         };
         total += runs * attempts_time;

@@ -58,6 +58,16 @@ pub struct StepInput {
 #[tracing::instrument(skip(ports), fields(migration_id = %id))]
 pub async fn invite(ports: &Ports, id: MigrationId) -> Result<InviteOutput, StepError> {
     let record = load(ports, id).await?;
+    // A request that requires the usage snapshot is invited only once it is taken. The
+    // definition never comes here before (its Choice waits), but an execution started under
+    // an earlier definition, whose snapshot state let a failed wait go on, could.
+    let taken = matches!(record.usage_snapshot, Some(crate::usage::SnapshotState::Taken { .. }));
+    if record.status == crate::status::Status::Validated && record.usage_snapshot_required && !taken {
+        return Err(StepError::UsageSnapshotRequired {
+            code: "USAGE_SNAPSHOT_NOT_TAKEN",
+            remediation: "The request requires the usage snapshot before the invitation and it was not taken: see the migration's usage_snapshot for why.",
+        });
+    }
     match record.kind {
         crate::transfer::MigrationKind::BillingTransfer => transfer::invite_transfer(ports, record).await,
         crate::transfer::MigrationKind::JoinOrganization => invite::invite_join(ports, record).await,

@@ -98,6 +98,8 @@ pub async fn snapshot_usage(ports: &Ports, id: MigrationId) -> Result<SnapshotOu
     };
     let then = if failure.error.retryable() && now - since < TRANSIENT_PATIENCE {
         SnapshotDecision::Retried
+    } else if record.usage_snapshot_required && waiting_since.is_some_and(|w| now - w >= USAGE_SNAPSHOT_WAIT) {
+        SnapshotDecision::GaveUp
     } else if record.usage_snapshot_required {
         SnapshotDecision::Waits
     } else {
@@ -113,7 +115,7 @@ pub async fn snapshot_usage(ports: &Ports, id: MigrationId) -> Result<SnapshotOu
             warn!(code, requests = failure.requests, "the usage snapshot is retried");
             Err(StepError::Transient(format!("usage snapshot: {failure}")))
         }
-        SnapshotDecision::Waits if waiting_since.is_some_and(|w| now - w >= USAGE_SNAPSHOT_WAIT) => {
+        SnapshotDecision::GaveUp => {
             warn!(code, requests = failure.requests, "the wait for a required usage snapshot is over");
             Err(StepError::UsageSnapshotRequired { code, remediation })
         }
