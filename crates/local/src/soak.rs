@@ -442,6 +442,7 @@ async fn check(
     clean: &Ports,
 ) {
     let locks: BTreeMap<AwsAccountId, MigrationId> = store.locks().into_iter().collect();
+    let bucket: HashSet<String> = sim.snapshots().keys().into_iter().collect();
     let settings = &clean.settings;
     for c in customers {
         let Some(id) = c.id else {
@@ -515,7 +516,8 @@ async fn check(
             }
         }
 
-        check_snapshot(report, c, &record, &history_of(store, id).await, sim);
+        let history = store.history(id).await.expect("memory");
+        check_snapshot(report, c, &record, &history, &bucket);
 
         // The lock exists iff the migration succeeded.
         let holds = locks.get(&c.account) == Some(&id);
@@ -531,7 +533,6 @@ async fn check(
 
         // The history: strictly increasing seqs, a path of allowed transitions from
         // REQUESTED, ending at the record's status; no token anywhere.
-        let history = store.history(id).await.expect("memory");
         let deferrals = history.iter().filter(|e| e.note.starts_with("invitation deferred")).count();
         report.invitation_deferrals += deferrals;
         report.deferred_migrations += usize::from(deferrals > 0);
@@ -592,10 +593,6 @@ async fn check(
     }
 }
 
-async fn history_of(store: &MemoryStore, id: MigrationId) -> Vec<migration::record::HistoryEvent> {
-    store.history(id).await.expect("memory")
-}
-
 /// The usage snapshot: taken when the account's Cost Explorer has a history (every file it
 /// lists is in the bucket), or failed for the account's reason (or, after the retries, for an
 /// injected fault that can pass); a required one that never came failed the migration with
@@ -606,7 +603,7 @@ fn check_snapshot(
     c: &Customer,
     record: &migration::Migration,
     history: &[migration::record::HistoryEvent],
-    sim: &SimAws,
+    bucket: &HashSet<String>,
 ) {
     let id = record.id;
     let customer = c.behaviour.customer;
@@ -615,8 +612,7 @@ fn check_snapshot(
         None if record.status == Status::Rejected => {}
         Some(SnapshotState::Taken { files, .. }) if customer.cost_explorer == CostExplorer::Enabled => {
             report.snapshots_taken += 1;
-            let keys = sim.snapshots().keys();
-            let missing: Vec<_> = files.iter().filter(|f| !keys.contains(&format!("{}{f}", usage::prefix(id)))).collect();
+            let missing: Vec<_> = files.iter().filter(|f| !bucket.contains(&format!("{}{f}", usage::prefix(id)))).collect();
             if !missing.is_empty() {
                 report.violations.push(format!("{id}: snapshot files {missing:?} are not in the bucket"));
             }
@@ -627,12 +623,9 @@ fn check_snapshot(
         Some(SnapshotState::Failed { code, retryable, then, waiting_since, .. })
             if customer.cost_explorer != CostExplorer::Enabled || *retryable =>
         {
-            let reason = match customer.cost_explorer {
-                CostExplorer::Denied => "COST_EXPLORER_ACCESS_DENIED",
-                CostExplorer::NotEnabled => "COST_EXPLORER_NOT_ENABLED",
-                CostExplorer::Throttled | CostExplorer::Enabled => "COST_EXPLORER_THROTTLED",
-            };
-            if code != reason && !retryable {
+            // The code the account's own refusal has (the domain's table, not a copy of it).
+            let reason = customer.cost_explorer.refusal().map(|e| usage::SnapshotError::Usage(e).code());
+            if reason != Some(code.as_str()) && !retryable {
                 report
                     .violations
                     .push(format!("{id}: snapshot failed with {code}, the account's Cost Explorer is {:?}", customer.cost_explorer));

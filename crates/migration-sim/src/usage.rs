@@ -40,6 +40,21 @@ struct State {
     requests: u32,
 }
 
+impl CostExplorer {
+    /// What Cost Explorer answers every request of an account in this mode with, if it
+    /// refuses them.
+    pub fn refusal(self) -> Option<UsageError> {
+        match self {
+            CostExplorer::Enabled => None,
+            CostExplorer::Denied => {
+                Some(UsageError::AccessDenied("AccessDeniedException: not authorized to perform ce:GetCostAndUsage (simulated)".into()))
+            }
+            CostExplorer::NotEnabled => Some(UsageError::NotEnabled("DataUnavailableException: Data is not available (simulated)".into())),
+            CostExplorer::Throttled => Some(UsageError::Throttled("LimitExceededException: Rate exceeded (simulated)".into())),
+        }
+    }
+}
+
 /// The simulated Cost Explorer. Rows per page: `page_size` (Cost Explorer's own is not
 /// documented; the paging is what matters).
 #[derive(Clone)]
@@ -77,17 +92,8 @@ impl SimUsage {
     fn enter(&self, session: &CustomerSession) -> Result<Vec<String>, UsageError> {
         let mut s = self.state.lock().expect("usage state");
         s.requests += 1;
-        match s.accounts.get(&session.account_id).copied().unwrap_or(CostExplorer::Enabled) {
-            CostExplorer::Enabled => {}
-            CostExplorer::Denied => {
-                return Err(UsageError::AccessDenied(
-                    "AccessDeniedException: not authorized to perform ce:GetCostAndUsage (simulated)".into(),
-                ));
-            }
-            CostExplorer::NotEnabled => {
-                return Err(UsageError::NotEnabled("DataUnavailableException: Data is not available (simulated)".into()));
-            }
-            CostExplorer::Throttled => return Err(UsageError::Throttled("LimitExceededException: Rate exceeded (simulated)".into())),
+        if let Some(refusal) = s.accounts.get(&session.account_id).copied().unwrap_or(CostExplorer::Enabled).refusal() {
+            return Err(refusal);
         }
         let own = session.account_id.to_string();
         Ok(s.members.get(&session.account_id).cloned().unwrap_or_else(|| vec![own]))
