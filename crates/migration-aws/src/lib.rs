@@ -208,16 +208,60 @@ impl Resources {
     }
 }
 
+/// Where a function's configuration takes its credentials and region from.
+///
+/// The standard chains look in the environment first and would return what it holds, but
+/// building them costs start-up work whether or not they get that far: the credentials
+/// chain builds a web-identity provider with its own STS client (about 1.2 million
+/// instructions, as much as any SDK client) and the IMDS providers their client. Lambda
+/// always puts the execution role's keys in `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`
+/// and `AWS_SESSION_TOKEN`, and its region in `AWS_REGION`, so when the environment holds
+/// them they are read from there alone (the SDK's own environment providers, the same
+/// values the chains would return); anywhere else the standard chains run as always.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvironmentSources {
+    /// An access key id and a secret key are set (and not blank).
+    pub credentials: bool,
+    /// `AWS_REGION` or `AWS_DEFAULT_REGION` is set (and not blank).
+    pub region: bool,
+}
+
+impl EnvironmentSources {
+    /// What `lookup` (the process environment) holds, judged as the SDK's environment
+    /// providers judge it: a blank value is no value, and the secret key may be
+    /// `SECRET_ACCESS_KEY`.
+    pub fn of(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let set = |name: &str| lookup(name).is_some_and(|v| !v.trim().is_empty());
+        Self {
+            credentials: set("AWS_ACCESS_KEY_ID") && (set("AWS_SECRET_ACCESS_KEY") || set("SECRET_ACCESS_KEY")),
+            region: set("AWS_REGION") || set("AWS_DEFAULT_REGION"),
+        }
+    }
+
+    /// The standard loader, with the environment's providers where it holds the values.
+    pub fn loader(self) -> aws_config::ConfigLoader {
+        use aws_config::environment::{EnvironmentVariableCredentialsProvider, EnvironmentVariableRegionProvider};
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if self.credentials {
+            loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+        }
+        if self.region {
+            loader = loader.region(EnvironmentVariableRegionProvider::new());
+        }
+        loader
+    }
+}
+
 impl AwsPorts {
     /// Loads the standard AWS configuration (environment, `AWS_ENDPOINT_URL`, the Lambda
-    /// role) once and builds the clients of the ports in `needs` from it. Fails, before any
+    /// role; credentials and region as [`EnvironmentSources`] says) once and builds the clients of the ports in `needs` from it. Fails, before any
     /// configuration is loaded, when this build does not link a port `needs` names.
     pub async fn from_env(needs: Needs, resources: &Resources) -> Result<Self, NotBuilt> {
         let missing = needs.not_built();
         if !missing.is_empty() {
             return Err(NotBuilt(missing));
         }
-        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let config = EnvironmentSources::of(|name| std::env::var(name).ok()).loader().load().await;
         Self::for_needs(&config, needs, resources, &ClientHooks::default())
     }
 
@@ -262,14 +306,19 @@ impl AwsPorts {
         let (table_name, state_machine_arn) = (resources.table_name.as_str(), resources.state_machine_arn.as_str());
         #[cfg(not(feature = "sfn"))]
         let _ = state_machine_arn;
+        // One Organizations client for both ports that call it: a clone shares the client,
+        // while building one costs about 1.2 million instructions at cold start (more than a
+        // function's own code before its first call). In us-east-1, where the global service
+        // answers; Billing Conductor answers there too.
+        #[cfg(feature = "organizations")]
+        let global = (needs.organizations || needs.transfers)
+            .then(|| config.to_builder().region(aws_config::Region::from_static(clients::GLOBAL_REGION)).build());
+        #[cfg(feature = "organizations")]
+        let organizations = global.as_ref().map(|global| hooks.organizations(global, own));
         Ok(Self {
             store: needs.store.then(|| DynamoStore::new(hooks.dynamodb(config, own), table_name)),
             #[cfg(feature = "organizations")]
-            organizations: needs.organizations.then(|| {
-                // Organizations is a global service answered in us-east-1.
-                let global = config.to_builder().region(aws_config::Region::from_static(clients::GLOBAL_REGION)).build();
-                AwsOrganizations::new(hooks.organizations(&global, own))
-            }),
+            organizations: organizations.clone().filter(|_| needs.organizations).map(AwsOrganizations::new),
             #[cfg(feature = "sts")]
             customer: needs.customer_access.then(|| AwsCustomerAccess::with_hooks(hooks.sts(config, own), config.clone(), hooks.clone())),
             #[cfg(feature = "support")]
@@ -277,11 +326,12 @@ impl AwsPorts {
             #[cfg(feature = "sfn")]
             executions: needs.executions.then(|| StepFunctionsExecutions::new(hooks.sfn(config, own), state_machine_arn)),
             #[cfg(feature = "transfers")]
-            transfers: needs.transfers.then(|| {
-                // Organizations and Billing Conductor both answer in us-east-1.
-                let global = config.to_builder().region(aws_config::Region::from_static(clients::GLOBAL_REGION)).build();
-                AwsBillingTransfers::new(hooks.organizations(&global, own), hooks.billingconductor(&global, own))
-            }),
+            transfers: match (organizations, &global) {
+                (Some(organizations), Some(global)) if needs.transfers => {
+                    Some(AwsBillingTransfers::new(organizations, hooks.billingconductor(global, own)))
+                }
+                _ => None,
+            },
             #[cfg(feature = "usage")]
             usage: needs.usage.then(|| AwsUsageHistory::with_hooks(config.clone(), hooks.clone())),
             #[cfg(feature = "snapshots")]
@@ -350,5 +400,37 @@ impl AwsPorts {
             clock,
             settings: Arc::new(settings),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EnvironmentSources;
+
+    fn sources(vars: &[(&str, &str)]) -> EnvironmentSources {
+        EnvironmentSources::of(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
+    }
+
+    #[test]
+    fn lambda_s_environment_gives_the_credentials_and_the_region() {
+        let lambda = [
+            ("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEEXAMPLE01"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+            ("AWS_REGION", "eu-west-1"),
+        ];
+        assert_eq!(sources(&lambda), EnvironmentSources { credentials: true, region: true });
+    }
+
+    #[test]
+    fn anything_less_leaves_it_to_the_standard_chains() {
+        assert_eq!(sources(&[]), EnvironmentSources { credentials: false, region: false });
+        // A blank value is no value, as for the SDK's environment providers.
+        let blank = [("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEEXAMPLE01"), ("AWS_SECRET_ACCESS_KEY", "  "), ("AWS_REGION", "")];
+        assert_eq!(sources(&blank), EnvironmentSources { credentials: false, region: false });
+        assert!(!sources(&[("AWS_SECRET_ACCESS_KEY", "secret")]).credentials);
+        // The secret's older name, and the older region variable, count as the SDK counts them.
+        assert!(sources(&[("AWS_ACCESS_KEY_ID", "ASIAEXAMPLEEXAMPLE01"), ("SECRET_ACCESS_KEY", "secret")]).credentials);
+        assert!(sources(&[("AWS_DEFAULT_REGION", "eu-west-1")]).region);
     }
 }

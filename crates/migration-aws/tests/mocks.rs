@@ -1533,3 +1533,71 @@ mod transfers {
         assert!(adopted.arn.ends_with("0123456789"));
     }
 }
+
+/// What `AwsPorts` builds at cold start: every SDK client costs start-up work (its endpoint
+/// resolver parses the partition table and compiles its regions' patterns), so a client two
+/// ports call is built once.
+mod clients_built {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use aws_smithy_runtime_api::box_error::BoxError;
+    use aws_smithy_runtime_api::client::http::{
+        HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+    };
+    use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+    use aws_smithy_runtime_api::client::result::ConnectorError;
+    use aws_smithy_runtime_api::client::runtime_components::{RuntimeComponents, RuntimeComponentsBuilder};
+    use aws_smithy_types::config_bag::ConfigBag;
+    use migration_aws::{AwsPorts, ClientHooks, Needs, Resources, Service};
+
+    /// An HTTP client that sends nothing and counts the SDK clients built over it: each
+    /// `Client::from_conf` validates its base configuration with its HTTP client once.
+    #[derive(Debug, Default, Clone)]
+    struct Counting(Arc<AtomicUsize>);
+
+    #[derive(Debug)]
+    struct Refuses;
+
+    impl HttpConnector for Refuses {
+        fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+            HttpConnectorFuture::ready(Err(ConnectorError::other("this test sends nothing".into(), None)))
+        }
+    }
+
+    impl HttpClient for Counting {
+        fn http_connector(&self, _: &HttpConnectorSettings, _: &RuntimeComponents) -> SharedHttpConnector {
+            SharedHttpConnector::new(Refuses)
+        }
+
+        fn validate_base_client_config(&self, _: &RuntimeComponentsBuilder, _: &ConfigBag) -> Result<(), BoxError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    fn built(needs: Needs, service: Service) -> usize {
+        let counting = Counting::default();
+        let hooks = ClientHooks::default().service(service, Some(SharedHttpClient::new(counting.clone())), vec![]);
+        let config = aws_config::SdkConfig::builder()
+            .region(aws_config::Region::from_static("eu-west-1"))
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let resources = Resources::new("cam-migrations", "arn:aws:states:eu-west-1:999999999999:stateMachine:cam-migration");
+        AwsPorts::for_needs(&config, needs, &resources, &hooks).unwrap();
+        counting.0.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn one_organizations_client_serves_the_partner_organization_and_billing_transfers() {
+        let store = Needs { store: true, ..Needs::NOTHING };
+        // wait-for-handshake, the watcher and the API need both ports.
+        assert_eq!(built(Needs { organizations: true, transfers: true, ..store }, Service::Organizations), 1);
+        assert_eq!(built(Needs { organizations: true, ..store }, Service::Organizations), 1);
+        // confirm-transfer needs only the billing transfers.
+        assert_eq!(built(Needs { transfers: true, ..store }, Service::Organizations), 1);
+        assert_eq!(built(Needs { transfers: true, ..store }, Service::BillingConductor), 1);
+        assert_eq!(built(store, Service::Organizations), 0);
+        assert_eq!(built(store, Service::DynamoDb), 1);
+    }
+}
