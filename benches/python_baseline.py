@@ -1,6 +1,6 @@
 """The Python baseline: what a Python implementation of a function would pay at cold start.
 
-It imports boto3, builds the same clients the Rust functions build (DynamoDB,
+It imports boto3, builds the Rust floor's five clients (DynamoDB,
 Organizations in us-east-1, STS, Support, Step Functions) once, then runs the Lambda
 Runtime API loop itself (GET next, POST response `{}`) with the standard library, as a
 lower bound of the AWS Python runtime (whose own bootstrap does more before the handler).

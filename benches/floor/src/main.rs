@@ -1,4 +1,5 @@
-//! The floor: load aws-config once, build the same clients the functions build, answer `{}`.
+//! The floor: load aws-config once (its default chains), build the five clients every function
+//! built before each got only its step's, answer `{}`.
 //! With `FLOOR_FIRST_CALL` set it first makes the one call every function's first invocation
 //! makes, a DynamoDB `GetItem` (which the harness's endpoint refuses), and ignores its error:
 //! the fair floor to hold the functions to, since theirs all start with a store read.

@@ -222,13 +222,14 @@ impl Resources {
 pub struct EnvironmentSources {
     /// An access key id and a secret key are set (and not blank).
     pub credentials: bool,
-    /// `AWS_REGION` or `AWS_DEFAULT_REGION` is set (and not blank).
+    /// `AWS_REGION` or `AWS_DEFAULT_REGION` is set and not blank (a blank one is left to
+    /// the region chain, whose first provider reads the same two variables).
     pub region: bool,
 }
 
 impl EnvironmentSources {
-    /// What `lookup` (the process environment) holds, judged as the SDK's environment
-    /// providers judge it: a blank value is no value, and the secret key may be
+    /// What `lookup` (the process environment) holds. Keys are judged as the SDK's
+    /// credentials provider judges them: a blank key is no key, and the secret key may be
     /// `SECRET_ACCESS_KEY`.
     pub fn of(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let set = |name: &str| lookup(name).is_some_and(|v| !v.trim().is_empty());
