@@ -35,6 +35,7 @@ Usage: bench.py --lambda-dir DIR --floor DIR/floor/bootstrap --python PY [--runs
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -274,28 +275,41 @@ def cpu_ns(pid: int) -> int | None:
     return total
 
 
-def measure_once(name: str, cmd: list[str], event: bytes, trust: dict[str, str], log_dir: Path, timeout: float = 60.0) -> dict:
+@contextlib.contextmanager
+def first_invocation(name: str, cmd: list[str], event: bytes, trust: dict[str, str], log_path: Path, timeout: float):
+    """Starts `cmd` in a Lambda-like environment against its own `RuntimeApi` and waits
+    until the first invocation is answered, the process exits or `timeout` passes; yields
+    `(api, proc, t0)` with the process still running (t0: just before it was spawned), and
+    kills it, stops the API and removes its empty home afterwards."""
     arn = f"arn:aws:lambda:us-east-1:999999999999:function:{name}"
     api = RuntimeApi(event, arn)
     home = tempfile.mkdtemp(prefix="bench-home-")
     env = lambda_env(name, f"127.0.0.1:{api.port}", home, f"http://127.0.0.1:{closed_port()}", trust)
-    log_path = log_dir / f"{name}.log"
     try:
         with open(log_path, "wb") as log:
             t0 = time.perf_counter_ns()
             proc = subprocess.Popen(cmd, env=env, cwd=home, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-            limit = time.monotonic() + timeout
-            while not api.done.wait(0.02):
-                if proc.poll() is not None or time.monotonic() > limit:
-                    break
-            hwm = vm_hwm_kib(proc.pid) if api.done.is_set() else None
-            cpu = cpu_ns(proc.pid) if api.done.is_set() else None
-            faults = minor_faults(proc.pid) if api.done.is_set() else None
-            proc.kill()
-            proc.wait()
+            try:
+                limit = time.monotonic() + timeout
+                while not api.done.wait(0.02):
+                    if proc.poll() is not None or time.monotonic() > limit:
+                        break
+                yield api, proc, t0
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                proc.wait()
     finally:
         api.close()
         os.rmdir(home) if not os.listdir(home) else None
+
+
+def measure_once(name: str, cmd: list[str], event: bytes, trust: dict[str, str], log_dir: Path, timeout: float = 60.0) -> dict:
+    log_path = log_dir / f"{name}.log"
+    with first_invocation(name, cmd, event, trust, log_path, timeout) as (api, proc, t0):
+        hwm = vm_hwm_kib(proc.pid) if api.done.is_set() else None
+        cpu = cpu_ns(proc.pid) if api.done.is_set() else None
+        faults = minor_faults(proc.pid) if api.done.is_set() else None
     if not api.done.is_set() or api.outcome == "init-error":
         detail = api.body.decode(errors="replace")[:300] if api.body else log_path.read_text(errors="replace")[-600:]
         raise RuntimeError(f"{name}: first invocation not handled ({api.outcome or 'no POST'}, exit {proc.returncode}): {detail}")
@@ -314,32 +328,19 @@ def count_instructions(name: str, layout: str, cmd: list[str], event: bytes, tru
     """User-space instructions from process start to the first invocation handled, under
     callgrind. The process is interrupted (SIGINT) once its answer is in, so the count also
     holds the little it does after answering, before it parks on the next GET."""
-    arn = f"arn:aws:lambda:us-east-1:999999999999:function:{name}"
-    api = RuntimeApi(event, arn)
-    home = tempfile.mkdtemp(prefix="bench-home-")
-    env = lambda_env(name, f"127.0.0.1:{api.port}", home, f"http://127.0.0.1:{closed_port()}", trust)
     vg_log = log_dir / f"{name}.{layout}.callgrind.log"
     out = log_dir / f"{name}.{layout}.callgrind.out"
     valgrind = [shutil.which("valgrind") or "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", f"--log-file={vg_log}"]
     try:
-        with open(log_dir / f"{name}.{layout}.callgrind.stdout", "wb") as log:
-            proc = subprocess.Popen(valgrind + cmd, env=env, cwd=home,
-                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-            limit = time.monotonic() + timeout
-            while not api.done.wait(0.1):
-                if proc.poll() is not None or time.monotonic() > limit:
-                    break
+        with first_invocation(name, valgrind + cmd, event, trust, log_dir / f"{name}.{layout}.callgrind.stdout", timeout) as (api, proc, _):
             handled = api.done.is_set()
             time.sleep(0.5)  # let it park on the next GET
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signal.SIGINT)  # callgrind prints its total as the process ends
             try:
                 proc.wait(30)
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+                pass  # killed on leaving the block
     finally:
-        api.close()
-        shutil.rmtree(home, ignore_errors=True)
         out.unlink(missing_ok=True)  # the profile itself is not needed, only the total
     if not handled or api.outcome == "init-error":
         raise RuntimeError(f"{name} ({layout}): first invocation not handled under callgrind "
