@@ -255,8 +255,9 @@ impl EnvironmentSources {
 
 impl AwsPorts {
     /// Loads the standard AWS configuration (environment, `AWS_ENDPOINT_URL`, the Lambda
-    /// role; credentials and region as [`EnvironmentSources`] says) once and builds the clients of the ports in `needs` from it. Fails, before any
-    /// configuration is loaded, when this build does not link a port `needs` names.
+    /// role; credentials and region as [`EnvironmentSources`] says) once and builds the
+    /// clients of the ports in `needs` from it. Fails, before any configuration is loaded,
+    /// when this build does not link a port `needs` names.
     pub async fn from_env(needs: Needs, resources: &Resources) -> Result<Self, NotBuilt> {
         let missing = needs.not_built();
         if !missing.is_empty() {
